@@ -1,0 +1,18 @@
+//! What every server in this workspace needs to run for real, written once:
+//! configuration from the environment, logging, metrics and health endpoints,
+//! graceful shutdown, the HTTP accept loop, the embedded web page, rate
+//! limiting and the browser-origin check.
+#![deny(unsafe_code)]
+
+pub mod config;
+pub mod limits;
+pub mod metrics;
+pub mod origin;
+pub mod rate;
+pub mod server;
+pub mod shutdown;
+pub mod telemetry;
+pub mod web;
+
+pub use config::ServerConfig;
+pub use shutdown::Shutdown;

@@ -1,0 +1,144 @@
+//! Prometheus metrics and the `/metrics` and `/healthz` endpoints.
+//!
+//! Every app registers [`CoreMetrics`] (the series the contract names:
+//! connections, messages in and out, errors) and its own series in one
+//! `prometheus_client` registry.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use warp::Filter;
+use warp::http::StatusCode;
+
+pub use prometheus_client;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CodeLabel {
+    pub code: String,
+}
+
+/// The series every server exports.
+#[derive(Clone, Default)]
+pub struct CoreMetrics {
+    /// Clients connected now (sockets or streams).
+    pub connections: Gauge,
+    /// Clients accepted since start.
+    pub connections_total: Counter,
+    /// Frames or events received from clients.
+    pub messages_in: Counter,
+    /// Frames or events written to clients.
+    pub messages_out: Counter,
+    /// Errors sent to clients, by contract code.
+    pub errors: Family<CodeLabel, Counter>,
+    /// Clients cut off for being too slow or abusive.
+    pub disconnects_forced: Counter,
+}
+
+impl CoreMetrics {
+    pub fn register(registry: &mut Registry) -> CoreMetrics {
+        let metrics = CoreMetrics::default();
+        registry.register(
+            "connections",
+            "Clients connected now",
+            metrics.connections.clone(),
+        );
+        registry.register(
+            "connections",
+            "Clients accepted since start",
+            metrics.connections_total.clone(),
+        );
+        registry.register(
+            "messages_in",
+            "Messages received from clients",
+            metrics.messages_in.clone(),
+        );
+        registry.register(
+            "messages_out",
+            "Messages written to clients",
+            metrics.messages_out.clone(),
+        );
+        registry.register(
+            "errors",
+            "Errors sent to clients, by code",
+            metrics.errors.clone(),
+        );
+        registry.register(
+            "disconnects_forced",
+            "Clients disconnected by the server for being slow or abusive",
+            metrics.disconnects_forced.clone(),
+        );
+        metrics
+    }
+
+    pub fn count_error(&self, code: protocol::ErrorCode) {
+        self.errors
+            .get_or_create(&CodeLabel {
+                code: code.as_str().to_owned(),
+            })
+            .inc();
+    }
+}
+
+/// What `/healthz` says: whether the instance can serve, and details.
+pub struct HealthReport {
+    pub serving: bool,
+    pub details: Map<String, Value>,
+}
+
+/// Something that knows whether the instance can serve (e.g. its Redis link).
+pub trait HealthCheck: Send + Sync + 'static {
+    fn report(&self) -> HealthReport;
+}
+
+/// Always healthy: embedded mode has nothing that can fail independently.
+pub struct AlwaysHealthy;
+
+impl HealthCheck for AlwaysHealthy {
+    fn report(&self) -> HealthReport {
+        HealthReport {
+            serving: true,
+            details: Map::new(),
+        }
+    }
+}
+
+/// `GET /metrics` and `GET /healthz`.
+pub fn routes(
+    registry: Arc<Registry>,
+    health: Arc<dyn HealthCheck>,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
+    let metrics = warp::path!("metrics").and(warp::get()).map(move || {
+        let mut body = String::new();
+        match prometheus_client::encoding::text::encode(&mut body, &registry) {
+            Ok(()) => warp::reply::with_header(
+                body,
+                "content-type",
+                "text/plain; version=0.0.4; charset=utf-8",
+            )
+            .into_response(),
+            Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        }
+    });
+    let healthz = warp::path!("healthz").and(warp::get()).map(move || {
+        let report = health.report();
+        let mut body = Map::new();
+        body.insert(
+            "status".into(),
+            Value::from(if report.serving { "ok" } else { "unavailable" }),
+        );
+        body.extend(report.details);
+        let status = if report.serving {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        warp::reply::with_status(warp::reply::json(&body), status).into_response()
+    });
+    metrics.or(healthz).unify()
+}
+
+use warp::Reply;

@@ -1,0 +1,211 @@
+//! ws-chat frames (contract section 1): every frame is one JSON text frame
+//! whose `type` field says what it is.
+
+use crate::error::ErrorBody;
+use crate::validate;
+use serde::{Deserialize, Serialize};
+
+/// A frame from a browser or any other client, after validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientFrame {
+    Hello {
+        name: String,
+        client_id: Option<String>,
+    },
+    Message {
+        text: String,
+    },
+    Typing,
+}
+
+/// The frame exactly as a client may send it, before the contract's limits.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum RawClientFrame {
+    Hello {
+        name: String,
+        #[serde(rename = "clientId", default)]
+        client_id: Option<String>,
+    },
+    Message {
+        text: String,
+    },
+    Typing {},
+}
+
+impl ClientFrame {
+    /// Parses and validates one text frame; any failure is a contract error
+    /// the session can send straight back.
+    pub fn parse(text: &str) -> Result<ClientFrame, ErrorBody> {
+        let raw: RawClientFrame = serde_json::from_str(text)
+            .map_err(|error| ErrorBody::bad_request(format!("invalid frame: {error}")))?;
+        Ok(match raw {
+            RawClientFrame::Hello { name, client_id } => ClientFrame::Hello {
+                name: validate::name(&name)?,
+                client_id: validate::client_id(client_id.as_deref())?,
+            },
+            RawClientFrame::Message { text } => ClientFrame::Message {
+                text: validate::text(&text)?,
+            },
+            RawClientFrame::Typing {} => ClientFrame::Typing,
+        })
+    }
+}
+
+/// A user as others see them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: String,
+    pub name: String,
+}
+
+/// One chat message, as broadcast and as kept in history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub id: u64,
+    pub from: User,
+    pub text: String,
+    pub ts: i64,
+}
+
+/// Everything the server sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum ServerFrame {
+    Welcome {
+        you: User,
+        users: Vec<User>,
+        history: Vec<ChatMessage>,
+    },
+    Message(ChatMessage),
+    Joined {
+        user: User,
+        ts: i64,
+    },
+    Left {
+        user: User,
+        ts: i64,
+    },
+    Typing {
+        user: User,
+    },
+    Error(ErrorBody),
+}
+
+impl ServerFrame {
+    /// The frame as the JSON text that goes on the wire.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("server frames always serialize")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorCode;
+    use serde_json::{Value, json};
+
+    #[test]
+    fn parses_every_client_frame() {
+        assert_eq!(
+            ClientFrame::parse(r#"{"type":"hello","name":" alice ","clientId":"k3"}"#).unwrap(),
+            ClientFrame::Hello {
+                name: "alice".into(),
+                client_id: Some("k3".into())
+            }
+        );
+        assert_eq!(
+            ClientFrame::parse(r#"{"type":"hello","name":"bob"}"#).unwrap(),
+            ClientFrame::Hello {
+                name: "bob".into(),
+                client_id: None
+            }
+        );
+        assert_eq!(
+            ClientFrame::parse(r#"{"type":"message","text":"hi"}"#).unwrap(),
+            ClientFrame::Message { text: "hi".into() }
+        );
+        assert_eq!(
+            ClientFrame::parse(r#"{"type":"typing"}"#).unwrap(),
+            ClientFrame::Typing
+        );
+    }
+
+    #[test]
+    fn bad_frames_are_bad_requests() {
+        for bad in [
+            "not json",
+            "null",
+            "[]",
+            "42",
+            r#"{"type":"nope"}"#,
+            r#"{"name":"alice"}"#,
+            r#"{"type":"hello","name":7}"#,
+            r#"{"type":"hello","name":"a","clientId":5}"#,
+            r#"{"type":"message","text":null}"#,
+            r#"{"type":"message","text":"   "}"#,
+        ] {
+            let error = ClientFrame::parse(bad).unwrap_err();
+            assert_eq!(error.code, ErrorCode::BadRequest, "{bad}");
+        }
+        let long = json!({"type":"message","text":"x".repeat(2001)}).to_string();
+        assert_eq!(
+            ClientFrame::parse(&long).unwrap_err().code,
+            ErrorCode::TooLarge
+        );
+    }
+
+    #[test]
+    fn server_frames_match_the_contract() {
+        let alice = User {
+            id: "u1".into(),
+            name: "alice".into(),
+        };
+        let message = ChatMessage {
+            id: 42,
+            from: alice.clone(),
+            text: "hi".into(),
+            ts: 1732730000000,
+        };
+        let frame: Value =
+            serde_json::from_str(&ServerFrame::Message(message.clone()).to_json()).unwrap();
+        assert_eq!(
+            frame,
+            json!({"type":"message","id":42,"from":{"id":"u1","name":"alice"},"text":"hi","ts":1732730000000i64})
+        );
+        let welcome: Value = serde_json::from_str(
+            &ServerFrame::Welcome {
+                you: alice.clone(),
+                users: vec![alice.clone()],
+                history: vec![message],
+            }
+            .to_json(),
+        )
+        .unwrap();
+        assert_eq!(welcome["type"], "welcome");
+        assert_eq!(welcome["history"][0]["id"], 42);
+        let error: Value = serde_json::from_str(
+            &ServerFrame::Error(ErrorBody::new(ErrorCode::RateLimited, "slow down")).to_json(),
+        )
+        .unwrap();
+        assert_eq!(
+            error,
+            json!({"type":"error","code":"rate_limited","message":"slow down"})
+        );
+        let joined: Value = serde_json::from_str(
+            &ServerFrame::Joined {
+                user: alice.clone(),
+                ts: 5,
+            }
+            .to_json(),
+        )
+        .unwrap();
+        assert_eq!(
+            joined,
+            json!({"type":"joined","user":{"id":"u1","name":"alice"},"ts":5})
+        );
+        let typing: Value =
+            serde_json::from_str(&ServerFrame::Typing { user: alice }.to_json()).unwrap();
+        assert_eq!(typing["type"], "typing");
+    }
+}
