@@ -29,24 +29,27 @@ pub mod server_event {
 }
 
 /// `join {"room","name","since"?,"clientId"?}`
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+///
+/// `Serialize` is for clients (the load generator); absent options are left
+/// out of the JSON rather than sent as `null`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JoinRequest {
     pub room: String,
     pub name: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since: Option<u64>,
-    #[serde(rename = "clientId", default)]
+    #[serde(rename = "clientId", default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
 }
 
 /// `leave {"room"}`
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeaveRequest {
     pub room: String,
 }
 
 /// `message {"room","text"}`
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageRequest {
     pub room: String,
     pub text: String,
@@ -239,6 +242,30 @@ mod tests {
         assert_eq!(join.client_id.as_deref(), Some("k3j4"));
         let minimal: JoinRequest = parse(json!({"room":"r","name":"n"})).unwrap();
         assert_eq!(minimal.since, None);
+    }
+
+    #[test]
+    fn client_requests_serialize_for_clients() {
+        let join = JoinRequest {
+            room: "general".into(),
+            name: "alice".into(),
+            since: None,
+            client_id: Some("k3".into()),
+        };
+        assert_eq!(
+            serde_json::to_value(&join).unwrap(),
+            json!({"room":"general","name":"alice","clientId":"k3"})
+        );
+        let round_trip: JoinRequest = parse(serde_json::to_value(&join).unwrap()).unwrap();
+        assert_eq!(round_trip, join);
+        let message = MessageRequest {
+            room: "general".into(),
+            text: "hi".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(&message).unwrap(),
+            json!({"room":"general","text":"hi"})
+        );
     }
 
     #[test]

@@ -19,12 +19,12 @@ pub enum ClientFrame {
 }
 
 /// The frame exactly as a client may send it, before the contract's limits.
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 enum RawClientFrame {
     Hello {
         name: String,
-        #[serde(rename = "clientId", default)]
+        #[serde(rename = "clientId", default, skip_serializing_if = "Option::is_none")]
         client_id: Option<String>,
     },
     Message {
@@ -49,6 +49,16 @@ impl ClientFrame {
             },
             RawClientFrame::Typing {} => ClientFrame::Typing,
         })
+    }
+
+    /// The frame as a client puts it on the wire (used by the load generator).
+    pub fn to_json(&self) -> String {
+        let raw = match self.clone() {
+            ClientFrame::Hello { name, client_id } => RawClientFrame::Hello { name, client_id },
+            ClientFrame::Message { text } => RawClientFrame::Message { text },
+            ClientFrame::Typing => RawClientFrame::Typing {},
+        };
+        serde_json::to_string(&raw).expect("client frames always serialize")
     }
 }
 
@@ -99,6 +109,87 @@ impl ServerFrame {
     }
 }
 
+/// Writes the same JSON as [`ServerFrame::Welcome`] from borrowed users and
+/// history, so a server with thousands of users need not clone them all into
+/// one large vector for every newcomer.
+pub fn write_welcome<'a, W, U, H>(
+    writer: W,
+    you: &User,
+    users: U,
+    history: H,
+) -> serde_json::Result<()>
+where
+    W: std::io::Write,
+    U: Iterator<Item = &'a User> + Clone,
+    H: Iterator<Item = &'a ChatMessage> + Clone,
+{
+    #[derive(Serialize)]
+    #[serde(
+        tag = "type",
+        rename = "welcome",
+        bound(serialize = "SeqOf<U>: Serialize, SeqOf<H>: Serialize")
+    )]
+    struct WelcomeRef<'a, U, H> {
+        you: &'a User,
+        users: SeqOf<U>,
+        history: SeqOf<H>,
+    }
+
+    /// Serializes an iterator as a JSON array.
+    struct SeqOf<I>(I);
+
+    impl<I> Serialize for SeqOf<I>
+    where
+        I: Iterator + Clone,
+        I::Item: Serialize,
+    {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.collect_seq(self.0.clone())
+        }
+    }
+
+    let welcome = WelcomeRef {
+        you,
+        users: SeqOf(users),
+        history: SeqOf(history),
+    };
+    serde_json::to_writer(writer, &welcome)
+}
+
+#[cfg(test)]
+mod welcome_tests {
+    use super::*;
+
+    #[test]
+    fn write_welcome_matches_the_owned_frame() {
+        let alice = User {
+            id: "u1".into(),
+            name: "alice".into(),
+        };
+        let bob = User {
+            id: "u2".into(),
+            name: "b\"ob".into(),
+        };
+        let message = ChatMessage {
+            id: 7,
+            from: bob.clone(),
+            text: "hi <there>\n".into(),
+            ts: 1732730000000,
+        };
+        let owned = ServerFrame::Welcome {
+            you: alice.clone(),
+            users: vec![alice.clone(), bob.clone()],
+            history: vec![message.clone()],
+        }
+        .to_json();
+        let mut borrowed = Vec::new();
+        let users = [alice.clone(), bob];
+        let history = [message];
+        write_welcome(&mut borrowed, &alice, users.iter(), history.iter()).unwrap();
+        assert_eq!(String::from_utf8(borrowed).unwrap(), owned);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,6 +219,29 @@ mod tests {
         assert_eq!(
             ClientFrame::parse(r#"{"type":"typing"}"#).unwrap(),
             ClientFrame::Typing
+        );
+    }
+
+    #[test]
+    fn client_frames_round_trip_through_json() {
+        for frame in [
+            ClientFrame::Hello {
+                name: "alice".into(),
+                client_id: Some("k3".into()),
+            },
+            ClientFrame::Hello {
+                name: "bob".into(),
+                client_id: None,
+            },
+            ClientFrame::Message { text: "hi".into() },
+            ClientFrame::Typing,
+        ] {
+            assert_eq!(ClientFrame::parse(&frame.to_json()).unwrap(), frame);
+        }
+        assert_eq!(
+            ClientFrame::Typing.to_json(),
+            r#"{"type":"typing"}"#,
+            "the tag alone, as browsers send it"
         );
     }
 

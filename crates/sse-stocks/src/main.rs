@@ -1,1 +1,24 @@
-fn main() {}
+//! sse-stocks: read the configuration, start the feed, serve, shut down.
+
+use anyhow::Result;
+use ops::Shutdown;
+use sse_stocks::config::Config;
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    ops::telemetry::init();
+    ops::limits::raise_open_files_limit();
+    let config = Config::from_env()?;
+    let shutdown = Shutdown::on_signals();
+    let routes = sse_stocks::start(&config, &shutdown)?;
+    let listener = ops::server::bind(config.server.addr).await?;
+    tracing::info!(
+        addr = %config.server.addr,
+        mode = if config.server.redis_url.is_some() { "cluster" } else { "embedded" },
+        symbols = config.symbols.len(),
+        "sse-stocks listening"
+    );
+    ops::server::serve(listener, warp::service(routes), shutdown).await?;
+    tracing::info!("sse-stocks stopped");
+    Ok(())
+}

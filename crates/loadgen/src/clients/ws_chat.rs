@@ -1,0 +1,101 @@
+//! A ws-chat client session: `hello`, wait for `welcome`, then read
+//! `message` frames and send `message` frames on schedule.
+
+use super::chat::SessionEnd;
+use super::context::{ChatContext, ClientState};
+use crate::run::{Phase, sleep_until_some};
+use super::open_websocket;
+use crate::codec::probe::{WsChatFrame, is_ws_presence_notice};
+use anyhow::{Context, bail};
+use futures::{SinkExt, StreamExt};
+use protocol::ws::ClientFrame;
+use std::net::SocketAddr;
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::Message;
+
+pub async fn session(
+    state: &mut ClientState,
+    context: &ChatContext,
+    phase: &mut watch::Receiver<Phase>,
+    target: SocketAddr,
+) -> anyhow::Result<SessionEnd> {
+    let settings = &context.settings;
+    let mut websocket = {
+        let _slot = context.connect_slots.acquire().await?;
+        let mut websocket = open_websocket(&context.sources, target, "/ws").await?;
+        let hello = ClientFrame::Hello {
+            name: state.name(settings),
+            client_id: Some(state.client_id(settings)),
+        };
+        websocket.send(Message::text(hello.to_json())).await?;
+        tokio::time::timeout(settings.join_timeout, wait_for_welcome(&mut websocket))
+            .await
+            .context("no welcome in time")??;
+        websocket
+    };
+    state.joined(context);
+    loop {
+        let current = *phase.borrow_and_update();
+        if current == Phase::Stopped {
+            return Ok(SessionEnd::Stopped);
+        }
+        let send_at = state.next_send_at(settings, current);
+        tokio::select! {
+            frame = websocket.next() => match frame {
+                Some(Ok(Message::Text(text))) => on_frame(state, context, &text),
+                Some(Ok(Message::Close(close))) => bail!("server closed the WebSocket: {close:?}"),
+                Some(Ok(_)) => {} // pings are answered by tungstenite itself
+                Some(Err(error)) => return Err(error).context("reading from ws-chat"),
+                None => bail!("ws-chat closed the connection"),
+            },
+            _ = sleep_until_some(send_at) => {
+                if let Some((seq, text)) = state.take_next_message(settings) {
+                    let frame = ClientFrame::Message { text }.to_json();
+                    websocket.send(Message::text(frame)).await.context("sending a message")?;
+                    // ws-chat has no acks: a message written is a message accepted,
+                    // unless an error frame comes back (counted as rejected).
+                    if let Some(sender) = state.sender.as_mut() {
+                        sender.log.accepted.insert(seq);
+                    }
+                }
+            }
+            changed = phase.changed() => if changed.is_err() {
+                return Ok(SessionEnd::Stopped);
+            },
+        }
+    }
+}
+
+async fn wait_for_welcome(websocket: &mut super::WebSocket) -> anyhow::Result<()> {
+    while let Some(frame) = websocket.next().await {
+        if let Message::Text(text) = frame? {
+            let frame: WsChatFrame = serde_json::from_str(&text).context("bad JSON frame")?;
+            match frame.kind.as_ref() {
+                "welcome" => return Ok(()),
+                "error" => bail!("hello refused: {}", frame.code.unwrap_or_default()),
+                _ => {}
+            }
+        }
+    }
+    bail!("closed before welcome")
+}
+
+fn on_frame(state: &mut ClientState, context: &ChatContext, text: &str) {
+    if is_ws_presence_notice(text) {
+        return;
+    }
+    let Ok(frame) = serde_json::from_str::<WsChatFrame>(text) else {
+        state.errors += 1;
+        return;
+    };
+    match frame.kind.as_ref() {
+        "message" => state.deliver(context, frame.text.as_deref().unwrap_or(""), frame.id),
+        "error" => {
+            state.errors += 1;
+            if let Some(sender) = state.sender.as_mut() {
+                sender.log.rejected += 1;
+            }
+        }
+        _ => {}
+    }
+}

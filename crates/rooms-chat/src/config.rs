@@ -1,0 +1,87 @@
+//! rooms-chat settings: the shared server settings (`HOST`, `PORT`,
+//! `ALLOWED_ORIGINS`, `REDIS_URL`) plus the knobs of this app, all from the
+//! environment, with the defaults production wants and tests can shorten.
+
+use anyhow::{Result, ensure};
+use ops::ServerConfig;
+use ops::config::env_or;
+use std::time::Duration;
+
+/// The port the contract gives rooms-chat.
+pub const DEFAULT_PORT: u16 = 3000;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerConfig,
+    /// `MSG_RATE`: messages per second one socket may send (bursts of twice that); 0 = unlimited.
+    pub msg_rate: u32,
+    /// `PING_INTERVAL_MS`: Engine.IO ping interval.
+    pub ping_interval: Duration,
+    /// `PING_TIMEOUT_MS`: how long a client may take to answer a ping.
+    pub ping_timeout: Duration,
+    /// `MAX_PAYLOAD_BYTES`: largest Engine.IO payload a client may send.
+    pub max_payload: u64,
+    /// `MAX_BUFFER`: packets queued for one socket before it counts as too slow.
+    pub max_buffer: usize,
+    /// `HISTORY_KEEP`: messages kept per room for `since` resumes.
+    pub history_keep: usize,
+    /// `ROOMS_PUSH_MS`: a burst of joins and leaves within this window gives one `rooms` push.
+    pub rooms_push_delay: Duration,
+    /// `GAP_REPAIR_MS`: how long an out-of-order message waits for the missing
+    /// ones before they are fetched from the history.
+    pub gap_repair_delay: Duration,
+    /// `PUBSUB_CAPACITY` (cluster): messages fred buffers per Pub/Sub
+    /// receiver before it lags (a lag is detected and repaired).
+    pub pubsub_capacity: usize,
+    /// `HEARTBEAT_MS` (cluster): how often an instance says it is alive.
+    pub heartbeat: Duration,
+    /// `INSTANCE_TTL_MS` (cluster): silence after which an instance is dead.
+    pub instance_ttl: Duration,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config> {
+        let config = Config {
+            server: ServerConfig::from_env(DEFAULT_PORT)?,
+            msg_rate: env_or("MSG_RATE", 20)?,
+            ping_interval: millis("PING_INTERVAL_MS", 25_000)?,
+            ping_timeout: millis("PING_TIMEOUT_MS", 20_000)?,
+            max_payload: env_or("MAX_PAYLOAD_BYTES", 128 * 1024)?,
+            max_buffer: env_or("MAX_BUFFER", 256)?,
+            history_keep: env_or("HISTORY_KEEP", 1000)?,
+            rooms_push_delay: millis("ROOMS_PUSH_MS", 200)?,
+            gap_repair_delay: millis("GAP_REPAIR_MS", 150)?,
+            pubsub_capacity: env_or("PUBSUB_CAPACITY", 16 * 1024)?,
+            heartbeat: millis("HEARTBEAT_MS", 2_000)?,
+            instance_ttl: millis("INSTANCE_TTL_MS", 8_000)?,
+        };
+        ensure!(
+            config.history_keep >= protocol::HISTORY_LEN,
+            "HISTORY_KEEP must be at least {}",
+            protocol::HISTORY_LEN
+        );
+        ensure!(
+            config.max_payload >= protocol::MAX_FRAME_BYTES as u64,
+            "MAX_PAYLOAD_BYTES must be at least {}",
+            protocol::MAX_FRAME_BYTES
+        );
+        ensure!(config.pubsub_capacity >= 1, "PUBSUB_CAPACITY must be at least 1");
+        ensure!(config.max_buffer >= 8, "MAX_BUFFER must be at least 8");
+        ensure!(
+            config.instance_ttl >= config.heartbeat * 2,
+            "INSTANCE_TTL_MS must be at least twice HEARTBEAT_MS"
+        );
+        Ok(config)
+    }
+
+    /// Whether the instance shares its state through Redis.
+    pub fn cluster(&self) -> bool {
+        self.server.redis_url.is_some()
+    }
+}
+
+fn millis(name: &str, default: u64) -> Result<Duration> {
+    let value: u64 = env_or(name, default)?;
+    ensure!(value > 0, "{name} must be greater than 0");
+    Ok(Duration::from_millis(value))
+}

@@ -1,0 +1,91 @@
+//! What `/healthz` says: the mode, and in cluster mode whether the Redis
+//! link works (an instance that cannot reach Redis answers 503 so a load
+//! balancer sends new clients elsewhere, while it keeps its open sockets).
+
+use crate::metrics::Metrics;
+use ops::metrics::{HealthCheck, HealthReport};
+use protocol::{ErrorBody, ErrorCode};
+use serde_json::{Map, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+pub struct Link {
+    /// `None` in embedded mode.
+    instance: Option<String>,
+    up: AtomicBool,
+    metrics: Metrics,
+}
+
+impl Link {
+    /// Embedded mode: nothing outside the process can fail.
+    pub fn embedded(metrics: Metrics) -> Link {
+        metrics.redis_up.set(1);
+        Link {
+            instance: None,
+            up: AtomicBool::new(true),
+            metrics,
+        }
+    }
+
+    /// Cluster mode, connected at start.
+    pub fn cluster(instance: String, metrics: Metrics) -> Link {
+        metrics.redis_up.set(1);
+        Link {
+            instance: Some(instance),
+            up: AtomicBool::new(true),
+            metrics,
+        }
+    }
+
+    pub fn set_up(&self, up: bool) {
+        if self.up.swap(up, Ordering::Relaxed) != up {
+            if up {
+                tracing::info!("Redis link is back");
+            } else {
+                tracing::warn!("Redis link is down");
+            }
+        }
+        self.metrics.redis_up.set(i64::from(up));
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    /// `unavailable` while the shared state cannot be reached.
+    pub fn require_up(&self) -> Result<(), ErrorBody> {
+        if self.is_up() {
+            Ok(())
+        } else {
+            Err(unavailable())
+        }
+    }
+}
+
+/// The error every handler gives when the store fails.
+pub fn unavailable() -> ErrorBody {
+    ErrorBody::new(
+        ErrorCode::Unavailable,
+        "the chat cannot reach its shared state right now; try again shortly",
+    )
+}
+
+impl HealthCheck for Link {
+    fn report(&self) -> HealthReport {
+        let mut details = Map::new();
+        let up = self.is_up();
+        match &self.instance {
+            None => {
+                details.insert("mode".into(), Value::from("embedded"));
+            }
+            Some(instance) => {
+                details.insert("mode".into(), Value::from("cluster"));
+                details.insert("instance".into(), Value::from(instance.as_str()));
+                details.insert("redis".into(), Value::from(if up { "up" } else { "down" }));
+            }
+        }
+        HealthReport {
+            serving: up,
+            details,
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! The Prometheus series of rooms-chat: the shared core series plus what
+//! an operator of a cluster needs to see (Redis link, cross-instance
+//! traffic, adapter errors, repaired gaps).
+
+use ops::metrics::CoreMetrics;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Default)]
+pub struct Metrics {
+    pub core: CoreMetrics,
+    /// 1 while the Redis link works (always 1 in embedded mode).
+    pub redis_up: Gauge,
+    /// Room messages this instance published to the other instances.
+    pub cluster_messages_out: Counter,
+    /// Room messages received from Redis (every instance's, this one's included).
+    pub cluster_messages_in: Counter,
+    /// Failed adapter broadcasts (notices that may not have reached every instance).
+    pub adapter_errors: Counter,
+    /// Messages fetched from the history because they went missing on the way.
+    pub gap_repairs: Counter,
+    /// Messages that went missing and could not be found in the history
+    /// any more (trimmed, or lost with a Redis that restarted empty).
+    pub messages_lost: Counter,
+    /// Times the Redis event stream lagged or reconnected and every room was re-checked.
+    pub resyncs: Counter,
+    /// Dead instances whose members this instance removed.
+    pub dead_instances_claimed: Counter,
+    /// Rooms with members on this instance.
+    pub local_rooms: Gauge,
+}
+
+impl Metrics {
+    pub fn register(registry: &mut Registry) -> Metrics {
+        let metrics = Metrics {
+            core: CoreMetrics::register(registry),
+            ..Metrics::default()
+        };
+        let rooms = registry.sub_registry_with_prefix("rooms");
+        rooms.register(
+            "redis_up",
+            "1 while the Redis link works",
+            metrics.redis_up.clone(),
+        );
+        rooms.register(
+            "cluster_messages_out",
+            "Room messages published to the other instances",
+            metrics.cluster_messages_out.clone(),
+        );
+        rooms.register(
+            "cluster_messages_in",
+            "Room messages received through Redis",
+            metrics.cluster_messages_in.clone(),
+        );
+        rooms.register(
+            "adapter_errors",
+            "Failed Socket.IO adapter broadcasts",
+            metrics.adapter_errors.clone(),
+        );
+        rooms.register(
+            "gap_repairs",
+            "Messages fetched from the history to fill a gap",
+            metrics.gap_repairs.clone(),
+        );
+        rooms.register(
+            "messages_lost",
+            "Missing messages no longer in the history, skipped",
+            metrics.messages_lost.clone(),
+        );
+        rooms.register(
+            "resyncs",
+            "Times every room was re-checked against the store",
+            metrics.resyncs.clone(),
+        );
+        rooms.register(
+            "dead_instances_claimed",
+            "Dead instances whose members this instance removed",
+            metrics.dead_instances_claimed.clone(),
+        );
+        rooms.register(
+            "local_rooms",
+            "Rooms with members on this instance",
+            metrics.local_rooms.clone(),
+        );
+        metrics
+    }
+}

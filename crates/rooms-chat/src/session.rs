@@ -1,0 +1,87 @@
+//! What the server remembers about one socket: the rooms it joined under
+//! which name, and its rate limits. Kept in the socket's extensions.
+
+use ops::rate::{AbuseCounter, TokenBucket};
+use protocol::{ErrorBody, ErrorCode};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+pub struct Session {
+    /// Room → the name this socket holds in it.
+    rooms: Mutex<HashMap<String, String>>,
+    limits: Mutex<Limits>,
+}
+
+struct Limits {
+    /// `message` events.
+    messages: TokenBucket,
+    /// Every other event (join, leave, typing, rooms).
+    others: TokenBucket,
+    abuse: AbuseCounter,
+}
+
+/// Whether an event may go on, and if not, whether to cut the socket off.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Admission {
+    Allowed,
+    Refused,
+    Abusive,
+}
+
+impl Session {
+    pub fn new(msg_rate: u32) -> Session {
+        Session {
+            rooms: Mutex::new(HashMap::new()),
+            limits: Mutex::new(Limits {
+                messages: TokenBucket::new(msg_rate),
+                others: TokenBucket::new(msg_rate),
+                abuse: AbuseCounter::default(),
+            }),
+        }
+    }
+
+    pub fn admit(&self, is_message: bool) -> Admission {
+        let mut limits = self.limits.lock().unwrap();
+        let accepted = if is_message {
+            limits.messages.try_take()
+        } else {
+            limits.others.try_take()
+        };
+        match (accepted, limits.abuse.record(accepted)) {
+            (true, _) => Admission::Allowed,
+            (false, false) => Admission::Refused,
+            (false, true) => Admission::Abusive,
+        }
+    }
+
+    /// The name this socket holds in `room`.
+    pub fn name_in(&self, room: &str) -> Option<String> {
+        self.rooms.lock().unwrap().get(room).cloned()
+    }
+
+    /// The name in `room`, or the contract's `not_in_room`.
+    pub fn require_room(&self, room: &str) -> Result<String, ErrorBody> {
+        self.name_in(room).ok_or_else(|| {
+            ErrorBody::new(
+                ErrorCode::NotInRoom,
+                format!("you have not joined {room:?}"),
+            )
+        })
+    }
+
+    pub fn enter(&self, room: &str, name: &str) {
+        self.rooms
+            .lock()
+            .unwrap()
+            .insert(room.to_owned(), name.to_owned());
+    }
+
+    pub fn exit(&self, room: &str) -> Option<String> {
+        self.rooms.lock().unwrap().remove(room)
+    }
+
+    /// Every (room, name) this socket holds, emptying the list.
+    pub fn exit_all(&self) -> Vec<(String, String)> {
+        self.rooms.lock().unwrap().drain().collect()
+    }
+}

@@ -1,0 +1,53 @@
+-- Joins a room, deciding name uniqueness atomically across instances.
+-- KEYS: members hash, sequence, history list, room set, joiner's instance member set
+-- ARGV: prefix, room, name key, member record (JSON), sid, clientId or '',
+--       since or -1, history length without since, events channel
+-- Returns {status, silent, last id, members JSON, history JSON};
+-- status 0 = name taken.
+local members, seq, history, rooms, owned = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local prefix, room, key, record, sid, client_id = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local since, recent, channel = tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]
+
+local silent = 0
+local current = redis.call('HGET', members, key)
+if current then
+  local holder = cjson.decode(current)
+  if holder.sid ~= sid then
+    if client_id == '' or holder.clientId ~= client_id then
+      return {0, 0, 0, '[]', '[]'}
+    end
+    -- The same browser came back on a new socket: it takes its name over.
+    redis.call('SREM', prefix .. 'instance-members:' .. holder.instance, cjson.encode({room, key}))
+    redis.call('PUBLISH', channel, 'x' .. cjson.encode({room = room, sid = holder.sid}))
+  end
+  silent = 1
+end
+redis.call('HSET', members, key, record)
+redis.call('SADD', rooms, room)
+redis.call('SADD', owned, cjson.encode({room, key}))
+redis.call('PERSIST', seq)
+redis.call('PERSIST', history)
+if silent == 0 then
+  redis.call('PUBLISH', channel, 'r')
+end
+
+local last = tonumber(redis.call('GET', seq) or '0')
+local entries
+if since >= 0 then
+  -- The history holds the consecutive ids first..last.
+  local first = last - redis.call('LLEN', history) + 1
+  local start = math.max(since + 1, first) - first
+  if since >= last then
+    entries = {}
+  else
+    entries = redis.call('LRANGE', history, start, -1)
+  end
+else
+  entries = redis.call('LRANGE', history, -recent, -1)
+end
+
+local names = {}
+for _, value in ipairs(redis.call('HVALS', members)) do
+  table.insert(names, cjson.encode(cjson.decode(value).name))
+end
+return {1, silent, last, '[' .. table.concat(names, ',') .. ']', '[' .. table.concat(entries, ',') .. ']'}

@@ -1,0 +1,129 @@
+//! A minimal Socket.IO v5 client over a raw WebSocket (Engine.IO v4
+//! framing: `0` open, `40` connect, `42[...]` event, `43[...]` ack, `2`/`3`
+//! ping/pong), enough for these end-to-end tests. The full contract is
+//! tested with the official JavaScript client in `tests/node`.
+#![allow(dead_code)]
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    next_ack: u64,
+    /// Events received while waiting for something else: (name, payload).
+    events: VecDeque<(String, Value)>,
+}
+
+impl Client {
+    pub async fn connect(addr: SocketAddr) -> Client {
+        let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
+        let (ws, _) = connect_async(url).await.expect("websocket handshake");
+        let mut client = Client {
+            ws,
+            next_ack: 0,
+            events: VecDeque::new(),
+        };
+        let open = client.read_text().await;
+        assert!(open.starts_with("0{") && open.contains("\"sid\""), "{open}");
+        client.send("40").await;
+        let connected = client.read_text().await;
+        assert!(connected.starts_with("40{"), "{connected}");
+        client
+    }
+
+    async fn send(&mut self, text: &str) {
+        self.ws
+            .send(Message::text(text.to_owned()))
+            .await
+            .expect("send");
+    }
+
+    /// The next Engine.IO text packet, answering pings on the way.
+    async fn read_text(&mut self) -> String {
+        loop {
+            let frame = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("nothing received in time")
+                .expect("connection closed")
+                .expect("websocket error");
+            if let Message::Text(text) = frame {
+                if text.as_str() == "2" {
+                    self.send("3").await;
+                    continue;
+                }
+                return text.to_string();
+            }
+        }
+    }
+
+    /// Emits without waiting for anything.
+    pub async fn emit(&mut self, event: &str, payload: Value) {
+        let packet = format!("42{}", json!([event, payload]));
+        self.send(&packet).await;
+    }
+
+    /// Emits and returns the acknowledgement's payload.
+    pub async fn request(&mut self, event: &str, payload: Value) -> Value {
+        self.next_ack += 1;
+        let id = self.next_ack;
+        let packet = format!("42{id}{}", json!([event, payload]));
+        self.send(&packet).await;
+        let prefix = format!("43{id}");
+        loop {
+            let text = self.read_text().await;
+            if let Some(ack) = text.strip_prefix(&prefix) {
+                let mut args: Vec<Value> = serde_json::from_str(ack).expect("ack JSON");
+                return args.remove(0);
+            }
+            self.keep(&text);
+        }
+    }
+
+    fn keep(&mut self, text: &str) {
+        if let Some(event) = text.strip_prefix("42") {
+            let args: Vec<Value> = serde_json::from_str(event).expect("event JSON");
+            let name = args[0].as_str().expect("event name").to_owned();
+            self.events
+                .push_back((name, args.get(1).cloned().unwrap_or(Value::Null)));
+        }
+    }
+
+    /// The next event called `name` (others received meanwhile are dropped).
+    pub async fn next(&mut self, name: &str) -> Value {
+        if let Some(index) = self.events.iter().position(|(event, _)| event == name) {
+            let (_, payload) = self.events.remove(index).unwrap();
+            self.events.drain(..index);
+            return payload;
+        }
+        self.events.clear();
+        loop {
+            let text = self.read_text().await;
+            self.keep(&text);
+            if let Some((event, payload)) = self.events.pop_back() {
+                if event == name {
+                    return payload;
+                }
+            }
+        }
+    }
+
+    /// Joins `room` as `name`, asserting success; returns the ack.
+    pub async fn join(&mut self, room: &str, name: &str) -> Value {
+        let ack = self.request("join", json!({"room": room, "name": name})).await;
+        assert_eq!(ack["ok"], true, "{ack}");
+        ack
+    }
+
+    /// Closes the socket as a browser tab would.
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+    }
+}

@@ -1,0 +1,161 @@
+//! End-to-end checks of the binary in embedded mode, over real sockets: the
+//! HTTP routes, the Engine.IO handshake on both transports, the origin
+//! check, and the chat events.
+
+mod common;
+
+use common::Client;
+use serde_json::json;
+use testkit::TestServer;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_rooms-chat");
+
+#[tokio::test]
+async fn serves_health_metrics_and_the_page() {
+    let server = TestServer::start(BINARY, &[]).await.unwrap();
+    let health: serde_json::Value = reqwest::get(server.url("/healthz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["mode"], "embedded");
+    let metrics = reqwest::get(server.url("/metrics")).await.unwrap();
+    assert_eq!(metrics.status(), 200);
+    let metrics = metrics.text().await.unwrap();
+    assert!(metrics.contains("rooms_redis_up 1"), "{metrics}");
+    assert!(metrics.contains("connections"), "{metrics}");
+    let page = reqwest::get(server.url("/")).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().to_lowercase().contains("<html"));
+    let missing = reqwest::get(server.url("/no-such-file")).await.unwrap();
+    assert_eq!(missing.status(), 404);
+}
+
+#[tokio::test]
+async fn long_polling_handshake_answers_an_open_packet() {
+    let server = TestServer::start(BINARY, &[]).await.unwrap();
+    let response = reqwest::get(server.url("/socket.io/?EIO=4&transport=polling"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.unwrap();
+    let open: serde_json::Value = serde_json::from_str(body.strip_prefix('0').unwrap()).unwrap();
+    assert!(open["sid"].as_str().is_some_and(|sid| !sid.is_empty()));
+    assert_eq!(open["upgrades"], json!(["websocket"]));
+    assert!(open["maxPayload"].as_u64().unwrap() >= 16 * 1024);
+}
+
+#[tokio::test]
+async fn foreign_browser_origins_are_refused() {
+    let server = TestServer::start(BINARY, &[("ALLOWED_ORIGINS", "https://chat.example.com")])
+        .await
+        .unwrap();
+    let handshake = server.url("/socket.io/?EIO=4&transport=polling");
+    let http = reqwest::Client::new();
+    let status = |origin: &'static str| {
+        let request = http.get(&handshake).header("Origin", origin);
+        async move { request.send().await.unwrap() }
+    };
+    assert_eq!(status("http://evil.example").await.status(), 403);
+    let own = format!("http://{}", server.addr);
+    let own = http.get(&handshake).header("Origin", own).send().await.unwrap();
+    assert_eq!(own.status(), 200);
+    let listed = status("https://chat.example.com").await;
+    assert_eq!(listed.status(), 200);
+    assert_eq!(
+        listed.headers()["access-control-allow-origin"],
+        "https://chat.example.com"
+    );
+    // The WebSocket upgrade is checked too.
+    let request = tokio_tungstenite::tungstenite::http::Request::builder()
+        .uri(server.ws_url("/socket.io/?EIO=4&transport=websocket"))
+        .header("Host", server.addr.to_string())
+        .header("Origin", "http://evil.example")
+        .header("Connection", "Upgrade")
+        .header("Upgrade", "websocket")
+        .header("Sec-WebSocket-Version", "13")
+        .header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .body(())
+        .unwrap();
+    let refused = tokio_tungstenite::connect_async(request).await.unwrap_err();
+    assert!(refused.to_string().contains("403"), "{refused}");
+    // Pages are not cross-origin sensitive.
+    assert_eq!(status("http://evil.example").await.status(), 403);
+    let page = http
+        .get(server.url("/healthz"))
+        .header("Origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+}
+
+#[tokio::test]
+async fn members_chat_in_a_room() {
+    let server = TestServer::start(BINARY, &[]).await.unwrap();
+    let mut alice = Client::connect(server.addr).await;
+    let mut bob = Client::connect(server.addr).await;
+    let ack = alice.join("general", "alice").await;
+    assert_eq!(ack, json!({"ok":true,"room":"general","members":["alice"],"history":[]}));
+    bob.join("general", "bob").await;
+    let joined = alice.next("user_joined").await;
+    assert_eq!((joined["room"].clone(), joined["name"].clone()), (json!("general"), json!("bob")));
+
+    let taken = bob.request("join", json!({"room":"general","name":"ALICE"})).await;
+    assert_eq!(taken["ok"], false);
+
+    let sent = alice
+        .request("message", json!({"room":"general","text":"  hi  "}))
+        .await;
+    assert_eq!(sent["ok"], true);
+    assert_eq!(sent["id"], 1);
+    for client in [&mut alice, &mut bob] {
+        let message = client.next("message").await;
+        assert_eq!(message["id"], 1);
+        assert_eq!(message["from"], "alice");
+        assert_eq!(message["text"], "hi");
+        assert_eq!(message["ts"], sent["ts"]);
+    }
+
+    let outside = bob.request("message", json!({"room":"elsewhere","text":"x"})).await;
+    assert_eq!(outside["error"]["code"], "not_in_room");
+    for bad in [json!(null), json!(42), json!([1]), json!({"room":"general"}), json!({"room":"general","text":"x".repeat(2001)})] {
+        let refused = bob.request("message", bad.clone()).await;
+        assert_eq!(refused["ok"], false, "{bad}");
+        assert!(refused["error"]["message"].is_string());
+    }
+
+    bob.request("typing", json!({"room":"general","typing":true})).await;
+    assert_eq!(alice.next("typing").await, json!({"room":"general","name":"bob","typing":true}));
+
+    let rooms = alice.request("rooms", json!(null)).await;
+    assert_eq!(rooms, json!({"ok":true,"rooms":[{"name":"general","members":2}]}));
+
+    bob.close().await;
+    let left = alice.next("user_left").await;
+    assert_eq!((left["name"].clone(), left["reason"].clone()), (json!("bob"), json!("disconnected")));
+
+    // A newcomer with `since` gets what it missed.
+    let mut carol = Client::connect(server.addr).await;
+    let ack = carol
+        .request("join", json!({"room":"general","name":"carol","since":0}))
+        .await;
+    assert_eq!(ack["history"][0]["id"], 1);
+}
+
+#[tokio::test]
+async fn floods_are_rate_limited() {
+    let server = TestServer::start(BINARY, &[("MSG_RATE", "5")]).await.unwrap();
+    let mut client = Client::connect(server.addr).await;
+    client.join("r", "flood").await;
+    let mut limited = 0;
+    for n in 0..15 {
+        let ack = client.request("message", json!({"room":"r","text":format!("{n}")})).await;
+        if ack["error"]["code"] == "rate_limited" {
+            limited += 1;
+        }
+    }
+    assert!(limited >= 4, "only {limited} refused");
+}

@@ -1,0 +1,263 @@
+//! The room-state contract, run against both backends: the in-memory store
+//! and the Redis store (on a private redis-server).
+
+use rooms_chat::metrics::Metrics;
+use rooms_chat::store::memory::MemoryStore;
+use rooms_chat::store::redis::RedisStore;
+use rooms_chat::store::{JoinOutcome, Joined, Member, Store, StoreEvent};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+use testkit::RedisServer;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+fn member(name: &str, sid: &str, client_id: Option<&str>) -> Member {
+    Member {
+        name: name.into(),
+        sid: sid.into(),
+        client_id: client_id.map(Into::into),
+    }
+}
+
+async fn joined(store: &dyn Store, room: &str, member: &Member, since: Option<u64>) -> Joined {
+    match store.join(room, member, since).await.unwrap() {
+        JoinOutcome::Joined(joined) => joined,
+        JoinOutcome::NameTaken => panic!("{} refused", member.name),
+    }
+}
+
+async fn redis_store(redis: &RedisServer, instance: &str) -> (RedisStore, UnboundedReceiver<StoreEvent>) {
+    RedisStore::connect(&redis.url(), instance.into(), 100, 1024, Metrics::default())
+        .await
+        .unwrap()
+}
+
+/// Waits for the next event that `pick` accepts.
+async fn next_event<T>(
+    events: &mut UnboundedReceiver<StoreEvent>,
+    mut pick: impl FnMut(StoreEvent) -> Option<T>,
+) -> T {
+    tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Some(found) = pick(events.recv().await.expect("events ended")) {
+                return found;
+            }
+        }
+    })
+    .await
+    .expect("no such event")
+}
+
+async fn names_are_unique_case_insensitively(store: &dyn Store) {
+    let alice = member("Alice", "s1", None);
+    let first = joined(store, "general", &alice, None).await;
+    assert_eq!(first.members, vec!["Alice"]);
+    assert!(!first.silent);
+    assert_eq!(
+        store.join("general", &member("aLICE", "s2", None), None).await.unwrap(),
+        JoinOutcome::NameTaken
+    );
+    // The same name is free in another room.
+    joined(store, "random", &member("alice", "s2", None), None).await;
+    // The same socket joining again is not a new member.
+    assert!(joined(store, "general", &alice, None).await.silent);
+    let bob = joined(store, "general", &member("bob", "s3", None), None).await;
+    let mut names = bob.members.clone();
+    names.sort();
+    assert_eq!(names, vec!["Alice", "bob"]);
+}
+
+async fn only_the_holder_leaves(store: &dyn Store) {
+    joined(store, "room", &member("carol", "s1", None), None).await;
+    assert!(!store.leave("room", "carol", "someone-else").await.unwrap());
+    assert!(store.leave("room", "CAROL", "s1").await.unwrap());
+    assert!(!store.leave("room", "carol", "s1").await.unwrap());
+    // The name is free again.
+    joined(store, "room", &member("Carol", "s2", None), None).await;
+}
+
+async fn the_same_client_takes_its_name_over(
+    store: &dyn Store,
+    events: &mut UnboundedReceiver<StoreEvent>,
+) {
+    joined(store, "takeover", &member("dave", "old", Some("client-1")), None).await;
+    // Another browser cannot.
+    assert_eq!(
+        store
+            .join("takeover", &member("dave", "intruder", Some("client-2")), None)
+            .await
+            .unwrap(),
+        JoinOutcome::NameTaken
+    );
+    let again = joined(store, "takeover", &member("Dave", "new", Some("client-1")), None).await;
+    assert!(again.silent, "the others must see no join");
+    assert_eq!(again.members, vec!["Dave"]);
+    let evicted = next_event(events, |event| match event {
+        StoreEvent::Evicted { room, sid } => Some((room, sid)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(evicted, ("takeover".to_owned(), "old".to_owned()));
+    // The old socket's late disconnect does not remove the new one.
+    assert!(!store.leave("takeover", "dave", "old").await.unwrap());
+    assert_eq!(store.rooms().await.unwrap().iter().find(|r| r.name == "takeover").unwrap().members, 1);
+}
+
+async fn history_follows_since(store: &dyn Store) {
+    for n in 1..=60 {
+        let message = store.append("history", "eve", &format!("m{n}")).await.unwrap();
+        assert_eq!(message.id, n);
+    }
+    let eve = member("eve", "s1", None);
+    let fresh = joined(store, "history", &eve, None).await;
+    assert_eq!(fresh.last_id, 60);
+    let ids: Vec<u64> = fresh.history.iter().map(|m| m.id).collect();
+    assert_eq!(ids, (11..=60).collect::<Vec<_>>(), "the last 50, oldest first");
+    assert_eq!(fresh.history[0].text, "m11");
+    let resumed = joined(store, "history", &eve, Some(5)).await;
+    let ids: Vec<u64> = resumed.history.iter().map(|m| m.id).collect();
+    assert_eq!(ids, (6..=60).collect::<Vec<_>>(), "everything after since");
+    assert!(joined(store, "history", &eve, Some(60)).await.history.is_empty());
+    let after: Vec<u64> = store.history_after("history", 57).await.unwrap().iter().map(|m| m.id).collect();
+    assert_eq!(after, vec![58, 59, 60]);
+}
+
+async fn messages_come_out_in_order(store: &dyn Store, events: &mut UnboundedReceiver<StoreEvent>) {
+    for n in 0..5 {
+        store.append("stream", "f", &format!("s{n}")).await.unwrap();
+    }
+    let mut ids = Vec::new();
+    while ids.len() < 5 {
+        let id = next_event(events, |event| match event {
+            StoreEvent::Message(envelope) if envelope.message.room == "stream" => {
+                Some(envelope.message.id)
+            }
+            _ => None,
+        })
+        .await;
+        ids.push(id);
+    }
+    assert_eq!(ids, vec![1, 2, 3, 4, 5]);
+}
+
+async fn rooms_count_members(store: &dyn Store) {
+    joined(store, "b-room", &member("x", "s1", None), None).await;
+    joined(store, "b-room", &member("y", "s2", None), None).await;
+    joined(store, "a-room", &member("x", "s1", None), None).await;
+    let rooms = store.rooms().await.unwrap();
+    let counts: Vec<(&str, u64)> = rooms
+        .iter()
+        .filter(|room| room.name.ends_with("-room"))
+        .map(|room| (room.name.as_str(), room.members))
+        .collect();
+    assert_eq!(counts, vec![("a-room", 1), ("b-room", 2)]);
+    store.leave("a-room", "x", "s1").await.unwrap();
+    let rooms = store.rooms().await.unwrap();
+    assert!(rooms.iter().all(|room| room.name != "a-room"), "empty rooms are not listed");
+}
+
+#[tokio::test]
+async fn memory_store_keeps_the_contract() {
+    let (store, mut events) = MemoryStore::new(100);
+    names_are_unique_case_insensitively(&store).await;
+    only_the_holder_leaves(&store).await;
+    the_same_client_takes_its_name_over(&store, &mut events).await;
+    history_follows_since(&store).await;
+    messages_come_out_in_order(&store, &mut events).await;
+    rooms_count_members(&store).await;
+}
+
+#[tokio::test]
+async fn redis_store_keeps_the_contract() {
+    let redis = RedisServer::start().await.unwrap();
+    let (store, mut events) = redis_store(&redis, "instance-a").await;
+    names_are_unique_case_insensitively(&store).await;
+    only_the_holder_leaves(&store).await;
+    the_same_client_takes_its_name_over(&store, &mut events).await;
+    history_follows_since(&store).await;
+    messages_come_out_in_order(&store, &mut events).await;
+    rooms_count_members(&store).await;
+}
+
+#[tokio::test]
+async fn two_instances_never_share_an_id_or_a_name() {
+    let redis = RedisServer::start().await.unwrap();
+    let (one, mut one_events) = redis_store(&redis, "one").await;
+    let (two, _two_events) = redis_store(&redis, "two").await;
+    let (one, two) = (Arc::new(one), Arc::new(two));
+    let mut tasks = Vec::new();
+    for store in [one.clone(), two.clone()] {
+        tasks.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for n in 0..200 {
+                ids.push(store.append("race", "z", &format!("{n}")).await.unwrap().id);
+            }
+            ids
+        }));
+    }
+    let mut all = HashSet::new();
+    for task in tasks {
+        for id in task.await.unwrap() {
+            assert!(all.insert(id), "id {id} given twice");
+        }
+    }
+    assert_eq!(all, (1..=400).collect());
+    // Every instance hears them in id order.
+    let mut heard = Vec::new();
+    while heard.len() < 400 {
+        let id = next_event(&mut one_events, |event| match event {
+            StoreEvent::Message(envelope) => Some(envelope.message.id),
+            _ => None,
+        })
+        .await;
+        heard.push(id);
+    }
+    assert_eq!(heard, (1..=400).collect::<Vec<_>>());
+
+    // Both race for one name: exactly one wins.
+    let (zed, other_zed) = (member("Zed", "s1", None), member("zed", "s2", None));
+    let (a, b) = tokio::join!(
+        one.join("names", &zed, None),
+        two.join("names", &other_zed, None),
+    );
+    let winners = [a.unwrap(), b.unwrap()]
+        .iter()
+        .filter(|outcome| matches!(outcome, JoinOutcome::Joined(_)))
+        .count();
+    assert_eq!(winners, 1);
+}
+
+#[tokio::test]
+async fn a_dead_instance_is_claimed_once() {
+    let redis = RedisServer::start().await.unwrap();
+    let (dead, _) = redis_store(&redis, "dead").await;
+    let (alive_one, _) = redis_store(&redis, "alive-one").await;
+    let (alive_two, _) = redis_store(&redis, "alive-two").await;
+    let ttl = Duration::from_millis(300);
+    assert!(!dead.heartbeat(ttl).await.unwrap(), "first beat");
+    assert!(dead.heartbeat(ttl).await.unwrap());
+    alive_one.heartbeat(Duration::from_secs(30)).await.unwrap();
+    joined(&dead, "lobby", &member("ghost", "g1", None), None).await;
+    joined(&dead, "attic", &member("ghost", "g1", None), None).await;
+    joined(&alive_one, "lobby", &member("living", "l1", None), None).await;
+    // Still alive: nobody may claim it.
+    assert!(alive_one.claim_dead("dead").await.unwrap().is_empty());
+    assert!(alive_one.is_alive("dead").await.unwrap());
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(!alive_one.is_alive("dead").await.unwrap());
+    let (first, second) = tokio::join!(alive_one.claim_dead("dead"), alive_two.claim_dead("dead"));
+    let (first, second) = (first.unwrap(), second.unwrap());
+    let mut removed: Vec<_> = first.into_iter().chain(second).collect();
+    removed.sort();
+    assert_eq!(
+        removed,
+        vec![("attic".to_owned(), "ghost".to_owned()), ("lobby".to_owned(), "ghost".to_owned())],
+        "each member reported once in all"
+    );
+    let rooms = alive_one.rooms().await.unwrap();
+    assert_eq!(rooms.len(), 1);
+    assert_eq!((rooms[0].name.as_str(), rooms[0].members), ("lobby", 1));
+    assert!(!alive_one.instances().await.unwrap().contains(&"dead".to_owned()));
+    // The name is free again.
+    joined(&alive_two, "lobby", &member("Ghost", "g2", None), None).await;
+}

@@ -1,0 +1,84 @@
+//! sse-stocks: live stock quotes over Server-Sent Events (contract section 2).
+//!
+//! A feed moves every symbol each `TICK_MS`; the hub serializes each step
+//! once and fans it out to every open stream; a client that reconnects with
+//! `Last-Event-ID` resumes with no gap and no duplicate. With `REDIS_URL`,
+//! instances share one feed through a Redis stream (see [`cluster`]).
+#![deny(unsafe_code)]
+
+pub mod cluster;
+pub mod config;
+pub mod event_id;
+pub mod feed;
+pub mod frame;
+pub mod hub;
+pub mod metrics;
+pub mod replay;
+pub mod routes;
+pub mod stream;
+pub mod symbols;
+
+use crate::cluster::{Cluster, RedisHealth};
+use crate::config::Config;
+use crate::feed::RandomWalk;
+use crate::hub::Hub;
+use crate::metrics::Metrics;
+use crate::routes::App;
+use anyhow::Result;
+use ops::Shutdown;
+use ops::metrics::{AlwaysHealthy, HealthCheck};
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
+use warp::Filter;
+
+/// Starts the feed (embedded) or the Redis producer and tail (cluster), the
+/// keep-alive timer and the shutdown of open streams; returns the routes.
+pub fn start(
+    config: &Config,
+    shutdown: &Shutdown,
+) -> Result<impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone + use<>> {
+    let mut registry = Registry::default();
+    let metrics = Metrics::register(&mut registry);
+    let walk = RandomWalk::new(&config.symbols, feed::seed_or_random(config.seed), config.tick);
+    let replay_in_memory = match config.server.redis_url {
+        Some(_) => config.replay_ticks.min(cluster::LOCAL_REPLAY_TICKS),
+        None => config.replay_ticks,
+    };
+    let hub = Arc::new(Hub::new(
+        config.symbols.clone(),
+        walk.quotes(protocol::now_ms()),
+        replay_in_memory,
+        metrics,
+    ));
+
+    let (cluster, health): (Option<Arc<Cluster>>, Arc<dyn HealthCheck>) = match &config.server.redis_url {
+        Some(url) => {
+            let cluster = Cluster::connect(url, hub.clone(), config.replay_ticks)?;
+            tokio::spawn(cluster.clone().run_tail(shutdown.clone()));
+            tokio::spawn(cluster.clone().run_producer(walk, config.tick, shutdown.clone()));
+            (Some(cluster.clone()), Arc::new(RedisHealth(cluster)))
+        }
+        None => {
+            tokio::spawn(feed::run(hub.clone(), walk, config.tick, shutdown.clone()));
+            (None, Arc::new(AlwaysHealthy))
+        }
+    };
+    tokio::spawn(hub.clone().run_keepalive(config.keepalive, shutdown.clone()));
+    {
+        // Open streams would hold the graceful drain for ever: end them.
+        let hub = hub.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            shutdown.wait().await;
+            hub.close();
+        });
+    }
+
+    let app = Arc::new(App {
+        hub,
+        cluster,
+        retry: config.retry,
+        stream_max_age: config.stream_max_age,
+    });
+    Ok(routes::routes(app, Arc::new(registry), health))
+}

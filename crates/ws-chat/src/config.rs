@@ -1,0 +1,39 @@
+//! ws-chat's settings, read once from the environment at start-up (the
+//! contract's configuration table), with a clear error for a bad value.
+
+use anyhow::{Result, ensure};
+use ops::ServerConfig;
+use ops::config::env_or;
+use std::time::Duration;
+
+/// ws-chat listens on 8080 unless `PORT` says otherwise.
+pub const DEFAULT_PORT: u16 = 8080;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `HOST`, `PORT`, `ALLOWED_ORIGINS`.
+    pub server: ServerConfig,
+    /// `MSG_RATE`: frames per second one socket may send (bursts up to twice
+    /// that); 0 means unlimited.
+    pub msg_rate: u32,
+    /// `PING_MS`: how often the server pings; two unanswered pings drop the peer.
+    pub ping_interval: Duration,
+    /// `QUEUE_LEN`: how many broadcasts a socket may fall behind before it is
+    /// cut off as too slow.
+    pub queue_len: usize,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config> {
+        let ping_ms: u64 = env_or("PING_MS", 20_000)?;
+        ensure!(ping_ms > 0, "PING_MS must be at least 1");
+        let queue_len: usize = env_or("QUEUE_LEN", 1024)?;
+        ensure!(queue_len > 0, "QUEUE_LEN must be at least 1");
+        Ok(Config {
+            server: ServerConfig::from_env(DEFAULT_PORT)?,
+            msg_rate: env_or("MSG_RATE", 20)?,
+            ping_interval: Duration::from_millis(ping_ms),
+            queue_len,
+        })
+    }
+}

@@ -1,0 +1,509 @@
+//! One WebSocket, from the upgrade to the close, in one task.
+//!
+//! The task waits on everything that can happen to its socket at once: a
+//! frame from the client, the end of a pending write, a frame published by
+//! the hub, the ping timer. Keeping all of it in one task with no buffers of
+//! its own is what keeps an idle socket down to a few KiB.
+//!
+//! Writes never block the loop: frames are handed to tungstenite's write
+//! buffer and the loop keeps reading while that buffer drains. A socket
+//! whose buffer does not drain stops taking frames from the hub, falls
+//! behind, and is cut off once it is more than `QUEUE_LEN` frames late.
+
+use crate::Chat;
+use crate::frames;
+use crate::hub::{ConnectionId, Outgoing};
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use ops::Shutdown;
+use ops::rate::{AbuseCounter, TokenBucket};
+use protocol::ws::{ClientFrame, ServerFrame, User};
+use protocol::{ErrorBody, ErrorCode};
+use std::future::{Future, poll_fn};
+use std::ops::ControlFlow;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
+use tokio::time::{Instant, Sleep, timeout};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
+use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
+use tokio_util::sync::WaitForCancellationFutureOwned;
+
+pub type Socket = WebSocketStream<TokioIo<Upgraded>>;
+
+/// How many published frames one wake-up writes before it gives the other
+/// sockets a turn.
+const BATCH: usize = 64;
+
+/// How often a socket whose writes are stuck checks whether it fell too far behind.
+const STALL_CHECK: Duration = Duration::from_millis(250);
+
+/// How long a closing socket gets to deliver its close frame and see the
+/// peer hang up.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Close code telling a page that another tab or reconnect of the same
+/// client took its name over, so it must not reconnect on its own.
+pub const CLOSE_REPLACED: u16 = 4000;
+
+/// The member this socket speaks for, once its `hello` succeeded.
+struct Membership {
+    user: User,
+    deliveries: broadcast::Receiver<Outgoing>,
+}
+
+/// Something that woke the session up.
+enum Event {
+    Incoming(Option<Result<Message, WsError>>),
+    Flushed(Result<(), WsError>),
+    Delivery(Result<Outgoing, RecvError>),
+    PingDue,
+    StallCheck,
+    ShutdownBeforeJoin,
+}
+
+/// Why the session ends, and what the client is told.
+enum Ending {
+    /// The peer closed or the connection broke: nothing left to say.
+    PeerGone,
+    /// The server closes with this code and reason.
+    Close(CloseCode, &'static str),
+}
+
+pub struct Session {
+    ws: Socket,
+    connection: ConnectionId,
+    chat: Arc<Chat>,
+    limiter: TokenBucket,
+    abuse: AbuseCounter,
+    membership: Option<Membership>,
+    unanswered_pings: u8,
+    /// Frames wait in tungstenite's write buffer; the loop drives them out.
+    flushing: bool,
+    /// Armed only while a write is stuck: when it fires, the session checks
+    /// whether it fell too far behind.
+    stall: Option<Pin<Box<Sleep>>>,
+}
+
+impl Session {
+    pub fn new(ws: Socket, chat: Arc<Chat>) -> Session {
+        Session {
+            ws,
+            connection: chat.hub.new_connection_id(),
+            limiter: TokenBucket::new(chat.config.msg_rate),
+            abuse: AbuseCounter::default(),
+            membership: None,
+            unanswered_pings: 0,
+            flushing: false,
+            stall: None,
+            chat,
+        }
+    }
+
+    /// Serves the socket until it closes, then tells the hub.
+    pub async fn run(mut self, shutdown: Shutdown) {
+        self.chat.metrics.core.connections.inc();
+        self.chat.metrics.core.connections_total.inc();
+        let ending = self.serve(shutdown).await;
+        // Boxed, like `join`, so that the rarely used states of a socket do
+        // not take room in every idle socket's task.
+        Box::pin(self.finish(ending)).await;
+    }
+
+    async fn serve(&mut self, shutdown: Shutdown) -> Ending {
+        let ping_interval = self.chat.config.ping_interval;
+        let mut ping = tokio::time::interval_at(Instant::now() + ping_interval, ping_interval);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Joined sessions learn of the shutdown from the hub's closing ring;
+        // polling this future takes a process-wide lock, so only sockets that
+        // have not joined yet hold it.
+        let mut shutdown_before_join = Some(Box::pin(shutdown.wait_owned()));
+        loop {
+            let flushing = self.flushing;
+            let joined = self.membership.is_some();
+            if joined {
+                shutdown_before_join = None;
+            }
+            let event = tokio::select! {
+                biased;
+                _ = until_shutdown(&mut shutdown_before_join), if !joined => {
+                    Event::ShutdownBeforeJoin
+                }
+                event = poll_fn(|cx| poll_socket(&mut self.ws, flushing, &mut self.stall, cx)) => {
+                    event
+                }
+                delivery = next_delivery(&mut self.membership), if joined && !flushing => {
+                    Event::Delivery(delivery)
+                }
+                _ = ping.tick() => Event::PingDue,
+            };
+            if let ControlFlow::Break(ending) = self.handle(event).await {
+                return ending;
+            }
+        }
+    }
+
+    async fn handle(&mut self, event: Event) -> ControlFlow<Ending> {
+        match event {
+            Event::Incoming(Some(Ok(message))) => self.on_message(message).await,
+            Event::Incoming(Some(Err(error))) => ControlFlow::Break(read_error_ending(error)),
+            Event::Incoming(None) => ControlFlow::Break(Ending::PeerGone),
+            Event::Flushed(Ok(())) => {
+                self.flushing = false;
+                ControlFlow::Continue(())
+            }
+            Event::Flushed(Err(error)) => {
+                tracing::debug!(%error, "write failed");
+                ControlFlow::Break(Ending::PeerGone)
+            }
+            Event::Delivery(delivery) => self.on_delivery(delivery),
+            Event::PingDue => self.on_ping_due(),
+            Event::StallCheck => self.check_not_too_far_behind(),
+            Event::ShutdownBeforeJoin => {
+                ControlFlow::Break(Ending::Close(CloseCode::Away, "server shutting down"))
+            }
+        }
+    }
+
+    async fn on_message(&mut self, message: Message) -> ControlFlow<Ending> {
+        match message {
+            Message::Text(text) => {
+                if self.admit()? {
+                    self.on_text(&text).await
+                } else {
+                    ControlFlow::Continue(())
+                }
+            }
+            Message::Binary(_) => {
+                if self.admit()? {
+                    self.send_error(ErrorBody::bad_request(
+                        "binary frames are not supported: send JSON text frames",
+                    ))
+                } else {
+                    ControlFlow::Continue(())
+                }
+            }
+            Message::Pong(_) => {
+                self.unanswered_pings = 0;
+                ControlFlow::Continue(())
+            }
+            // tungstenite answers pings itself and replies to a close frame;
+            // after the close the stream ends, which ends the session.
+            Message::Ping(_) | Message::Close(_) | Message::Frame(_) => ControlFlow::Continue(()),
+        }
+    }
+
+    /// Counts one client frame against the rate limit: true when it may be
+    /// processed. A merely fast sender is told to slow down and loses the
+    /// frame; one flooding far past the limit is cut off.
+    fn admit(&mut self) -> ControlFlow<Ending, bool> {
+        self.chat.metrics.core.messages_in.inc();
+        let accepted = self.limiter.try_take();
+        if self.abuse.record(accepted) {
+            self.chat.metrics.core.disconnects_forced.inc();
+            return ControlFlow::Break(Ending::Close(
+                CloseCode::Policy,
+                "flooding far past the rate limit",
+            ));
+        }
+        if !accepted {
+            self.send_error(ErrorBody::new(
+                ErrorCode::RateLimited,
+                "too many messages: slow down",
+            ))?;
+        }
+        ControlFlow::Continue(accepted)
+    }
+
+    async fn on_text(&mut self, text: &str) -> ControlFlow<Ending> {
+        let frame = match ClientFrame::parse(text) {
+            Ok(frame) => frame,
+            Err(error) => return self.send_error(error),
+        };
+        match (frame, &self.membership) {
+            (ClientFrame::Hello { name, client_id }, None) => {
+                Box::pin(self.join(name, client_id)).await
+            }
+            (ClientFrame::Hello { .. }, Some(_)) => {
+                self.send_error(ErrorBody::bad_request("already joined"))
+            }
+            (ClientFrame::Message { text }, Some(member)) => {
+                self.chat.hub.post(&member.user, text);
+                ControlFlow::Continue(())
+            }
+            (ClientFrame::Typing, Some(member)) => {
+                self.chat.hub.typing(self.connection, &member.user);
+                ControlFlow::Continue(())
+            }
+            (ClientFrame::Message { .. } | ClientFrame::Typing, None) => self.send_error(
+                ErrorBody::new(ErrorCode::NotJoined, "say hello with a name first"),
+            ),
+        }
+    }
+
+    async fn join(&mut self, name: String, client_id: Option<String>) -> ControlFlow<Ending> {
+        let joined = match self.chat.hub.join(self.connection, name, client_id) {
+            Ok(joined) => joined,
+            // name_taken (the client may retry) or unavailable (shutting down).
+            Err(error) => return self.send_error(error),
+        };
+        self.membership = Some(Membership {
+            user: joined.user,
+            deliveries: joined.deliveries,
+        });
+        // A welcome can be large (it lists every user), so it is written
+        // fragment by fragment as the socket takes it. A peer that cannot
+        // take it within two ping intervals is as good as gone.
+        let patience = self.chat.config.ping_interval * 2;
+        match timeout(patience, write_awaiting_room(&mut self.ws, joined.welcome)).await {
+            Ok(Ok(())) => {
+                self.chat.metrics.core.messages_out.inc();
+                self.flushing = true;
+                ControlFlow::Continue(())
+            }
+            Ok(Err(error)) => {
+                tracing::debug!(%error, "welcome failed");
+                ControlFlow::Break(Ending::PeerGone)
+            }
+            Err(_) => ControlFlow::Break(Ending::PeerGone),
+        }
+    }
+
+    /// Writes the frame the hub published, then whatever else is already
+    /// waiting, as long as the socket keeps taking it.
+    fn on_delivery(&mut self, delivery: Result<Outgoing, RecvError>) -> ControlFlow<Ending> {
+        let mut delivered = 0;
+        let mut next = delivery;
+        for _ in 0..BATCH {
+            match next {
+                Ok(outgoing) => delivered += self.deliver(outgoing)?,
+                Err(RecvError::Lagged(_)) => return self.too_slow(),
+                Err(RecvError::Closed) => {
+                    return ControlFlow::Break(Ending::Close(
+                        CloseCode::Away,
+                        "server shutting down",
+                    ));
+                }
+            }
+            if !sink_has_room(&mut self.ws) {
+                break;
+            }
+            let Some(member) = &mut self.membership else {
+                break;
+            };
+            next = match member.deliveries.try_recv() {
+                Ok(outgoing) => Ok(outgoing),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Lagged(skipped)) => Err(RecvError::Lagged(skipped)),
+                Err(TryRecvError::Closed) => Err(RecvError::Closed),
+            };
+        }
+        if delivered > 0 {
+            self.chat.metrics.core.messages_out.inc_by(delivered);
+            self.flushing = true;
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Writes one published frame unless it is not meant for this socket;
+    /// returns how many frames were written.
+    fn deliver(&mut self, outgoing: Outgoing) -> ControlFlow<Ending, u64> {
+        match outgoing {
+            Outgoing::Frame { except, .. } if except == Some(self.connection) => {
+                ControlFlow::Continue(0)
+            }
+            Outgoing::Frame { json, .. } => match write_fragmented(&mut self.ws, &json) {
+                Ok(()) => ControlFlow::Continue(1),
+                Err(error) => {
+                    tracing::debug!(%error, "write failed");
+                    ControlFlow::Break(Ending::PeerGone)
+                }
+            },
+            Outgoing::Replaced(connection) if connection == self.connection => {
+                ControlFlow::Break(Ending::Close(
+                    CloseCode::Library(CLOSE_REPLACED),
+                    "replaced by a newer connection of the same client",
+                ))
+            }
+            Outgoing::Replaced(_) => ControlFlow::Continue(0),
+        }
+    }
+
+    fn on_ping_due(&mut self) -> ControlFlow<Ending> {
+        if self.unanswered_pings >= 2 {
+            tracing::debug!("peer missed two pongs");
+            return ControlFlow::Break(Ending::PeerGone);
+        }
+        self.unanswered_pings += 1;
+        // A socket still busy writing cannot take a ping; the ping counts as
+        // unanswered all the same, so a peer that stopped reading is dropped.
+        if !self.flushing {
+            self.queue(Message::Ping(Bytes::new()))?;
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn check_not_too_far_behind(&mut self) -> ControlFlow<Ending> {
+        match &self.membership {
+            Some(member) if member.deliveries.len() > self.chat.config.queue_len => self.too_slow(),
+            _ => ControlFlow::Continue(()),
+        }
+    }
+
+    fn too_slow(&mut self) -> ControlFlow<Ending> {
+        self.chat.metrics.slow_disconnects.inc();
+        self.chat.metrics.core.disconnects_forced.inc();
+        ControlFlow::Break(Ending::Close(
+            CloseCode::Again,
+            "too slow: fell too far behind the chat",
+        ))
+    }
+
+    fn send_error(&mut self, error: ErrorBody) -> ControlFlow<Ending> {
+        self.chat.metrics.core.count_error(error.code);
+        let json = ServerFrame::Error(error).to_json();
+        self.queue(Message::Text(json.into()))
+    }
+
+    /// Hands one frame to tungstenite's write buffer; the loop flushes it.
+    fn queue(&mut self, message: Message) -> ControlFlow<Ending> {
+        match self.ws.start_send_unpin(message) {
+            Ok(()) => {
+                self.flushing = true;
+                ControlFlow::Continue(())
+            }
+            Err(error) => {
+                tracing::debug!(%error, "write failed");
+                ControlFlow::Break(Ending::PeerGone)
+            }
+        }
+    }
+
+    /// Leaves the chat and closes the socket as politely as the peer allows.
+    async fn finish(mut self, ending: Ending) {
+        if let Some(member) = self.membership.take() {
+            self.chat.hub.leave(self.connection, &member.user);
+        }
+        match ending {
+            // Sends tungstenite's reply to a close frame, if there is one.
+            Ending::PeerGone => {
+                let _ = timeout(CLOSE_TIMEOUT, self.ws.flush()).await;
+            }
+            Ending::Close(code, reason) => {
+                tracing::debug!(%code, reason, "closing the socket");
+                let frame = CloseFrame {
+                    code,
+                    reason: reason.into(),
+                };
+                let _ = timeout(CLOSE_TIMEOUT, async {
+                    let _ = self.ws.close(Some(frame)).await;
+                    linger(self.ws.get_mut()).await;
+                })
+                .await;
+            }
+        }
+        self.chat.metrics.core.connections.dec();
+    }
+}
+
+/// Waits for the next frame published by the hub (never, before `hello`).
+async fn next_delivery(membership: &mut Option<Membership>) -> Result<Outgoing, RecvError> {
+    match membership {
+        Some(member) => member.deliveries.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Resolves when the shutdown signal fires, never once it was dropped.
+async fn until_shutdown(signal: &mut Option<Pin<Box<WaitForCancellationFutureOwned>>>) {
+    match signal {
+        Some(signal) => signal.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Drives a pending write (arming the stall timer while it does not go
+/// out), then looks for the next client frame.
+fn poll_socket(
+    ws: &mut Socket,
+    flushing: bool,
+    stall: &mut Option<Pin<Box<Sleep>>>,
+    cx: &mut Context<'_>,
+) -> Poll<Event> {
+    if flushing {
+        if let Poll::Ready(result) = ws.poll_flush_unpin(cx) {
+            *stall = None;
+            return Poll::Ready(Event::Flushed(result));
+        }
+        let timer = stall.get_or_insert_with(|| Box::pin(tokio::time::sleep(STALL_CHECK)));
+        if timer.as_mut().poll(cx).is_ready() {
+            *stall = None;
+            return Poll::Ready(Event::StallCheck);
+        }
+    }
+    ws.poll_next_unpin(cx).map(Event::Incoming)
+}
+
+/// True when tungstenite will take another frame without blocking.
+fn sink_has_room(ws: &mut Socket) -> bool {
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    matches!(ws.poll_ready_unpin(&mut cx), Poll::Ready(Ok(())))
+}
+
+/// What a read error means for the client: a frame over the limit gets
+/// 1009, a protocol violation 1002, a broken connection nothing.
+fn read_error_ending(error: WsError) -> Ending {
+    match error {
+        WsError::Capacity(_) => Ending::Close(CloseCode::Size, "frame too large: 16 KiB at most"),
+        // A peer that vanished without a close frame is gone, not rude.
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => Ending::PeerGone,
+        WsError::Protocol(error) => {
+            tracing::debug!(%error, "protocol violation");
+            Ending::Close(CloseCode::Protocol, "protocol violation")
+        }
+        WsError::Utf8(_) => Ending::Close(CloseCode::Invalid, "text frames must be UTF-8"),
+        error => {
+            tracing::debug!(%error, "read failed");
+            Ending::PeerGone
+        }
+    }
+}
+
+/// Writes every fragment of `json` into tungstenite's buffer at once (a chat
+/// frame is at most a few KiB, so this stays bounded).
+fn write_fragmented(ws: &mut Socket, json: &Utf8Bytes) -> Result<(), WsError> {
+    for frame in frames::text_frames(frames::pieces(json.as_ref())) {
+        ws.start_send_unpin(frame)?;
+    }
+    Ok(())
+}
+
+/// Writes a frame of no useful size bound (a welcome), waiting for room
+/// before each fragment.
+async fn write_awaiting_room(ws: &mut Socket, pieces: Vec<Bytes>) -> Result<(), WsError> {
+    for frame in frames::text_frames(pieces.into_iter()) {
+        ws.feed(frame).await?;
+    }
+    Ok(())
+}
+
+/// After our close frame: stop writing, then read and discard until the
+/// peer hangs up. Closing a socket with unread input makes the kernel reset
+/// the connection, which can destroy the close frame before the peer reads it.
+async fn linger(io: &mut TokioIo<Upgraded>) {
+    let _ = io.shutdown().await;
+    let mut discard = vec![0u8; 1024];
+    while let Ok(read) = io.read(&mut discard).await {
+        if read == 0 {
+            break;
+        }
+    }
+}

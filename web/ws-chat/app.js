@@ -1,0 +1,401 @@
+// ws-chat's page: one WebSocket to /ws speaking the JSON frames of the
+// contract (hello, welcome, message, joined, left, typing, error).
+//
+// Everything a user typed reaches the page through textContent, never
+// innerHTML, so a message such as <img src=x onerror=alert(1)> stays text.
+'use strict';
+
+const STORAGE = { clientId: 'ws-chat.clientId', name: 'ws-chat.name' };
+const RECONNECT_MIN_MS = 500;
+const RECONNECT_MAX_MS = 15000;
+const TYPING_EVERY_MS = 2000; // how often we tell others we are typing
+const TYPING_SHOWN_MS = 3500; // how long someone shows as typing
+const CLOSE_REPLACED = 4000; // the server: another socket of ours took the name
+
+const $ = (id) => document.getElementById(id);
+const ui = {
+  login: $('login'), loginForm: $('login-form'), nameInput: $('name-input'),
+  loginError: $('login-error'), loginButton: $('login-button'),
+  app: $('app'), me: $('me'), status: $('status'), statusText: $('status-text'),
+  notice: $('notice'), messages: $('messages'), typing: $('typing'),
+  composer: $('composer'), input: $('message-input'), send: $('send-button'),
+  users: $('users'), userCount: $('user-count'), userCountButton: $('user-count-button'),
+  toggleUsers: $('toggle-users'), sidebar: $('sidebar'),
+};
+
+const state = {
+  socket: null,
+  clientId: loadClientId(),
+  wantedName: sessionStorage.getItem(STORAGE.name), // the name we join (or rejoin) as
+  me: null, // {id, name} once welcomed
+  users: new Map(), // id -> {id, name}
+  lastMessageId: 0,
+  attempt: 0, // reconnect attempts since the last welcome
+  reconnectTimer: null,
+  countdown: null, // refreshes the "retrying in N s" status
+  stayClosed: false, // replaced by another tab: do not fight over the name
+  typers: new Map(), // user id -> {name, timer}
+  lastTypingSent: 0,
+};
+
+// ------------------------------------------------------------ connection
+
+function loadClientId() {
+  let id = sessionStorage.getItem(STORAGE.clientId);
+  if (!id) {
+    id = (crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`).replace(/-/g, '');
+    sessionStorage.setItem(STORAGE.clientId, id);
+  }
+  return id;
+}
+
+function connect() {
+  clearTimeout(state.reconnectTimer);
+  clearInterval(state.countdown);
+  state.reconnectTimer = null;
+  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+  const socket = new WebSocket(`${scheme}://${location.host}/ws`);
+  state.socket = socket;
+  setStatus('connecting', state.attempt === 0 ? 'connecting…' : 'reconnecting…');
+
+  socket.addEventListener('open', () => {
+    setStatus('connecting', 'joining…');
+    if (state.wantedName) sendHello();
+    else setStatus('online', 'connected');
+  });
+  socket.addEventListener('message', (event) => {
+    let frame;
+    try {
+      frame = JSON.parse(event.data);
+    } catch {
+      return; // the server only sends JSON; ignore anything else
+    }
+    handleFrame(frame);
+  });
+  socket.addEventListener('close', (event) => {
+    if (state.socket !== socket) return;
+    state.socket = null;
+    clearTypers();
+    if (event.code === CLOSE_REPLACED) {
+      state.stayClosed = true;
+      setStatus('offline', 'opened elsewhere');
+      showNotice('This chat was opened in another tab or window. ', 'Use it here', () => {
+        state.stayClosed = false;
+        hideNotice();
+        connect();
+      });
+      return;
+    }
+    scheduleReconnect();
+  });
+}
+
+function scheduleReconnect() {
+  if (state.stayClosed) return;
+  const ceiling = Math.min(RECONNECT_MAX_MS, RECONNECT_MIN_MS * 2 ** state.attempt);
+  const delay = Math.round(ceiling / 2 + Math.random() * (ceiling / 2)); // jitter
+  state.attempt += 1;
+  const until = Date.now() + delay;
+  const tick = () => {
+    const seconds = Math.max(0, Math.ceil((until - Date.now()) / 1000));
+    setStatus('offline', `offline · retrying in ${seconds} s`);
+  };
+  tick();
+  state.countdown = setInterval(tick, 500);
+  state.reconnectTimer = setTimeout(connect, delay);
+}
+
+function send(frame) {
+  if (state.socket && state.socket.readyState === WebSocket.OPEN) {
+    state.socket.send(JSON.stringify(frame));
+    return true;
+  }
+  return false;
+}
+
+function sendHello() {
+  return send({ type: 'hello', name: state.wantedName, clientId: state.clientId });
+}
+
+// ------------------------------------------------------------ frames
+
+function handleFrame(frame) {
+  switch (frame.type) {
+    case 'welcome': return onWelcome(frame);
+    case 'message': return onMessage(frame);
+    case 'joined': return onJoined(frame.user);
+    case 'left': return onLeft(frame.user);
+    case 'typing': return onTyping(frame.user);
+    case 'error': return onError(frame);
+    default: return undefined; // newer servers may add frames
+  }
+}
+
+function onWelcome({ you, users, history }) {
+  const rejoined = state.me !== null;
+  state.me = you;
+  state.attempt = 0;
+  sessionStorage.setItem(STORAGE.name, you.name);
+  state.users = new Map(users.map((user) => [user.id, user]));
+  renderUsers();
+  ui.me.textContent = you.name;
+  ui.me.hidden = false;
+  ui.login.hidden = true;
+  ui.app.hidden = false;
+  ui.toggleUsers.hidden = false;
+  setStatus('online', 'online');
+  hideNotice();
+
+  // History always ends with the newest message, so a newest id below the
+  // last one we saw means the server restarted and counts from 1 again.
+  const newest = history.length > 0 ? history[history.length - 1].id : 0;
+  if (newest < state.lastMessageId) {
+    state.lastMessageId = 0;
+    addSystemLine('The server restarted: the conversation starts over.');
+  }
+  const missed = history.filter((message) => message.id > state.lastMessageId);
+  if (rejoined && state.lastMessageId > 0 && missed.length > 0 && missed[0].id > state.lastMessageId + 1) {
+    addSystemLine('You were offline for a while: some older messages may be missing.');
+  }
+  for (const message of missed) onMessage(message);
+  if (rejoined) addSystemLine('Reconnected.');
+  ui.input.focus();
+}
+
+function onMessage(message) {
+  if (message.id <= state.lastMessageId) return; // already shown
+  state.lastMessageId = message.id;
+  stopTyping(message.from.id);
+  const mine = state.me && message.from.id === state.me.id;
+
+  const item = document.createElement('li');
+  item.className = mine ? 'message mine' : 'message';
+  item.dataset.id = String(message.id);
+  const meta = document.createElement('div');
+  meta.className = 'meta';
+  const author = document.createElement('span');
+  author.className = 'author';
+  author.textContent = message.from.name;
+  author.style.setProperty('--hue', hueOf(message.from.name));
+  const time = document.createElement('time');
+  const when = new Date(message.ts);
+  time.dateTime = when.toISOString();
+  time.textContent = when.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  time.title = when.toLocaleString();
+  meta.append(author, time);
+  const text = document.createElement('p');
+  text.className = 'text';
+  text.textContent = message.text;
+  item.append(meta, text);
+  append(item);
+}
+
+function onJoined(user) {
+  state.users.set(user.id, user);
+  renderUsers();
+  addSystemLine(`${user.name} joined`);
+}
+
+function onLeft(user) {
+  state.users.delete(user.id);
+  stopTyping(user.id);
+  renderUsers();
+  addSystemLine(`${user.name} left`);
+}
+
+function onTyping(user) {
+  if (state.me && user.id === state.me.id) return;
+  stopTyping(user.id);
+  const timer = setTimeout(() => stopTyping(user.id), TYPING_SHOWN_MS);
+  state.typers.set(user.id, { name: user.name, timer });
+  renderTyping();
+}
+
+function onError({ code, message }) {
+  if (!state.me) {
+    // Still at the door: the name was refused; the socket stays open to retry.
+    state.wantedName = null;
+    sessionStorage.removeItem(STORAGE.name);
+    const text = code === 'name_taken' ? 'That nickname is taken: try another one.' : message;
+    showLogin(text);
+    setStatus('online', 'connected');
+    return;
+  }
+  const friendly = {
+    rate_limited: 'Slow down: you are sending messages too fast.',
+    too_large: 'That message is too long (2000 characters at most).',
+  }[code] ?? message;
+  showNotice(friendly);
+  setTimeout(hideNotice, 4000);
+}
+
+// ------------------------------------------------------------ rendering
+
+function append(item) {
+  const list = ui.messages;
+  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+  list.append(item);
+  if (atBottom) list.scrollTop = list.scrollHeight;
+}
+
+function addSystemLine(text) {
+  const item = document.createElement('li');
+  item.className = 'system';
+  item.textContent = text;
+  append(item);
+}
+
+function renderUsers() {
+  const sorted = [...state.users.values()].sort((a, b) => a.name.localeCompare(b.name));
+  const items = sorted.map((user) => {
+    const item = document.createElement('li');
+    item.className = 'user';
+    const avatar = document.createElement('span');
+    avatar.className = 'avatar';
+    avatar.setAttribute('aria-hidden', 'true');
+    avatar.textContent = [...user.name][0]?.toUpperCase() ?? '?';
+    avatar.style.setProperty('--hue', hueOf(user.name));
+    const name = document.createElement('span');
+    name.className = 'name';
+    name.textContent = user.name;
+    item.append(avatar, name);
+    if (state.me && user.id === state.me.id) {
+      item.classList.add('me');
+      const you = document.createElement('span');
+      you.className = 'you';
+      you.textContent = 'you';
+      item.append(you);
+    }
+    return item;
+  });
+  ui.users.replaceChildren(...items);
+  ui.userCount.textContent = String(sorted.length);
+  ui.userCountButton.textContent = String(sorted.length);
+}
+
+function stopTyping(userId) {
+  const typer = state.typers.get(userId);
+  if (!typer) return;
+  clearTimeout(typer.timer);
+  state.typers.delete(userId);
+  renderTyping();
+}
+
+function clearTypers() {
+  for (const id of [...state.typers.keys()]) stopTyping(id);
+}
+
+function renderTyping() {
+  const names = [...state.typers.values()].map((typer) => typer.name);
+  let text = '';
+  if (names.length === 1) text = `${names[0]} is typing…`;
+  else if (names.length === 2) text = `${names[0]} and ${names[1]} are typing…`;
+  else if (names.length > 2) text = 'Several people are typing…';
+  ui.typing.textContent = text;
+}
+
+function setStatus(kind, text) {
+  ui.status.dataset.state = kind;
+  ui.statusText.textContent = text;
+  const online = kind === 'online' && state.me !== null;
+  ui.send.disabled = !online;
+}
+
+function showNotice(text, actionLabel, action) {
+  ui.notice.replaceChildren(document.createTextNode(text));
+  if (actionLabel) {
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'link-button';
+    button.textContent = actionLabel;
+    button.addEventListener('click', action);
+    ui.notice.append(button);
+  }
+  ui.notice.hidden = false;
+}
+
+function hideNotice() {
+  ui.notice.hidden = true;
+}
+
+function showLogin(error) {
+  ui.app.hidden = true;
+  ui.login.hidden = false;
+  ui.loginButton.disabled = false;
+  ui.loginError.textContent = error ?? '';
+  ui.loginError.hidden = !error;
+  ui.nameInput.focus();
+  ui.nameInput.select();
+}
+
+/** A stable colour per name, so people are easy to tell apart. */
+function hueOf(name) {
+  let hash = 0;
+  for (const char of name) hash = (hash * 31 + char.codePointAt(0)) >>> 0;
+  return String(hash % 360);
+}
+
+// ------------------------------------------------------------ user input
+
+ui.loginForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const name = ui.nameInput.value.trim();
+  if (!name) return;
+  state.wantedName = name;
+  ui.loginError.hidden = true;
+  ui.loginButton.disabled = true;
+  if (!sendHello() && !state.socket) connect();
+  setTimeout(() => { ui.loginButton.disabled = false; }, 1000);
+});
+
+ui.composer.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const text = ui.input.value.trim();
+  if (!text) return;
+  if (send({ type: 'message', text })) {
+    ui.input.value = '';
+    autosize();
+    state.lastTypingSent = 0;
+  }
+});
+
+ui.input.addEventListener('keydown', (event) => {
+  if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    ui.composer.requestSubmit();
+  }
+});
+
+ui.input.addEventListener('input', () => {
+  autosize();
+  const now = Date.now();
+  if (ui.input.value.trim() && now - state.lastTypingSent > TYPING_EVERY_MS) {
+    if (send({ type: 'typing' })) state.lastTypingSent = now;
+  }
+});
+
+ui.toggleUsers.addEventListener('click', () => {
+  const open = ui.sidebar.classList.toggle('open');
+  ui.toggleUsers.setAttribute('aria-expanded', String(open));
+});
+
+function autosize() {
+  ui.input.style.height = 'auto';
+  ui.input.style.height = `${Math.min(ui.input.scrollHeight, 160)}px`;
+}
+
+// Reconnect at once when the network comes back instead of waiting out the backoff.
+window.addEventListener('online', () => {
+  if (!state.socket && !state.stayClosed) {
+    state.attempt = 0;
+    connect();
+  }
+});
+
+if (state.wantedName) {
+  ui.nameInput.value = state.wantedName;
+  ui.login.hidden = true;
+} else {
+  showLogin();
+}
+connect();
