@@ -1,10 +1,12 @@
 // rooms-chat page in headless Chromium: two people join the same room, chat,
 // see each other's messages, the member list and the typing indicator; user
 // text stays text. Screenshots go to target/screenshots/.
-import { test, before, after } from 'node:test';
+import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from '../lib/server.mjs';
+import { startRedis } from '../lib/redis.mjs';
 import { launchBrowser, screenshotPath } from '../lib/browser.mjs';
+import { connect } from '../lib/rooms.mjs';
 
 let server;
 let browser;
@@ -14,18 +16,19 @@ before(async () => {
   server = await startServer('rooms-chat', { MSG_RATE: '0' });
   browser = await launchBrowser();
 });
+beforeEach(() => { problems.length = 0; });
 after(async () => {
   await browser?.close();
   await server?.stop();
 });
 
-async function openPage(label, viewport = { width: 1200, height: 760 }) {
+async function openPage(label, viewport = { width: 1200, height: 760 }, url = server.url) {
   const context = await browser.newContext({ viewport });
   const page = await context.newPage();
   page.on('pageerror', (error) => problems.push(`${label}: page error: ${error.message}`));
   page.on('console', (message) => { if (message.type() === 'error') problems.push(`${label}: console: ${message.text()}`); });
   page.on('dialog', async (dialog) => { problems.push(`${label}: a dialog opened: ${dialog.message()}`); await dialog.dismiss(); });
-  await page.goto(server.url);
+  await page.goto(url);
   return page;
 }
 
@@ -137,4 +140,43 @@ test('a reload comes back in the same room under the same name, with its history
   assert.equal(await page.textContent('#me'), 'riley');
   assert.equal(await page.locator('#messages .notice-error').count(), 0, 'the name was not refused (clientId takeover)');
   assert.deepEqual(problems, [], 'no page error, console error or dialog');
+});
+
+test('after its server dies and comes back, the page re-joins with since and shows every message once', async () => {
+  const redis = await startRedis();
+  const env = { REDIS_URL: redis.url, MSG_RATE: '0', HEARTBEAT_MS: '500', INSTANCE_TTL_MS: '2500' };
+  let pageServer = await startServer('rooms-chat', env);
+  const otherServer = await startServer('rooms-chat', env);
+  const writer = await connect(otherServer.url, { label: 'writer' });
+  try {
+    const room = 'resume';
+    const page = await openPage('resume', undefined, pageServer.url);
+    await login(page, 'dana', room);
+    await writer.join(room, 'writer');
+    const shownIds = () => page.$$eval(`${timeline(room)} li.message`, (items) => items.map((e) => Number(e.dataset.id)));
+    const acks = [await writer.send(room, 'one')];
+    await page.waitForFunction((sel) => document.querySelectorAll(`${sel} li.message`).length === 1, timeline(room));
+
+    await pageServer.kill();
+    await page.waitForSelector('#status:not([data-state="connected"])');
+    for (const text of ['two (while you were away)', 'three (while you were away)']) acks.push(await writer.send(room, text));
+    pageServer = await startServer('rooms-chat', env, { port: pageServer.port });
+
+    await page.waitForSelector('#status[data-state="connected"]', { timeout: 15_000 });
+    await page.waitForFunction((sel) => document.querySelectorAll(`${sel} li.message`).length === 3, timeline(room), { timeout: 10_000 });
+    acks.push(await writer.send(room, 'four (live again)'));
+    await page.waitForFunction((sel) => document.querySelectorAll(`${sel} li.message`).length === 4, timeline(room));
+    await page.waitForTimeout(300);
+    assert.deepEqual(await shownIds(), acks.map((ack) => ack.id), 'every message once, in id order');
+    assert.equal(await page.locator('#messages .notice-error').count(), 0, 'the re-join was not refused');
+    await page.waitForFunction(() => [...document.querySelectorAll('#members .member-name')].map((e) => e.textContent).join(',') === 'dana,writer');
+    assert.equal(await page.isDisabled('#message-input'), false, 'the page can write again');
+    await page.screenshot({ path: screenshotPath('rooms-chat-resumed') });
+    assert.deepEqual(problems.filter((p) => !p.includes('Failed to load resource') && !p.includes('WebSocket')), [], 'no page error or dialog');
+  } finally {
+    writer.close();
+    await pageServer.stop();
+    await otherServer.stop();
+    await redis.stop();
+  }
 });

@@ -123,6 +123,10 @@ describe('rooms-chat (single instance)', () => {
     const late = await open('late');
     const sinceAck = await late.join(room, 'late', { since: ids[54] });
     assert.deepEqual(sinceAck.history.map((m) => m.id), ids.slice(55), 'since: every message after it');
+    const longAway = await open('longaway');
+    const longAck = await longAway.join(room, 'longaway', { since: ids[0] });
+    assert.deepEqual(longAck.history.map((m) => m.id), ids.slice(1),
+      'since: every message after it that the server still holds, even more than 50');
     const upToDate = await open('uptodate');
     const noneAck = await upToDate.join(room, 'uptodate', { since: ids[59] });
     assert.deepEqual(noneAck.history, [], 'since = last id: nothing');

@@ -191,12 +191,15 @@
 
     const stick = room.name === state.current && nearBottom();
     const item = messageElement(room, message);
-    // Messages almost always arrive in order, so search from the end.
-    let after = room.timeline.lastElementChild;
-    while (after && !(after.classList.contains('message') && Number(after.dataset.id) < message.id)) {
-      after = after.previousElementSibling;
+    // Messages almost always arrive in order, so search from the end for a
+    // later message to go before; notices stay where they were added.
+    let before = null;
+    for (let cursor = room.timeline.lastElementChild; cursor; cursor = cursor.previousElementSibling) {
+      if (!cursor.classList.contains('message')) continue;
+      if (Number(cursor.dataset.id) < message.id) break;
+      before = cursor;
     }
-    if (after) after.after(item); else room.timeline.prepend(item);
+    room.timeline.insertBefore(item, before);
     markContinuation(item);
     markContinuation(item.nextElementSibling);
     trimTimeline(room);
@@ -534,6 +537,10 @@
     if (el.messageInput.value.trim()) noteTyping(); else stopTyping();
   });
   el.toggleRooms.addEventListener('click', () => toggleDrawer(el.sidebar, el.toggleRooms));
+  // On a phone, touching the conversation closes an open drawer.
+  document.querySelector('.chat').addEventListener('click', (event) => {
+    if (!event.target.closest('#toggle-members')) closeDrawers();
+  });
   el.toggleMembers.addEventListener('click', () => toggleDrawer(el.membersPanel, el.toggleMembers));
 
   // ------------------------------------------------------------ socket events

@@ -40,7 +40,10 @@ pub async fn run(mut args: Args) -> anyhow::Result<()> {
         raw_server = Some(child);
     }
     if args.targets.is_empty() {
-        args.targets = vec![SocketAddr::from(([127, 0, 0, 1], args.proto.default_port()))];
+        args.targets = vec![SocketAddr::from((
+            [127, 0, 0, 1],
+            args.proto.default_port(),
+        ))];
     }
     if let Some((index, count)) = args.worker_slot()? {
         let outcome = run_here(&args, index, count, &mut Gate::worker()).await?;
@@ -82,7 +85,12 @@ pub async fn run(mut args: Args) -> anyhow::Result<()> {
 }
 
 /// Runs this process's share (`index` of `count`) of the clients.
-async fn run_here(args: &Args, index: usize, count: usize, gate: &mut Gate) -> anyhow::Result<Outcome> {
+async fn run_here(
+    args: &Args,
+    index: usize,
+    count: usize,
+    gate: &mut Gate,
+) -> anyhow::Result<Outcome> {
     let first = (args.clients as u64 * index as u64 / count as u64) as u32;
     let end = (args.clients as u64 * (index as u64 + 1) / count as u64) as u32;
     let sources = SourceAddrs::new(index as u8 + if count > 1 { 1 } else { 0 }, args.source_ips);
@@ -110,7 +118,11 @@ async fn run_here(args: &Args, index: usize, count: usize, gate: &mut Gate) -> a
             let settings = ChatSettings {
                 proto,
                 targets: args.targets.clone(),
-                rooms: if proto == crate::clients::context::ChatProto::WsChat { 1 } else { args.rooms.max(1) },
+                rooms: if proto == crate::clients::context::ChatProto::WsChat {
+                    1
+                } else {
+                    args.rooms.max(1)
+                },
                 senders,
                 send_period: Duration::from_secs_f64(senders.max(1) as f64 / args.rate.max(0.001)),
                 text_bytes: args.text_bytes,

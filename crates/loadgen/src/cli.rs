@@ -157,7 +157,14 @@ mod tests {
     #[test]
     fn later_options_override_earlier_ones() {
         let args = Args::try_parse_from([
-            "loadgen", "idle", "--processes", "3", "--processes", "1", "--worker", "2/3",
+            "loadgen",
+            "idle",
+            "--processes",
+            "3",
+            "--processes",
+            "1",
+            "--worker",
+            "2/3",
         ])
         .unwrap();
         assert_eq!(args.processes, 1);
@@ -168,7 +175,12 @@ mod tests {
     #[test]
     fn targets_repeat() {
         let args = Args::try_parse_from([
-            "loadgen", "fanout", "--target", "127.0.0.1:1", "--target", "127.0.0.1:2",
+            "loadgen",
+            "fanout",
+            "--target",
+            "127.0.0.1:1",
+            "--target",
+            "127.0.0.1:2",
         ])
         .unwrap();
         assert_eq!(args.targets.len(), 2);

@@ -111,16 +111,14 @@ impl ServerMeter {
             window_secs,
             cpu_seconds,
             cpu_cores: cpu_seconds / window_secs.max(1e-9),
-            cpu_us_per_delivery: (deliveries > 0)
-                .then(|| cpu_seconds * 1e6 / deliveries as f64),
+            cpu_us_per_delivery: (deliveries > 0).then(|| cpu_seconds * 1e6 / deliveries as f64),
             rss_before_kib,
             rss_after_kib,
             kib_per_connection,
             rss_steps: self.steps.clone(),
             slope_kib_per_connection: slope,
-            projected_gib_at_1m: slope.map(|slope| {
-                (rss_before_kib as f64 + slope * 1e6) / (1024.0 * 1024.0)
-            }),
+            projected_gib_at_1m: slope
+                .map(|slope| (rss_before_kib as f64 + slope * 1e6) / (1024.0 * 1024.0)),
         })
     }
 }

@@ -48,7 +48,12 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn new(args: &Args, processes: usize, outcome: Outcome, server: Option<ServerFigures>) -> Self {
+    pub fn new(
+        args: &Args,
+        processes: usize,
+        outcome: Outcome,
+        server: Option<ServerFigures>,
+    ) -> Self {
         let summary = outcome.latency_us.summary();
         let (expected, received) = match (&outcome.tally, &outcome.streams) {
             (Some(tally), _) => (tally.expected, tally.received),
@@ -97,7 +102,11 @@ impl Report {
             "{:?} {:?}{}: {}/{} connected, {} failed, {} sessions, {} errors{}",
             self.scenario,
             self.proto,
-            if self.label.is_empty() { String::new() } else { format!(" [{}]", self.label) },
+            if self.label.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", self.label)
+            },
             self.connected,
             self.planned,
             self.failed,

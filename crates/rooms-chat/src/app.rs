@@ -11,12 +11,22 @@ use ops::Shutdown;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
+/// A disconnection the store could not record yet (Redis was down).
+pub struct PendingLeave {
+    pub room: String,
+    pub name: String,
+    pub sid: String,
+}
+
 pub struct App<A: Adapter> {
     pub store: Arc<dyn Store>,
+    /// Retried once the store is back, so that a name never stays taken
+    /// by a socket that is gone.
+    pub pending_leaves: Mutex<Vec<PendingLeave>>,
     pub sequencer: Sequencer<SocketRef<A>>,
     pub rooms_push: RoomsPush,
     pub link: Arc<Link>,

@@ -65,7 +65,10 @@ impl Config {
             "MAX_PAYLOAD_BYTES must be at least {}",
             protocol::MAX_FRAME_BYTES
         );
-        ensure!(config.pubsub_capacity >= 1, "PUBSUB_CAPACITY must be at least 1");
+        ensure!(
+            config.pubsub_capacity >= 1,
+            "PUBSUB_CAPACITY must be at least 1"
+        );
         ensure!(config.max_buffer >= 8, "MAX_BUFFER must be at least 8");
         ensure!(
             config.instance_ttl >= config.heartbeat * 2,

@@ -6,7 +6,7 @@
 //! order, on every instance); the notices (`user_joined`, `user_left`,
 //! `typing`) go through the adapter's room broadcast.
 
-use crate::app::App;
+use crate::app::{App, PendingLeave};
 use crate::health::unavailable;
 use crate::sequencer::{LocalMember, NeedHistoryAfter};
 use crate::session::{Admission, Session};
@@ -21,14 +21,20 @@ use serde_json::Value;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 use socketioxide::socket::DisconnectReason;
+use std::convert::Infallible;
 use std::sync::Arc;
 
 type Shared<A> = State<Arc<App<A>>>;
 
-/// A new socket: give it a session and listen to its events.
-pub async fn on_connect<A: Adapter>(socket: SocketRef<A>, State(app): Shared<A>) {
-    app.metrics.core.connections.inc();
-    app.metrics.core.connections_total.inc();
+/// Sets a new socket up: a session and a handler for every event. Run as a
+/// connect middleware on purpose: socketioxide awaits middlewares before it
+/// tells the client it is connected, while it runs the connect handler in a
+/// task of its own afterwards, so handlers registered there could miss a
+/// client's first event.
+pub async fn set_up<A: Adapter>(
+    socket: SocketRef<A>,
+    State(app): Shared<A>,
+) -> Result<(), Infallible> {
     socket
         .extensions
         .insert(Arc::new(Session::new(app.msg_rate)));
@@ -39,6 +45,13 @@ pub async fn on_connect<A: Adapter>(socket: SocketRef<A>, State(app): Shared<A>)
     socket.on(client_event::ROOMS, on_rooms::<A>);
     socket.on_fallback(on_unknown::<A>);
     socket.on_disconnect(on_disconnect::<A>);
+    Ok(())
+}
+
+/// A socket is connected (after [`set_up`]).
+pub async fn on_connect<A: Adapter>(State(app): Shared<A>) {
+    app.metrics.core.connections.inc();
+    app.metrics.core.connections_total.inc();
 }
 
 async fn on_join<A: Adapter>(
@@ -116,7 +129,14 @@ async fn on_disconnect<A: Adapter>(
             }
             // Replaced by a newer socket of the same client: nothing to tell.
             Ok(false) => {}
-            Err(error) => tracing::warn!(%error, room, "cannot record a disconnection"),
+            Err(error) => {
+                tracing::warn!(%error, room, "cannot record a disconnection yet");
+                app.pending_leaves.lock().unwrap().push(PendingLeave {
+                    room,
+                    name,
+                    sid: socket.id.to_string(),
+                });
+            }
         }
     }
 }
@@ -305,7 +325,10 @@ async fn typing<A: Adapter>(
     Ok(OkAck::OK)
 }
 
-async fn list_rooms<A: Adapter>(socket: &SocketRef<A>, app: &App<A>) -> Result<RoomsAck, ErrorBody> {
+async fn list_rooms<A: Adapter>(
+    socket: &SocketRef<A>,
+    app: &App<A>,
+) -> Result<RoomsAck, ErrorBody> {
     admit(socket, false)?;
     app.link.require_up()?;
     let rooms = app.store.rooms().await.map_err(|error| {

@@ -12,11 +12,11 @@ use crate::app::App;
 use crate::health::Link;
 use crate::store::redis::RedisStore;
 use crate::store::{Member, Store};
+use fred::clients::SubscriberClient;
+use fred::interfaces::{ClientLike, EventInterface};
 use ops::Shutdown;
 use protocol::rooms::{LeaveReason, UserLeft, server_event};
 use socketioxide::SocketIo;
-use fred::clients::SubscriberClient;
-use fred::interfaces::{ClientLike, EventInterface};
 use socketioxide::adapter::Adapter;
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,6 +69,7 @@ impl<A: Adapter> Liveness<A> {
                         tracing::debug!("Redis answers but a subscription is not back yet");
                     }
                     self.link.set_up(subscribed);
+                    self.retry_leaves().await;
                     self.sweep().await;
                 }
                 Err(error) => {
@@ -76,6 +77,36 @@ impl<A: Adapter> Liveness<A> {
                     self.link.set_up(false);
                 }
             }
+        }
+    }
+
+    /// Records the disconnections that happened while Redis was away.
+    async fn retry_leaves(&self) {
+        let pending = std::mem::take(&mut *self.app.pending_leaves.lock().unwrap());
+        for leave in pending {
+            match self.store.leave(&leave.room, &leave.name, &leave.sid).await {
+                Ok(true) => self.tell_left(leave.room, leave.name).await,
+                Ok(false) => {}
+                Err(_) => self.app.pending_leaves.lock().unwrap().push(leave),
+            }
+        }
+    }
+
+    async fn tell_left(&self, room: String, name: String) {
+        let notice = UserLeft {
+            room: room.clone(),
+            name,
+            ts: protocol::now_ms(),
+            reason: LeaveReason::Disconnected,
+        };
+        if let Err(error) = self
+            .io
+            .to(room)
+            .emit(server_event::USER_LEFT, &notice)
+            .await
+        {
+            self.app.metrics.adapter_errors.inc();
+            tracing::warn!(%error, "user_left not delivered everywhere");
         }
     }
 
@@ -98,7 +129,11 @@ impl<A: Adapter> Liveness<A> {
                     continue;
                 }
             };
-            tracing::info!(instance, members = removed.len(), "instance is dead; its members left");
+            tracing::info!(
+                instance,
+                members = removed.len(),
+                "instance is dead; its members left"
+            );
             self.app.metrics.dead_instances_claimed.inc();
             for (room, name) in removed {
                 let notice = UserLeft {
@@ -107,7 +142,12 @@ impl<A: Adapter> Liveness<A> {
                     ts: protocol::now_ms(),
                     reason: LeaveReason::Disconnected,
                 };
-                if let Err(error) = self.io.to(room).emit(server_event::USER_LEFT, &notice).await {
+                if let Err(error) = self
+                    .io
+                    .to(room)
+                    .emit(server_event::USER_LEFT, &notice)
+                    .await
+                {
                     self.app.metrics.adapter_errors.inc();
                     tracing::warn!(%error, "user_left of a dead instance not delivered everywhere");
                 }

@@ -14,9 +14,9 @@
 //! `since`.
 
 use crate::metrics::Metrics;
+use crate::recipient::{Delivery, Recipient};
 use crate::store::{Envelope, Store};
 use protocol::rooms::RoomMessage;
-use crate::recipient::{Delivery, Recipient};
 use socketioxide::socket::Sid;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -350,7 +350,12 @@ impl<R: Recipient> Sequencer<R> {
                 return;
             }
             let lost = first_pending - line.next;
-            tracing::warn!(room, from = line.next, lost, "messages lost for good; skipping them");
+            tracing::warn!(
+                room,
+                from = line.next,
+                lost,
+                "messages lost for good; skipping them"
+            );
             self.metrics.messages_lost.inc_by(lost);
             let envelope = line.pending.remove(&first_pending).expect("first pending");
             line.deliver_from(envelope, &self.metrics)
@@ -632,7 +637,8 @@ mod tests {
         let probe = Probe::new();
         join(&sequencer, &probe, 0);
         // 1 and 2 were lost on the way; 3 arrived.
-        sequencer.arrive(Envelope::new(store.history_after("r", 2).await.unwrap()[0].clone()).unwrap());
+        sequencer
+            .arrive(Envelope::new(store.history_after("r", 2).await.unwrap()[0].clone()).unwrap());
         assert!(probe.ids().is_empty());
         tokio::time::sleep(Duration::from_millis(5)).await;
         sequencer.repair_gaps(&store).await;

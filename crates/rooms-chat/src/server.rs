@@ -22,7 +22,8 @@ use ops::Shutdown;
 use ops::origin::OriginPolicy;
 use prometheus_client::registry::Registry;
 use rust_embed::RustEmbed;
-use socketioxide::adapter::Adapter;
+use socketioxide::adapter::{Adapter, Emitter, LocalAdapter};
+use socketioxide::handler::ConnectHandler;
 use socketioxide::{SocketIo, SocketIoBuilder, TransportType};
 use socketioxide_redis::{FredAdapter, RedisAdapterConfig, RedisAdapterCtr};
 use std::sync::Arc;
@@ -35,6 +36,9 @@ use warp::Filter;
 #[derive(RustEmbed)]
 #[folder = "../../web/rooms-chat"]
 struct Assets;
+
+/// The Socket.IO adapter of cluster mode: socketioxide-redis over fred.
+type Cluster = FredAdapter<Emitter>;
 
 /// Where Socket.IO listens.
 const SOCKET_IO_PATH: &str = "/socket.io";
@@ -61,24 +65,31 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: Shutdown) -> R
                 events,
                 link,
             };
-            serve(parts, SocketIo::builder(), listener, shutdown, |io| {
-                io.ns("/", handlers::on_connect);
-                Box::pin(async { Ok(()) })
-            }, |_, _| {})
+            serve(
+                parts,
+                SocketIo::builder(),
+                listener,
+                shutdown,
+                |io| {
+                    let connect = handlers::on_connect::<LocalAdapter>;
+                    io.ns("/", connect.with(handlers::set_up::<LocalAdapter>));
+                    Box::pin(async { Ok(()) })
+                },
+                |_, _| {},
+            )
             .await
         }
         Some(url) => {
             let instance = instance_id();
             tracing::info!(instance, "cluster mode");
-            let (store, events) =
-                RedisStore::connect(
-                    &url,
-                    instance.clone(),
-                    config.history_keep,
-                    config.pubsub_capacity,
-                    metrics.clone(),
-                )
-                .await?;
+            let (store, events) = RedisStore::connect(
+                &url,
+                instance.clone(),
+                config.history_keep,
+                config.pubsub_capacity,
+                metrics.clone(),
+            )
+            .await?;
             let store = Arc::new(store);
             let link = Arc::new(Link::cluster(instance, metrics.clone()));
             // The adapter's own connection: reconnect forever and subscribe
@@ -97,7 +108,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: Shutdown) -> R
             )
             .await
             .with_context(|| format!("cannot connect the Socket.IO adapter to {url}"))?;
-            let builder = SocketIo::builder().with_adapter::<FredAdapter<_>>(adapter);
+            let builder = SocketIo::builder().with_adapter::<Cluster>(adapter);
             let parts = Parts {
                 config: config.clone(),
                 registry,
@@ -112,7 +123,8 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: Shutdown) -> R
                 listener,
                 shutdown.clone(),
                 |io| {
-                    let init = io.ns("/", handlers::on_connect);
+                    let connect = handlers::on_connect::<Cluster>;
+                    let init = io.ns("/", connect.with(handlers::set_up::<Cluster>));
                     Box::pin(async move {
                         init.await.context("initialize the Socket.IO adapter")?;
                         Ok(())
@@ -164,6 +176,7 @@ async fn serve<A: Adapter>(
     } = parts;
     let app = Arc::new(App {
         store: store.clone(),
+        pending_leaves: Default::default(),
         sequencer: Sequencer::new(config.gap_repair_delay, metrics.clone()),
         rooms_push: RoomsPush::default(),
         link: link.clone(),

@@ -56,9 +56,13 @@ async fn instances_behave_as_one_server() {
     assert_eq!(ack["members"].as_array().unwrap().len(), 2);
     assert_eq!(alice.next("user_joined").await["name"], "bob");
 
-    let taken = bob.request("join", json!({"room":"other","name":"x"})).await;
+    let taken = bob
+        .request("join", json!({"room":"other","name":"x"}))
+        .await;
     assert_eq!(taken["ok"], true);
-    let refused = alice.request("join", json!({"room":"other","name":"X"})).await;
+    let refused = alice
+        .request("join", json!({"room":"other","name":"X"}))
+        .await;
     assert_eq!(refused["error"]["code"], "name_taken");
 
     let rooms = alice.request("rooms", Value::Null).await;
@@ -70,8 +74,11 @@ async fn instances_behave_as_one_server() {
     // Senders on both instances at full speed: everyone sees 1..=N in order.
     const EACH: usize = 300;
     for n in 0..EACH {
-        alice.emit("message", json!({"room":"general","text":format!("a{n}")})).await;
-        bob.emit("message", json!({"room":"general","text":format!("b{n}")})).await;
+        alice
+            .emit("message", json!({"room":"general","text":format!("a{n}")}))
+            .await;
+        bob.emit("message", json!({"room":"general","text":format!("b{n}")}))
+            .await;
     }
     let expected: Vec<u64> = (1..=2 * EACH as u64).collect();
     assert_eq!(message_ids(&mut alice, 2 * EACH).await, expected);
@@ -81,7 +88,10 @@ async fn instances_behave_as_one_server() {
     assert_eq!(alice.next("typing").await["name"], "bob");
     bob.close().await;
     let left = alice.next("user_left").await;
-    assert_eq!((left["name"].clone(), left["reason"].clone()), (json!("bob"), json!("disconnected")));
+    assert_eq!(
+        (left["name"].clone(), left["reason"].clone()),
+        (json!("bob"), json!("disconnected"))
+    );
 }
 
 #[tokio::test]
@@ -113,7 +123,9 @@ async fn a_burst_past_every_buffer_loses_nothing() {
     const EACH: usize = 1500;
     for n in 0..EACH {
         for sender in &mut senders {
-            sender.emit("message", json!({"room":"burst","text":format!("{n}")})).await;
+            sender
+                .emit("message", json!({"room":"burst","text":format!("{n}")}))
+                .await;
         }
     }
     let expected: Vec<u64> = (1..=2 * EACH as u64).collect();
@@ -122,7 +134,10 @@ async fn a_burst_past_every_buffer_loses_nothing() {
     }
     let repaired = metric(&one, "rooms_gap_repairs_total").await
         + metric(&two, "rooms_gap_repairs_total").await;
-    assert!(repaired > 0, "the tiny buffer never lagged: the test proved nothing");
+    assert!(
+        repaired > 0,
+        "the tiny buffer never lagged: the test proved nothing"
+    );
 }
 
 #[tokio::test]
@@ -134,17 +149,28 @@ async fn members_of_a_killed_instance_are_reported_left() {
     let mut bob = Client::connect(two.addr).await;
     alice.join("lobby", "alice").await;
     bob.join("lobby", "bob").await;
-    alice.request("message", json!({"room":"lobby","text":"before"})).await;
+    alice
+        .request("message", json!({"room":"lobby","text":"before"}))
+        .await;
     let killed = Instant::now();
     two.kill().unwrap();
     let left = alice.next("user_left").await;
-    assert_eq!((left["name"].clone(), left["reason"].clone()), (json!("bob"), json!("disconnected")));
-    assert!(killed.elapsed() < Duration::from_secs(5), "{:?}", killed.elapsed());
+    assert_eq!(
+        (left["name"].clone(), left["reason"].clone()),
+        (json!("bob"), json!("disconnected"))
+    );
+    assert!(
+        killed.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        killed.elapsed()
+    );
     // Reported once, and the name is free again.
     let rooms = alice.request("rooms", Value::Null).await;
     assert_eq!(rooms["rooms"], json!([{"name":"lobby","members":1}]));
     // Its client reconnects to the survivor and misses nothing.
-    alice.request("message", json!({"room":"lobby","text":"while away"})).await;
+    alice
+        .request("message", json!({"room":"lobby","text":"while away"}))
+        .await;
     let mut back = Client::connect(one.addr).await;
     let ack = back
         .request("join", json!({"room":"lobby","name":"bob","since":1}))
@@ -162,7 +188,9 @@ async fn a_redis_outage_is_survived() {
     alice.join("ops", "alice").await;
     bob.join("ops", "bob").await;
     assert_eq!(alice.next("user_joined").await["name"], "bob");
-    let first = alice.request("message", json!({"room":"ops","text":"one"})).await;
+    let first = alice
+        .request("message", json!({"room":"ops","text":"one"}))
+        .await;
     assert_eq!(first["id"], 1);
 
     redis.stop();
@@ -177,7 +205,9 @@ async fn a_redis_outage_is_survived() {
         assert!(Instant::now() < deadline, "/healthz never said 503");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let refused = alice.request("message", json!({"room":"ops","text":"lost?"})).await;
+    let refused = alice
+        .request("message", json!({"room":"ops","text":"lost?"}))
+        .await;
     assert_eq!(refused["error"]["code"], "unavailable");
 
     redis.restart().await.unwrap();
@@ -186,7 +216,9 @@ async fn a_redis_outage_is_survived() {
         server.wait_healthy(Duration::from_secs(5)).await.unwrap();
     }
     let resumed = loop {
-        let ack = alice.request("message", json!({"room":"ops","text":"two"})).await;
+        let ack = alice
+            .request("message", json!({"room":"ops","text":"two"}))
+            .await;
         if ack["ok"] == true {
             break ack;
         }

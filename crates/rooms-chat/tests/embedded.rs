@@ -60,7 +60,12 @@ async fn foreign_browser_origins_are_refused() {
     };
     assert_eq!(status("http://evil.example").await.status(), 403);
     let own = format!("http://{}", server.addr);
-    let own = http.get(&handshake).header("Origin", own).send().await.unwrap();
+    let own = http
+        .get(&handshake)
+        .header("Origin", own)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(own.status(), 200);
     let listed = status("https://chat.example.com").await;
     assert_eq!(listed.status(), 200);
@@ -98,12 +103,20 @@ async fn members_chat_in_a_room() {
     let mut alice = Client::connect(server.addr).await;
     let mut bob = Client::connect(server.addr).await;
     let ack = alice.join("general", "alice").await;
-    assert_eq!(ack, json!({"ok":true,"room":"general","members":["alice"],"history":[]}));
+    assert_eq!(
+        ack,
+        json!({"ok":true,"room":"general","members":["alice"],"history":[]})
+    );
     bob.join("general", "bob").await;
     let joined = alice.next("user_joined").await;
-    assert_eq!((joined["room"].clone(), joined["name"].clone()), (json!("general"), json!("bob")));
+    assert_eq!(
+        (joined["room"].clone(), joined["name"].clone()),
+        (json!("general"), json!("bob"))
+    );
 
-    let taken = bob.request("join", json!({"room":"general","name":"ALICE"})).await;
+    let taken = bob
+        .request("join", json!({"room":"general","name":"ALICE"}))
+        .await;
     assert_eq!(taken["ok"], false);
 
     let sent = alice
@@ -119,23 +132,41 @@ async fn members_chat_in_a_room() {
         assert_eq!(message["ts"], sent["ts"]);
     }
 
-    let outside = bob.request("message", json!({"room":"elsewhere","text":"x"})).await;
+    let outside = bob
+        .request("message", json!({"room":"elsewhere","text":"x"}))
+        .await;
     assert_eq!(outside["error"]["code"], "not_in_room");
-    for bad in [json!(null), json!(42), json!([1]), json!({"room":"general"}), json!({"room":"general","text":"x".repeat(2001)})] {
+    for bad in [
+        json!(null),
+        json!(42),
+        json!([1]),
+        json!({"room":"general"}),
+        json!({"room":"general","text":"x".repeat(2001)}),
+    ] {
         let refused = bob.request("message", bad.clone()).await;
         assert_eq!(refused["ok"], false, "{bad}");
         assert!(refused["error"]["message"].is_string());
     }
 
-    bob.request("typing", json!({"room":"general","typing":true})).await;
-    assert_eq!(alice.next("typing").await, json!({"room":"general","name":"bob","typing":true}));
+    bob.request("typing", json!({"room":"general","typing":true}))
+        .await;
+    assert_eq!(
+        alice.next("typing").await,
+        json!({"room":"general","name":"bob","typing":true})
+    );
 
     let rooms = alice.request("rooms", json!(null)).await;
-    assert_eq!(rooms, json!({"ok":true,"rooms":[{"name":"general","members":2}]}));
+    assert_eq!(
+        rooms,
+        json!({"ok":true,"rooms":[{"name":"general","members":2}]})
+    );
 
     bob.close().await;
     let left = alice.next("user_left").await;
-    assert_eq!((left["name"].clone(), left["reason"].clone()), (json!("bob"), json!("disconnected")));
+    assert_eq!(
+        (left["name"].clone(), left["reason"].clone()),
+        (json!("bob"), json!("disconnected"))
+    );
 
     // A newcomer with `since` gets what it missed.
     let mut carol = Client::connect(server.addr).await;
@@ -147,12 +178,16 @@ async fn members_chat_in_a_room() {
 
 #[tokio::test]
 async fn floods_are_rate_limited() {
-    let server = TestServer::start(BINARY, &[("MSG_RATE", "5")]).await.unwrap();
+    let server = TestServer::start(BINARY, &[("MSG_RATE", "5")])
+        .await
+        .unwrap();
     let mut client = Client::connect(server.addr).await;
     client.join("r", "flood").await;
     let mut limited = 0;
     for n in 0..15 {
-        let ack = client.request("message", json!({"room":"r","text":format!("{n}")})).await;
+        let ack = client
+            .request("message", json!({"room":"r","text":format!("{n}")}))
+            .await;
         if ack["error"]["code"] == "rate_limited" {
             limited += 1;
         }

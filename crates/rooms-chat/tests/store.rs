@@ -26,7 +26,10 @@ async fn joined(store: &dyn Store, room: &str, member: &Member, since: Option<u6
     }
 }
 
-async fn redis_store(redis: &RedisServer, instance: &str) -> (RedisStore, UnboundedReceiver<StoreEvent>) {
+async fn redis_store(
+    redis: &RedisServer,
+    instance: &str,
+) -> (RedisStore, UnboundedReceiver<StoreEvent>) {
     RedisStore::connect(&redis.url(), instance.into(), 100, 1024, Metrics::default())
         .await
         .unwrap()
@@ -54,7 +57,10 @@ async fn names_are_unique_case_insensitively(store: &dyn Store) {
     assert_eq!(first.members, vec!["Alice"]);
     assert!(!first.silent);
     assert_eq!(
-        store.join("general", &member("aLICE", "s2", None), None).await.unwrap(),
+        store
+            .join("general", &member("aLICE", "s2", None), None)
+            .await
+            .unwrap(),
         JoinOutcome::NameTaken
     );
     // The same name is free in another room.
@@ -80,16 +86,32 @@ async fn the_same_client_takes_its_name_over(
     store: &dyn Store,
     events: &mut UnboundedReceiver<StoreEvent>,
 ) {
-    joined(store, "takeover", &member("dave", "old", Some("client-1")), None).await;
+    joined(
+        store,
+        "takeover",
+        &member("dave", "old", Some("client-1")),
+        None,
+    )
+    .await;
     // Another browser cannot.
     assert_eq!(
         store
-            .join("takeover", &member("dave", "intruder", Some("client-2")), None)
+            .join(
+                "takeover",
+                &member("dave", "intruder", Some("client-2")),
+                None
+            )
             .await
             .unwrap(),
         JoinOutcome::NameTaken
     );
-    let again = joined(store, "takeover", &member("Dave", "new", Some("client-1")), None).await;
+    let again = joined(
+        store,
+        "takeover",
+        &member("Dave", "new", Some("client-1")),
+        None,
+    )
+    .await;
     assert!(again.silent, "the others must see no join");
     assert_eq!(again.members, vec!["Dave"]);
     let evicted = next_event(events, |event| match event {
@@ -100,25 +122,53 @@ async fn the_same_client_takes_its_name_over(
     assert_eq!(evicted, ("takeover".to_owned(), "old".to_owned()));
     // The old socket's late disconnect does not remove the new one.
     assert!(!store.leave("takeover", "dave", "old").await.unwrap());
-    assert_eq!(store.rooms().await.unwrap().iter().find(|r| r.name == "takeover").unwrap().members, 1);
+    assert_eq!(
+        store
+            .rooms()
+            .await
+            .unwrap()
+            .iter()
+            .find(|r| r.name == "takeover")
+            .unwrap()
+            .members,
+        1
+    );
 }
 
 async fn history_follows_since(store: &dyn Store) {
     for n in 1..=60 {
-        let message = store.append("history", "eve", &format!("m{n}")).await.unwrap();
+        let message = store
+            .append("history", "eve", &format!("m{n}"))
+            .await
+            .unwrap();
         assert_eq!(message.id, n);
     }
     let eve = member("eve", "s1", None);
     let fresh = joined(store, "history", &eve, None).await;
     assert_eq!(fresh.last_id, 60);
     let ids: Vec<u64> = fresh.history.iter().map(|m| m.id).collect();
-    assert_eq!(ids, (11..=60).collect::<Vec<_>>(), "the last 50, oldest first");
+    assert_eq!(
+        ids,
+        (11..=60).collect::<Vec<_>>(),
+        "the last 50, oldest first"
+    );
     assert_eq!(fresh.history[0].text, "m11");
     let resumed = joined(store, "history", &eve, Some(5)).await;
     let ids: Vec<u64> = resumed.history.iter().map(|m| m.id).collect();
     assert_eq!(ids, (6..=60).collect::<Vec<_>>(), "everything after since");
-    assert!(joined(store, "history", &eve, Some(60)).await.history.is_empty());
-    let after: Vec<u64> = store.history_after("history", 57).await.unwrap().iter().map(|m| m.id).collect();
+    assert!(
+        joined(store, "history", &eve, Some(60))
+            .await
+            .history
+            .is_empty()
+    );
+    let after: Vec<u64> = store
+        .history_after("history", 57)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.id)
+        .collect();
     assert_eq!(after, vec![58, 59, 60]);
 }
 
@@ -153,7 +203,10 @@ async fn rooms_count_members(store: &dyn Store) {
     assert_eq!(counts, vec![("a-room", 1), ("b-room", 2)]);
     store.leave("a-room", "x", "s1").await.unwrap();
     let rooms = store.rooms().await.unwrap();
-    assert!(rooms.iter().all(|room| room.name != "a-room"), "empty rooms are not listed");
+    assert!(
+        rooms.iter().all(|room| room.name != "a-room"),
+        "empty rooms are not listed"
+    );
 }
 
 #[tokio::test]
@@ -251,13 +304,22 @@ async fn a_dead_instance_is_claimed_once() {
     removed.sort();
     assert_eq!(
         removed,
-        vec![("attic".to_owned(), "ghost".to_owned()), ("lobby".to_owned(), "ghost".to_owned())],
+        vec![
+            ("attic".to_owned(), "ghost".to_owned()),
+            ("lobby".to_owned(), "ghost".to_owned())
+        ],
         "each member reported once in all"
     );
     let rooms = alive_one.rooms().await.unwrap();
     assert_eq!(rooms.len(), 1);
     assert_eq!((rooms[0].name.as_str(), rooms[0].members), ("lobby", 1));
-    assert!(!alive_one.instances().await.unwrap().contains(&"dead".to_owned()));
+    assert!(
+        !alive_one
+            .instances()
+            .await
+            .unwrap()
+            .contains(&"dead".to_owned())
+    );
     // The name is free again.
     joined(&alive_two, "lobby", &member("Ghost", "g2", None), None).await;
 }

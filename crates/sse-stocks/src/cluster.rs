@@ -12,8 +12,9 @@
 //!   hub. A tick's SSE id is its stream id, so a client can resume on any
 //!   instance: from the instance's replay buffer, or from `XRANGE`.
 //! - Redis down: streams stay open (quiet but for keep-alives), `/healthz`
-//!   answers 503, and the tail catches up when Redis is back. If Redis came
-//!   back without the stream (restarted empty), every stream is reset.
+//!   answers 503, and the tail catches up when Redis is back. Each entry
+//!   names the one before it, so if Redis came back without the stream
+//!   (restarted empty) the tail sees the hole and every stream is reset.
 
 use crate::event_id::EventId;
 use crate::feed::RandomWalk;
@@ -52,6 +53,8 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The stream field that holds a tick's quote (JSON).
 const QUOTE_FIELD: &str = "quote";
+/// The stream field that holds the id of the entry before.
+const PREV_FIELD: &str = "prev";
 
 /// Renews the lease if `ARGV[1]` holds it.
 const RENEW_SCRIPT: &str = r#"
@@ -73,14 +76,24 @@ return 0
 /// Appends one step if `ARGV[1]` holds the lease (renewing it), and keeps
 /// each symbol's latest quote; returns the new stream ids, or nil when the
 /// lease is not ours. ARGV: token, ttl ms, maxlen, then symbol/quote pairs.
+///
+/// Each entry also records the id of the entry before it (`prev`), so a
+/// reader can tell that it missed nothing: if Redis restarts empty, the
+/// first new entry names `0-0`, not the last entry the reader saw.
 const APPEND_SCRIPT: &str = r#"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return false
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local prev = '0-0'
+local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+if #last > 0 then
+  prev = last[1][1]
+end
 local ids = {}
 for i = 4, #ARGV, 2 do
-  ids[#ids + 1] = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'quote', ARGV[i + 1])
+  prev = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'quote', ARGV[i + 1], 'prev', prev)
+  ids[#ids + 1] = prev
   redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
 end
 return ids
@@ -154,7 +167,9 @@ impl Cluster {
     }
 
     fn is_up(&self) -> bool {
-        self.tail_ok.load(Ordering::SeqCst) && self.commands.is_connected() && self.tail.is_connected()
+        self.tail_ok.load(Ordering::SeqCst)
+            && self.commands.is_connected()
+            && self.tail.is_connected()
     }
 
     fn redis_failed(&self, what: &str, error: &Error) {
@@ -166,7 +181,12 @@ impl Cluster {
 
     /// Produces the feed whenever this instance holds the lease, until
     /// shutdown; then hands the lease over at once.
-    pub async fn run_producer(self: Arc<Self>, mut walk: RandomWalk, tick: Duration, shutdown: Shutdown) {
+    pub async fn run_producer(
+        self: Arc<Self>,
+        mut walk: RandomWalk,
+        tick: Duration,
+        shutdown: Shutdown,
+    ) {
         loop {
             match self.acquire_lease().await {
                 Ok(true) => {
@@ -224,7 +244,11 @@ impl Cluster {
     async fn release_lease(&self) -> Result<(), Error> {
         let _: i64 = self
             .commands
-            .eval(RELEASE_SCRIPT, vec![self.keys.lease.clone()], vec![self.token.clone()])
+            .eval(
+                RELEASE_SCRIPT,
+                vec![self.keys.lease.clone()],
+                vec![self.token.clone()],
+            )
             .await?;
         Ok(())
     }
@@ -269,7 +293,8 @@ impl Cluster {
     /// Where the walk goes on from: the quotes the last producer published,
     /// or (Redis lost them) the quotes this instance saw last.
     async fn last_published_quotes(&self) -> Vec<Quote> {
-        let stored: Result<HashMap<String, String>, Error> = self.commands.hgetall(&self.keys.quotes).await;
+        let stored: Result<HashMap<String, String>, Error> =
+            self.commands.hgetall(&self.keys.quotes).await;
         let quotes: Vec<Quote> = match stored {
             Ok(stored) => stored
                 .values()
@@ -316,27 +341,13 @@ impl Cluster {
     // ---------------------------------------------------------------- tail
 
     /// Reads the stream into the hub, for ever: first the recent history
-    /// (for resumes), then every new entry.
+    /// (for resumes), then every new entry, checking that each one follows
+    /// the one read before it.
     pub async fn run_tail(self: Arc<Self>, shutdown: Shutdown) {
         // The last id read; None until the history has been loaded.
         let mut last: Option<EventId> = None;
-        let mut check_continuity = false;
-        let mut reconnects = self.tail.reconnect_rx();
         loop {
-            // A reconnection may hide an outage in which Redis lost the
-            // stream, even when no command of ours failed.
-            while reconnects.try_recv().is_ok() {
-                check_continuity = true;
-            }
             let read = async {
-                if check_continuity && let Some(id) = last {
-                    check_continuity = false;
-                    if !self.stream_holds(id).await? {
-                        tracing::warn!(%id, "the tick stream lost its history: resetting every stream");
-                        self.hub.start_over();
-                        last = None;
-                    }
-                }
                 match last {
                     None => self.read_history().await,
                     Some(id) => self.read_after(id).await,
@@ -346,33 +357,46 @@ impl Cluster {
                 result = read => result,
                 _ = shutdown.wait() => return,
             };
-            match result {
-                Ok(ticks) => {
-                    self.tail_ok.store(true, Ordering::SeqCst);
-                    if let Some(newest) = ticks.last() {
-                        last = Some(newest.id);
-                    } else if last.is_none() {
-                        // An empty stream: read from its very beginning.
-                        last = Some(EventId::new(0, 0));
-                    }
-                    self.hub.metrics().ticks_received.inc_by(ticks.len() as u64);
-                    self.hub.publish(ticks);
-                }
+            let entries = match result {
+                Ok(entries) => entries,
                 Err(error) => {
                     self.tail_ok.store(false, Ordering::SeqCst);
                     self.redis_failed("reading the tick stream", &error);
-                    check_continuity = true;
                     tokio::select! {
                         _ = tokio::time::sleep(RETRY_PAUSE) => {}
                         _ = shutdown.wait() => return,
                     }
+                    continue;
                 }
+            };
+            self.tail_ok.store(true, Ordering::SeqCst);
+            if let (Some(last_read), Some(first)) = (last, entries.first())
+                && first.prev != Some(last_read)
+            {
+                // Entries between were lost (Redis restarted without its
+                // data): nothing can be replayed across that hole, so every
+                // stream starts over from the stream as it is now.
+                tracing::warn!(%last_read, "the tick stream lost entries: resetting every stream");
+                self.hub.start_over();
+                last = None;
+                continue;
             }
+            last = match entries.last() {
+                Some(newest) => Some(newest.tick.id),
+                // An empty stream: read from its very beginning.
+                None => last.or(Some(EventId::new(0, 0))),
+            };
+            self.hub
+                .metrics()
+                .ticks_received
+                .inc_by(entries.len() as u64);
+            self.hub
+                .publish(entries.into_iter().map(|entry| entry.tick).collect());
         }
     }
 
     /// The last `REPLAY_TICKS` entries, oldest first.
-    async fn read_history(&self) -> Result<Vec<NewTick>, Error> {
+    async fn read_history(&self) -> Result<Vec<Entry>, Error> {
         let entries: Vec<(String, HashMap<String, String>)> = self
             .tail
             .xrevrange_values(&self.keys.stream, "+", "-", Some(self.replay_ticks as u64))
@@ -381,31 +405,24 @@ impl Cluster {
     }
 
     /// Waits up to [`TAIL_BLOCK`] for entries after `id`.
-    async fn read_after(&self, id: EventId) -> Result<Vec<NewTick>, Error> {
-        let mut response: XReadResponse<String, String, String, String> = self
+    async fn read_after(&self, id: EventId) -> Result<Vec<Entry>, Error> {
+        let response: fred::types::Value = self
             .tail
-            .xread_map(
+            .xread(
                 Some(TAIL_BATCH),
                 Some(TAIL_BLOCK.as_millis() as u64),
                 &self.keys.stream,
                 id.to_string(),
             )
             .await?;
+        // Nil when nothing came within the block time.
+        if response.is_null() {
+            return Ok(Vec::new());
+        }
+        let mut response: XReadResponse<String, String, String, String> =
+            response.into_xread_response()?;
         let entries = response.remove(&self.keys.stream).unwrap_or_default();
         Ok(entries.into_iter().filter_map(parse_entry).collect())
-    }
-
-    /// Whether the entry `id` is still in the stream (id 0-0: the stream was
-    /// empty, nothing to lose).
-    async fn stream_holds(&self, id: EventId) -> Result<bool, Error> {
-        if id == EventId::new(0, 0) {
-            return Ok(true);
-        }
-        let entries: Vec<(String, HashMap<String, String>)> = self
-            .tail
-            .xrange_values(&self.keys.stream, id.to_string(), id.to_string(), Some(1))
-            .await?;
-        Ok(!entries.is_empty())
     }
 
     // -------------------------------------------------------------- replay
@@ -426,7 +443,10 @@ impl Cluster {
                 return None;
             }
         };
-        let mut ticks = entries.into_iter().filter_map(parse_entry);
+        let mut ticks = entries
+            .into_iter()
+            .filter_map(parse_entry)
+            .map(|entry| entry.tick);
         let first = ticks.next()?;
         if first.id != from {
             return None;
@@ -436,11 +456,21 @@ impl Cluster {
     }
 }
 
+/// One entry of the tick stream.
+struct Entry {
+    tick: NewTick,
+    /// The id of the entry appended before it (`0-0` for the first).
+    prev: Option<EventId>,
+}
+
 /// A stream entry as a tick; entries that are not ours are skipped.
-fn parse_entry((id, fields): (String, HashMap<String, String>)) -> Option<NewTick> {
+fn parse_entry((id, fields): (String, HashMap<String, String>)) -> Option<Entry> {
     let id = EventId::parse(&id)?;
     let quote = serde_json::from_str(fields.get(QUOTE_FIELD)?).ok()?;
-    Some(NewTick { id, quote })
+    Some(Entry {
+        tick: NewTick { id, quote },
+        prev: fields.get(PREV_FIELD).and_then(|prev| EventId::parse(prev)),
+    })
 }
 
 /// `/healthz` in cluster mode: serving needs the Redis link.
@@ -455,6 +485,9 @@ impl HealthCheck for RedisHealth {
             "producer".into(),
             Value::from(self.0.hub.metrics().lease_held.get() == 1),
         );
-        HealthReport { serving: up, details }
+        HealthReport {
+            serving: up,
+            details,
+        }
     }
 }

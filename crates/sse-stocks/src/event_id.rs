@@ -70,7 +70,16 @@ mod tests {
     #[test]
     fn anything_else_is_not_an_id() {
         for garbage in [
-            "", "-", "1-", "-1", "12", "a-1", "1-b", "1-2-3", "+1-2", "1- 2",
+            "",
+            "-",
+            "1-",
+            "-1",
+            "12",
+            "a-1",
+            "1-b",
+            "1-2-3",
+            "+1-2",
+            "1- 2",
             "99999999999999999999999-1",
         ] {
             assert_eq!(EventId::parse(garbage), None, "{garbage:?}");

@@ -37,7 +37,11 @@ impl RandomWalk {
     pub fn new(symbols: &SymbolTable, seed: u64, tick: Duration) -> RandomWalk {
         RandomWalk {
             rng: StdRng::seed_from_u64(seed),
-            symbols: symbols.infos().iter().map(|info| info.symbol.clone()).collect(),
+            symbols: symbols
+                .infos()
+                .iter()
+                .map(|info| info.symbol.clone())
+                .collect(),
             walkers: symbols
                 .infos()
                 .iter()
@@ -54,7 +58,11 @@ impl RandomWalk {
     /// prices go on from where they were instead of jumping back to the start.
     pub fn continue_from(&mut self, quotes: &[Quote]) {
         for quote in quotes {
-            let Some(index) = self.symbols.iter().position(|symbol| *symbol == quote.symbol) else {
+            let Some(index) = self
+                .symbols
+                .iter()
+                .position(|symbol| *symbol == quote.symbol)
+            else {
                 continue;
             };
             let open = quote.price - quote.change;
@@ -146,7 +154,9 @@ pub async fn run(hub: Arc<Hub>, mut walk: RandomWalk, tick: Duration, shutdown: 
                 }
             })
             .collect();
-        hub.metrics().ticks_produced.inc_by(hub.symbols().len() as u64);
+        hub.metrics()
+            .ticks_produced
+            .inc_by(hub.symbols().len() as u64);
         hub.publish(ticks);
     }
 }

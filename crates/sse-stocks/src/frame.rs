@@ -62,7 +62,10 @@ mod tests {
     #[test]
     fn line_breaks_cannot_inject_fields() {
         let frame = event(None, "ti\r\nck\nid: 9", "a\r\nb\nc");
-        assert_eq!(&frame[..], b"event: tickid: 9\ndata: a\ndata: b\ndata: c\n\n");
+        assert_eq!(
+            &frame[..],
+            b"event: tickid: 9\ndata: a\ndata: b\ndata: c\n\n"
+        );
     }
 
     #[test]

@@ -36,10 +36,15 @@ use warp::Filter;
 pub fn start(
     config: &Config,
     shutdown: &Shutdown,
-) -> Result<impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone + use<>> {
+) -> Result<impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone + use<>>
+{
     let mut registry = Registry::default();
     let metrics = Metrics::register(&mut registry);
-    let walk = RandomWalk::new(&config.symbols, feed::seed_or_random(config.seed), config.tick);
+    let walk = RandomWalk::new(
+        &config.symbols,
+        feed::seed_or_random(config.seed),
+        config.tick,
+    );
     let replay_in_memory = match config.server.redis_url {
         Some(_) => config.replay_ticks.min(cluster::LOCAL_REPLAY_TICKS),
         None => config.replay_ticks,
@@ -51,19 +56,27 @@ pub fn start(
         metrics,
     ));
 
-    let (cluster, health): (Option<Arc<Cluster>>, Arc<dyn HealthCheck>) = match &config.server.redis_url {
-        Some(url) => {
-            let cluster = Cluster::connect(url, hub.clone(), config.replay_ticks)?;
-            tokio::spawn(cluster.clone().run_tail(shutdown.clone()));
-            tokio::spawn(cluster.clone().run_producer(walk, config.tick, shutdown.clone()));
-            (Some(cluster.clone()), Arc::new(RedisHealth(cluster)))
-        }
-        None => {
-            tokio::spawn(feed::run(hub.clone(), walk, config.tick, shutdown.clone()));
-            (None, Arc::new(AlwaysHealthy))
-        }
-    };
-    tokio::spawn(hub.clone().run_keepalive(config.keepalive, shutdown.clone()));
+    let (cluster, health): (Option<Arc<Cluster>>, Arc<dyn HealthCheck>) =
+        match &config.server.redis_url {
+            Some(url) => {
+                let cluster = Cluster::connect(url, hub.clone(), config.replay_ticks)?;
+                tokio::spawn(cluster.clone().run_tail(shutdown.clone()));
+                tokio::spawn(
+                    cluster
+                        .clone()
+                        .run_producer(walk, config.tick, shutdown.clone()),
+                );
+                (Some(cluster.clone()), Arc::new(RedisHealth(cluster)))
+            }
+            None => {
+                tokio::spawn(feed::run(hub.clone(), walk, config.tick, shutdown.clone()));
+                (None, Arc::new(AlwaysHealthy))
+            }
+        };
+    tokio::spawn(
+        hub.clone()
+            .run_keepalive(config.keepalive, shutdown.clone()),
+    );
     {
         // Open streams would hold the graceful drain for ever: end them.
         let hub = hub.clone();

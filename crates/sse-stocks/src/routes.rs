@@ -74,7 +74,10 @@ async fn events(app: Arc<App>, query: Vec<(String, String)>, headers: HeaderMap)
         Ok(symbols) => symbols,
         Err(unknown) => {
             app.hub.metrics().core.count_error(ErrorCode::UnknownSymbol);
-            let body = ErrorBody::new(ErrorCode::UnknownSymbol, format!("unknown symbol {unknown:?}"));
+            let body = ErrorBody::new(
+                ErrorCode::UnknownSymbol,
+                format!("unknown symbol {unknown:?}"),
+            );
             return warp::reply::with_status(warp::reply::json(&body), StatusCode::BAD_REQUEST)
                 .into_response();
         }
@@ -88,7 +91,10 @@ async fn events(app: Arc<App>, query: Vec<(String, String)>, headers: HeaderMap)
     let stream = EventStream::open(app.hub.clone(), app.cluster.as_deref(), request).await;
     let mut response = warp::reply::stream(stream).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     // Tells nginx-like proxies not to buffer the stream.
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));

@@ -47,7 +47,11 @@ pub struct EventStream {
 impl EventStream {
     /// Subscribes a new stream. A resume id the hub no longer holds is
     /// looked up in Redis in cluster mode; otherwise the stream resets.
-    pub async fn open(hub: Arc<Hub>, cluster: Option<&Cluster>, request: StreamRequest) -> EventStream {
+    pub async fn open(
+        hub: Arc<Hub>,
+        cluster: Option<&Cluster>,
+        request: StreamRequest,
+    ) -> EventStream {
         let opening = match hub.open(request.symbols, request.resume) {
             Ok(opening) => opening,
             Err(not_held) => {
@@ -56,7 +60,12 @@ impl EventStream {
                     None => None,
                 };
                 match replayed {
-                    Some(ticks) => hub.replayed_opening(not_held.updates, request.symbols, not_held.from, ticks),
+                    Some(ticks) => hub.replayed_opening(
+                        not_held.updates,
+                        request.symbols,
+                        not_held.from,
+                        ticks,
+                    ),
                     None => hub.reset_opening(request.symbols),
                 }
             }
@@ -124,7 +133,10 @@ impl EventStream {
     }
 
     fn is_over(&self) -> bool {
-        self.hub.is_closing() || self.ends_at.is_some_and(|ends_at| Instant::now() >= ends_at)
+        self.hub.is_closing()
+            || self
+                .ends_at
+                .is_some_and(|ends_at| Instant::now() >= ends_at)
     }
 }
 
@@ -197,6 +209,66 @@ impl Drop for OpenStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hub::NewTick;
+    use crate::metrics::Metrics;
+    use crate::symbols::SymbolTable;
+    use futures::StreamExt;
+    use protocol::sse::Quote;
+
+    fn quote(price: f64) -> Quote {
+        Quote {
+            symbol: "AAA".into(),
+            price,
+            change: 0.0,
+            change_pct: 0.0,
+            ts: 0,
+        }
+    }
+
+    fn text(bytes: Bytes) -> String {
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_falls_behind_gets_a_reset_then_goes_on_live() {
+        let symbols = SymbolTable::from_list(&["AAA".into()]).unwrap();
+        let hub = Arc::new(Hub::new(symbols, vec![quote(1.0)], 10, Metrics::default()));
+        let request = StreamRequest {
+            symbols: hub.symbols().all(),
+            resume: Resume::Fresh,
+            retry: Duration::from_secs(1),
+            max_age: None,
+        };
+        let mut stream = EventStream::open(hub.clone(), None, request).await;
+        let head = text(stream.next().await.unwrap().unwrap());
+        assert!(head.starts_with("retry: ") && head.contains("event: snapshot\n"));
+
+        // The client reads nothing while far more updates pass than the
+        // channel holds.
+        for seq in 1..=1000 {
+            hub.publish(vec![NewTick {
+                id: EventId::new(1, seq),
+                quote: quote(seq as f64),
+            }]);
+        }
+        let reset = text(stream.next().await.unwrap().unwrap());
+        assert!(
+            reset.starts_with(
+                "id: 1-1000\nevent: reset\ndata: [{\"symbol\":\"AAA\",\"price\":1000.0"
+            ),
+            "{reset}"
+        );
+        hub.publish(vec![NewTick {
+            id: EventId::new(1, 1001),
+            quote: quote(1001.0),
+        }]);
+        assert!(
+            text(stream.next().await.unwrap().unwrap()).starts_with("id: 1-1001\nevent: tick\n")
+        );
+
+        hub.close();
+        assert!(stream.next().await.is_none());
+    }
 
     #[test]
     fn counts_events_not_data_that_mentions_them() {

@@ -53,18 +53,20 @@ impl SymbolTable {
     pub fn from_list(symbols: &[String]) -> Result<SymbolTable> {
         let infos = symbols
             .iter()
-            .map(|symbol| match DEFAULT_SYMBOLS.iter().find(|(known, ..)| known == symbol) {
-                Some((_, name, price)) => SymbolInfo {
-                    symbol: symbol.clone(),
-                    name: (*name).to_owned(),
-                    price: *price,
+            .map(
+                |symbol| match DEFAULT_SYMBOLS.iter().find(|(known, ..)| known == symbol) {
+                    Some((_, name, price)) => SymbolInfo {
+                        symbol: symbol.clone(),
+                        name: (*name).to_owned(),
+                        price: *price,
+                    },
+                    None => SymbolInfo {
+                        symbol: symbol.clone(),
+                        name: symbol.clone(),
+                        price: invented_start_price(symbol),
+                    },
                 },
-                None => SymbolInfo {
-                    symbol: symbol.clone(),
-                    name: symbol.clone(),
-                    price: invented_start_price(symbol),
-                },
-            })
+            )
             .collect();
         SymbolTable::new(infos)
     }
@@ -74,7 +76,10 @@ impl SymbolTable {
             bail!("no symbols to serve");
         }
         if infos.len() > MAX_SYMBOLS {
-            bail!("at most {MAX_SYMBOLS} symbols can be served, not {}", infos.len());
+            bail!(
+                "at most {MAX_SYMBOLS} symbols can be served, not {}",
+                infos.len()
+            );
         }
         let mut index = HashMap::new();
         for (position, info) in infos.iter().enumerate() {
@@ -132,17 +137,17 @@ impl SymbolTable {
 
 fn is_valid_symbol(symbol: &str) -> bool {
     (1..=MAX_SYMBOL_LEN).contains(&symbol.len())
-        && symbol
-            .bytes()
-            .all(|byte| byte.is_ascii_uppercase() || byte.is_ascii_digit() || byte == b'.' || byte == b'-')
+        && symbol.bytes().all(|byte| {
+            byte.is_ascii_uppercase() || byte.is_ascii_digit() || byte == b'.' || byte == b'-'
+        })
 }
 
 /// A start price between 20 and 520 derived from the symbol's letters, so a
 /// custom list gets varied but stable prices.
 fn invented_start_price(symbol: &str) -> f64 {
-    let hash = symbol
-        .bytes()
-        .fold(17u64, |hash, byte| hash.wrapping_mul(31).wrapping_add(u64::from(byte)));
+    let hash = symbol.bytes().fold(17u64, |hash, byte| {
+        hash.wrapping_mul(31).wrapping_add(u64::from(byte))
+    });
     20.0 + (hash % 50_000) as f64 / 100.0
 }
 
@@ -194,7 +199,10 @@ mod tests {
         assert_eq!(table.infos()[1].name, "ACME");
         let price = table.infos()[1].price;
         assert!((20.0..=520.0).contains(&price));
-        assert_eq!(price, SymbolTable::from_list(&["ACME".into()]).unwrap().infos()[0].price);
+        assert_eq!(
+            price,
+            SymbolTable::from_list(&["ACME".into()]).unwrap().infos()[0].price
+        );
     }
 
     #[test]

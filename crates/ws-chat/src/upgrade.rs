@@ -36,7 +36,7 @@ pub const WS_PATH: &str = "/ws";
 /// the largest size it ever reached (see `frames`).
 pub fn websocket_config() -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(1024)
+        .read_buffer_size(512)
         .write_buffer_size(FRAGMENT_BYTES)
         // A socket whose peer stopped reading holds at most this much.
         .max_write_buffer_size(64 * 1024)

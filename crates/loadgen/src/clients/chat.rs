@@ -3,8 +3,8 @@
 //! come back and re-join, for as long as the run lasts.
 
 use super::context::{ChatContext, ChatProto, ClientState};
-use crate::run::Phase;
 use super::{raw, rooms_chat, ws_chat};
+use crate::run::Phase;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -24,7 +24,8 @@ pub async fn run_client(index: u32, context: Arc<ChatContext>) -> ClientState {
     let mut state = ClientState::new(index, settings);
     let mut phase = context.phase.subscribe();
     loop {
-        let target = settings.targets[(index as usize + state.sessions as usize) % settings.targets.len()];
+        let target =
+            settings.targets[(index as usize + state.sessions as usize) % settings.targets.len()];
         state.sessions += 1;
         let outcome = match settings.proto {
             ChatProto::WsChat => ws_chat::session(&mut state, &context, &mut phase, target).await,

@@ -192,4 +192,3 @@ impl ClientState {
         down.mul_f64(rand::rng().random_range(0.75..1.25))
     }
 }
-

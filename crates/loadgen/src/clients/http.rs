@@ -113,7 +113,11 @@ impl BodyDecoder {
 }
 
 /// A whole small response (for `/api/symbols`), read to the end.
-pub async fn get_body(stream: &mut TcpStream, host: &str, path: &str) -> anyhow::Result<(u16, Vec<u8>)> {
+pub async fn get_body(
+    stream: &mut TcpStream,
+    host: &str,
+    path: &str,
+) -> anyhow::Result<(u16, Vec<u8>)> {
     write_get(stream, host, path, &[("Connection", "close")]).await?;
     let head = read_head(stream).await?;
     let mut decoder = BodyDecoder::for_head(&head);
@@ -123,10 +127,10 @@ pub async fn get_body(stream: &mut TcpStream, host: &str, path: &str) -> anyhow:
     while stream.read_buf(&mut buffer).await? > 0 {
         decoder.feed(&buffer, |bytes| body.extend_from_slice(bytes))?;
         buffer.clear();
-        if let BodyDecoder::Chunked(chunked) = &decoder {
-            if chunked.is_done() {
-                break;
-            }
+        if let BodyDecoder::Chunked(chunked) = &decoder
+            && chunked.is_done()
+        {
+            break;
         }
     }
     Ok((head.status, body))

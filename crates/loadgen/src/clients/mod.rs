@@ -35,6 +35,6 @@ pub async fn open_websocket(
     let (websocket, _response) =
         tokio_tungstenite::client_async_with_config(url.as_str(), tcp, Some(config))
             .await
-        .with_context(|| format!("WebSocket handshake with {url}"))?;
+            .with_context(|| format!("WebSocket handshake with {url}"))?;
     Ok(websocket)
 }

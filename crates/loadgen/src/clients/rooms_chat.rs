@@ -4,11 +4,11 @@
 
 use super::chat::SessionEnd;
 use super::context::{ChatContext, ClientState};
-use crate::run::{Phase, sleep_until_some};
 use super::{WebSocket, open_websocket};
 use crate::codec::probe;
 use crate::codec::socketio::{self, Inbound};
 use crate::net;
+use crate::run::{Phase, sleep_until_some};
 use anyhow::{Context, bail};
 use futures::{SinkExt, StreamExt};
 use protocol::rooms::{JoinRequest, MessageRequest, client_event, server_event};
@@ -102,14 +102,22 @@ async fn handshake_and_join(
     let join = JoinRequest {
         room: room.to_owned(),
         name: state.name(settings),
-        since: if rejoining { state.log.highest_id().or(Some(0)) } else { None },
+        since: if rejoining {
+            state.log.highest_id().or(Some(0))
+        } else {
+            None
+        },
         client_id: Some(state.client_id(settings)),
     };
     let packet = socketio::encode_event(Some(JOIN_ACK), client_event::JOIN, &join);
     websocket.send(Message::text(packet)).await?;
     loop {
         let text = next_text(websocket).await?;
-        if let Inbound::Ack { id: JOIN_ACK, payload } = socketio::decode(&text) {
+        if let Inbound::Ack {
+            id: JOIN_ACK,
+            payload,
+        } = socketio::decode(&text)
+        {
             let ack = probe::ack(payload).context("unreadable join ack")?;
             if !ack.ok {
                 bail!("join refused: {:?}", ack.error);
@@ -145,12 +153,12 @@ async fn on_frame(
 ) -> anyhow::Result<()> {
     match socketio::decode(text) {
         Inbound::Ping => websocket.send(Message::text(socketio::PONG)).await?,
-        Inbound::Event { payload, .. } => {
-            if socketio::event_name(payload) == Some(server_event::MESSAGE) {
-                match probe::room_message(payload) {
-                    Some(message) => state.deliver(context, &message.text, Some(message.id)),
-                    None => state.errors += 1,
-                }
+        Inbound::Event { payload, .. }
+            if socketio::event_name(payload) == Some(server_event::MESSAGE) =>
+        {
+            match probe::room_message(payload) {
+                Some(message) => state.deliver(context, &message.text, Some(message.id)),
+                None => state.errors += 1,
             }
         }
         Inbound::Ack { id, payload } if id > JOIN_ACK => {

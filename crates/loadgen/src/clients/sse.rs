@@ -114,7 +114,9 @@ impl StreamState {
                 if self.reference {
                     if measuring {
                         let symbol = raw_field(data, "symbol")
-                            .and_then(|name| context.settings.symbols.iter().position(|s| s == name))
+                            .and_then(|name| {
+                                context.settings.symbols.iter().position(|s| s == name)
+                            })
                             .unwrap_or(usize::from(u16::MAX));
                         self.ids.push(id_key(id));
                         self.id_symbols.push(symbol as u16);
@@ -153,7 +155,8 @@ pub async fn run_stream(index: u32, reference: bool, context: Arc<StreamContext>
     let mut state = StreamState::new(index, reference, settings);
     let mut phase = context.phase.subscribe();
     loop {
-        let target = settings.targets[(index as usize + state.sessions as usize) % settings.targets.len()];
+        let target =
+            settings.targets[(index as usize + state.sessions as usize) % settings.targets.len()];
         state.sessions += 1;
         let downtime = match session(&mut state, &context, &mut phase, target).await {
             Ok(true) => break,

@@ -3,9 +3,9 @@
 
 use super::chat::SessionEnd;
 use super::context::{ChatContext, ClientState};
-use crate::run::{Phase, sleep_until_some};
 use super::open_websocket;
 use crate::codec::probe::{WsChatFrame, is_ws_presence_notice};
+use crate::run::{Phase, sleep_until_some};
 use anyhow::{Context, bail};
 use futures::{SinkExt, StreamExt};
 use protocol::ws::ClientFrame;

@@ -112,7 +112,8 @@ mod tests {
         Ok((body, decoder.is_done()))
     }
 
-    const BODY: &[u8] = b"5\r\nhello\r\n1;ext=1\r\n \r\nA\r\n0123456789\r\n0\r\nX-Trailer: 1\r\n\r\n";
+    const BODY: &[u8] =
+        b"5\r\nhello\r\n1;ext=1\r\n \r\nA\r\n0123456789\r\n0\r\nX-Trailer: 1\r\n\r\n";
 
     #[test]
     fn decodes_at_every_split() {

@@ -81,9 +81,13 @@ pub fn raw_field<'a>(json: &'a str, field: &str) -> Option<&'a str> {
 /// recognised by their first bytes (serde writes the tag first) and skipped
 /// before any parsing. A frame written otherwise just takes the slow path.
 pub fn is_ws_presence_notice(frame: &str) -> bool {
-    ["{\"type\":\"joined\"", "{\"type\":\"left\"", "{\"type\":\"typing\""]
-        .iter()
-        .any(|prefix| frame.starts_with(prefix))
+    [
+        "{\"type\":\"joined\"",
+        "{\"type\":\"left\"",
+        "{\"type\":\"typing\"",
+    ]
+    .iter()
+    .any(|prefix| frame.starts_with(prefix))
 }
 
 #[cfg(test)]
@@ -107,20 +111,29 @@ mod tests {
 
     #[test]
     fn recognises_presence_notices() {
-        assert!(is_ws_presence_notice(r#"{"type":"joined","user":{"id":"1","name":"a"},"ts":1}"#));
-        assert!(is_ws_presence_notice(r#"{"type":"left","user":{"id":"1","name":"a"},"ts":1}"#));
+        assert!(is_ws_presence_notice(
+            r#"{"type":"joined","user":{"id":"1","name":"a"},"ts":1}"#
+        ));
+        assert!(is_ws_presence_notice(
+            r#"{"type":"left","user":{"id":"1","name":"a"},"ts":1}"#
+        ));
         assert!(!is_ws_presence_notice(r#"{"type":"message","id":1}"#));
     }
 
     #[test]
     fn reads_raw_fields_of_quotes() {
-        let quote = r#"{"symbol":"AAPL","price":189.12,"change":0.34,"changePct":0.18,"ts":1732730000000}"#;
+        let quote =
+            r#"{"symbol":"AAPL","price":189.12,"change":0.34,"changePct":0.18,"ts":1732730000000}"#;
         assert_eq!(raw_field(quote, "symbol"), Some("AAPL"));
         assert_eq!(raw_field(quote, "ts"), Some("1732730000000"));
         assert_eq!(raw_field(quote, "price"), Some("189.12"));
         assert_eq!(raw_field(r#"{"ts": 5 }"#, "ts"), Some("5"));
         assert_eq!(raw_field(quote, "missing"), None);
-        assert_eq!(raw_field(r#"{"a":"ts","ts":7}"#, "ts"), Some("7"), "a value is not a key");
+        assert_eq!(
+            raw_field(r#"{"a":"ts","ts":7}"#, "ts"),
+            Some("7"),
+            "a value is not a key"
+        );
     }
 
     #[test]

@@ -27,7 +27,10 @@ pub enum Inbound<'a> {
         payload: &'a str,
     },
     /// Socket.IO ACK: `payload` is the JSON array of the ack arguments.
-    Ack { id: u64, payload: &'a str },
+    Ack {
+        id: u64,
+        payload: &'a str,
+    },
     /// Anything else (upgrade, noop, binary packets): ignored by the loader.
     Other(&'a str),
 }
@@ -153,7 +156,11 @@ mod tests {
             Inbound::ConnectError(r#"{"message":"no"}"#)
         );
         assert_eq!(decode("41"), Inbound::Disconnect);
-        assert_eq!(decode("43[1]"), Inbound::Other("3[1]"), "an ack needs an id");
+        assert_eq!(
+            decode("43[1]"),
+            Inbound::Other("3[1]"),
+            "an ack needs an id"
+        );
     }
 
     #[test]

@@ -82,7 +82,9 @@ impl SseParser {
             return;
         }
         if let Some(comment) = line.strip_prefix(':') {
-            on_item(SseItem::Comment(comment.strip_prefix(' ').unwrap_or(comment)));
+            on_item(SseItem::Comment(
+                comment.strip_prefix(' ').unwrap_or(comment),
+            ));
             return;
         }
         let (field, value) = match line.split_once(':') {
@@ -105,11 +107,9 @@ impl SseParser {
                 self.last_event_id.clear();
                 self.last_event_id.push_str(value);
             }
-            "retry" => {
-                if !value.is_empty() && value.bytes().all(|byte| byte.is_ascii_digit()) {
-                    if let Ok(millis) = value.parse() {
-                        on_item(SseItem::Retry(millis));
-                    }
+            "retry" if !value.is_empty() && value.bytes().all(|byte| byte.is_ascii_digit()) => {
+                if let Ok(millis) = value.parse() {
+                    on_item(SseItem::Retry(millis));
                 }
             }
             _ => {} // Unknown fields are ignored, as the specification says.

@@ -25,7 +25,10 @@ pub async fn run(
     })
     .await?;
     let clients = &driven.clients;
-    let receivers: Vec<_> = clients.iter().map(|client| (client.room, &client.log)).collect();
+    let receivers: Vec<_> = clients
+        .iter()
+        .map(|client| (client.room, &client.log))
+        .collect();
     let senders: Vec<_> = clients
         .iter()
         .filter_map(|client| {

@@ -60,10 +60,10 @@ pub fn tally(streams: &[StreamState], symbol_count: usize) -> StreamTally {
     let mut per_symbol = vec![0u64; symbol_count];
     for (&id, &symbol) in reference.ids.iter().zip(&reference.id_symbols) {
         let next = position.len() as u32;
-        if position.insert(id, next).is_none() {
-            if let Some(count) = per_symbol.get_mut(symbol as usize) {
-                *count += 1;
-            }
+        if position.insert(id, next).is_none()
+            && let Some(count) = per_symbol.get_mut(symbol as usize)
+        {
+            *count += 1;
         }
     }
     tally.reference_ticks = position.len() as u64;

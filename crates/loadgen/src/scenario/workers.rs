@@ -45,7 +45,12 @@ pub async fn run_parent(
     for index in 0..processes {
         let mut child = Command::new(&program)
             .args(&arguments)
-            .args(["--processes", "1", "--worker", &format!("{index}/{processes}")])
+            .args([
+                "--processes",
+                "1",
+                "--worker",
+                &format!("{index}/{processes}"),
+            ])
             .args(["--json", "/dev/null"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

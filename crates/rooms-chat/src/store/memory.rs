@@ -92,7 +92,11 @@ impl MemoryStore {
             return false;
         };
         let key = name_key(name);
-        if room.members.get(&key).is_none_or(|holder| holder.sid != sid) {
+        if room
+            .members
+            .get(&key)
+            .is_none_or(|holder| holder.sid != sid)
+        {
             return false;
         }
         room.members.remove(&key);

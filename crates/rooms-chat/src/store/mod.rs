@@ -99,8 +99,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<JoinOutcome>>;
 
     /// Removes `name` from `room` if socket `sid` still holds it; true if it did.
-    fn leave<'a>(&'a self, room: &'a str, name: &'a str, sid: &'a str)
-    -> BoxFuture<'a, Result<bool>>;
+    fn leave<'a>(
+        &'a self,
+        room: &'a str,
+        name: &'a str,
+        sid: &'a str,
+    ) -> BoxFuture<'a, Result<bool>>;
 
     /// Gives the message the room's next id, keeps it in the history and
     /// publishes it, as one atomic step.

@@ -15,15 +15,15 @@ use super::{Envelope, JoinOutcome, Joined, Member, Store, StoreEvent, name_key};
 use crate::metrics::Metrics;
 use anyhow::{Context, Result, bail};
 use fred::clients::{Client, SubscriberClient};
+use fred::interfaces::LuaInterface;
 use fred::interfaces::{ClientLike, EventInterface, PubsubInterface};
 use fred::prelude::{Builder, Config, ReconnectPolicy};
 use fred::types::Value;
-use fred::interfaces::LuaInterface;
 use fred::types::{FromValue, MultipleKeys, MultipleValues};
-use std::sync::Mutex;
 use futures::future::{BoxFuture, FutureExt};
 use protocol::rooms::{RoomCount, RoomMessage};
 use serde::Serialize;
+use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 
@@ -168,7 +168,9 @@ impl RedisStore {
         pubsub_capacity: usize,
         metrics: Metrics,
     ) -> Result<(RedisStore, mpsc::UnboundedReceiver<StoreEvent>)> {
-        let client = builder(url, pubsub_capacity)?.build().context("build the Redis client")?;
+        let client = builder(url, pubsub_capacity)?
+            .build()
+            .context("build the Redis client")?;
         client
             .init()
             .await
@@ -379,7 +381,12 @@ impl RedisStore {
 
     async fn append_async(&self, room: &str, from: &str, text: &str) -> Result<RoomMessage> {
         let ts = protocol::now_ms();
-        let tail = serde_json::to_string(&MessageTail { room, from, text, ts })?;
+        let tail = serde_json::to_string(&MessageTail {
+            room,
+            from,
+            text,
+            ts,
+        })?;
         // `{"room":…}` becomes `,"room":…}` to follow `{"id":N`.
         let tail = format!(",{}", &tail[1..]);
         let id: u64 = self

@@ -4,19 +4,28 @@
 //! tested with the official JavaScript client in `tests/node`.
 #![allow(dead_code)]
 
+use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
+use tokio::sync::{Mutex, mpsc};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
 pub const WAIT: Duration = Duration::from_secs(10);
 
+type Writer = Arc<Mutex<SplitSink<WebSocketStream<MaybeTlsStream<TcpStream>>, Message>>>;
+
+/// Reads while the test writes, as a real client does (a client that
+/// floods without reading would deadlock against any server), and answers
+/// pings.
 pub struct Client {
-    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    writer: Writer,
+    incoming: mpsc::UnboundedReceiver<String>,
     next_ack: u64,
     /// Events received while waiting for something else: (name, payload).
     events: VecDeque<(String, Value)>,
@@ -26,8 +35,25 @@ impl Client {
     pub async fn connect(addr: SocketAddr) -> Client {
         let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
         let (ws, _) = connect_async(url).await.expect("websocket handshake");
+        let (writer, mut reader) = ws.split();
+        let writer: Writer = Arc::new(Mutex::new(writer));
+        let (queue, incoming) = mpsc::unbounded_channel();
+        let pong = writer.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(frame)) = reader.next().await {
+                let Message::Text(text) = frame else {
+                    continue;
+                };
+                if text.as_str() == "2" {
+                    let _ = pong.lock().await.send(Message::text("3")).await;
+                } else if queue.send(text.to_string()).is_err() {
+                    return;
+                }
+            }
+        });
         let mut client = Client {
-            ws,
+            writer,
+            incoming,
             next_ack: 0,
             events: VecDeque::new(),
         };
@@ -40,28 +66,20 @@ impl Client {
     }
 
     async fn send(&mut self, text: &str) {
-        self.ws
+        self.writer
+            .lock()
+            .await
             .send(Message::text(text.to_owned()))
             .await
             .expect("send");
     }
 
-    /// The next Engine.IO text packet, answering pings on the way.
+    /// The next Engine.IO text packet other than a ping.
     async fn read_text(&mut self) -> String {
-        loop {
-            let frame = tokio::time::timeout(WAIT, self.ws.next())
-                .await
-                .expect("nothing received in time")
-                .expect("connection closed")
-                .expect("websocket error");
-            if let Message::Text(text) = frame {
-                if text.as_str() == "2" {
-                    self.send("3").await;
-                    continue;
-                }
-                return text.to_string();
-            }
-        }
+        tokio::time::timeout(WAIT, self.incoming.recv())
+            .await
+            .expect("nothing received in time")
+            .expect("connection closed")
     }
 
     /// Emits without waiting for anything.
@@ -107,23 +125,25 @@ impl Client {
         loop {
             let text = self.read_text().await;
             self.keep(&text);
-            if let Some((event, payload)) = self.events.pop_back() {
-                if event == name {
-                    return payload;
-                }
+            if let Some((event, payload)) = self.events.pop_back()
+                && event == name
+            {
+                return payload;
             }
         }
     }
 
     /// Joins `room` as `name`, asserting success; returns the ack.
     pub async fn join(&mut self, room: &str, name: &str) -> Value {
-        let ack = self.request("join", json!({"room": room, "name": name})).await;
+        let ack = self
+            .request("join", json!({"room": room, "name": name}))
+            .await;
         assert_eq!(ack["ok"], true, "{ack}");
         ack
     }
 
     /// Closes the socket as a browser tab would.
-    pub async fn close(mut self) {
-        let _ = self.ws.close(None).await;
+    pub async fn close(self) {
+        let _ = self.writer.lock().await.close().await;
     }
 }

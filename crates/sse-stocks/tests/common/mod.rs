@@ -19,7 +19,9 @@ pub const EVENT_TIMEOUT: Duration = Duration::from_secs(5);
 pub async fn server(extra: &[(&str, &str)]) -> TestServer {
     let mut env = vec![("TICK_MS", "50"), ("SEED", "1")];
     env.extend_from_slice(extra);
-    TestServer::start(BINARY, &env).await.expect("server starts")
+    TestServer::start(BINARY, &env)
+        .await
+        .expect("server starts")
 }
 
 type Events = Pin<Box<dyn Stream<Item = Result<Event, String>> + Send>>;
@@ -105,7 +107,10 @@ impl Sse {
     pub async fn quotes(&mut self, kind: &str) -> (String, Vec<Quote>) {
         let event = self.next().await;
         assert_eq!(event.event, kind, "{event:?}");
-        (event.id, serde_json::from_str(&event.data).expect("a list of quotes"))
+        (
+            event.id,
+            serde_json::from_str(&event.data).expect("a list of quotes"),
+        )
     }
 }
 
