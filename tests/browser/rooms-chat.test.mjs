@@ -142,6 +142,37 @@ test('a reload comes back in the same room under the same name, with its history
   assert.deepEqual(problems, [], 'no page error, console error or dialog');
 });
 
+test('joining a room while it is busy: every message from the join on, once, in order', async () => {
+  const room = 'busy';
+  const writer = await connect(server.url, { label: 'busy-writer' });
+  try {
+    await writer.join(room, 'flooder');
+    const acks = [];
+    const flood = (async () => {
+      const batch = [];
+      for (let i = 0; i < 300; i += 1) {
+        batch.push(writer.send(room, `flood ${i}`).then((ack) => acks.push(ack)));
+        if (i % 20 === 19) await new Promise((resolve) => setTimeout(resolve, 15));
+      }
+      await Promise.all(batch);
+    })();
+    const page = await openPage('busy');
+    await login(page, 'late', room);
+    await flood;
+    const ids = acks.map((ack) => ack.id).sort((a, b) => a - b);
+    await page.waitForFunction(([sel, last]) => [...document.querySelectorAll(`${sel} li.message`)].some((e) => Number(e.dataset.id) === last),
+      [timeline(room), ids.at(-1)], { timeout: 10_000 });
+    const shown = await page.$$eval(`${timeline(room)} li.message`, (items) => items.map((e) => Number(e.dataset.id)));
+    const start = ids.indexOf(shown[0]);
+    assert.ok(start >= 0, `the first message shown (${shown[0]}) is one of the room's`);
+    assert.deepEqual(shown, ids.slice(start), 'no gap and no duplicate from the first message shown to the last');
+    assert.ok(shown.length >= 50, `history + live: ${shown.length} shown`);
+    assert.deepEqual(problems, [], 'no page error, console error or dialog');
+  } finally {
+    writer.close();
+  }
+});
+
 test('after its server dies and comes back, the page re-joins with since and shows every message once', async () => {
   const redis = await startRedis();
   const env = { REDIS_URL: redis.url, MSG_RATE: '0', HEARTBEAT_MS: '500', INSTANCE_TTL_MS: '2500' };

@@ -73,6 +73,7 @@
     rooms: new Map(), // name -> Room, in join order
     current: null,
     counts: new Map(), // from `rooms` pushes: room name -> members on every instance
+    joining: new Map(), // room name -> messages that arrived before the join ack
   };
 
   const socket = io({ autoConnect: true });
@@ -363,7 +364,12 @@
     const existing = state.rooms.get(name);
     const payload = { room: name, name: state.name, clientId: clientId() };
     if (existing && existing.lastId > 0) payload.since = existing.lastId;
+    // A live message may overtake the ack of our first join: keep it until
+    // the room exists here (duplicates of the history are dropped by id).
+    if (!existing) state.joining.set(name, []);
     const ack = await request('join', payload);
+    const early = state.joining.get(name) ?? [];
+    state.joining.delete(name);
     if (!ack || !ack.ok) {
       const error = ack?.error ?? { code: 'bad_request', message: 'bad answer' };
       if (rejoin && existing && ['unavailable', 'timeout'].includes(error.code)) {
@@ -385,6 +391,7 @@
     room.onServer = true;
     room.members = new Map((ack.members ?? []).map((member) => [member.toLowerCase(), member]));
     const missed = (ack.history ?? []).filter((message) => addMessage(room, message)).length;
+    for (const message of early) addMessage(room, message);
     if (rejoin && missed > 0) addNotice(room, `Caught up on ${missed} missed ${missed === 1 ? 'message' : 'messages'}.`);
     if (isNew) addNotice(room, `You joined #${roomName}.`);
 
@@ -568,6 +575,7 @@
   socket.on('message', (message) => {
     const room = state.rooms.get(message?.room);
     if (room) addMessage(room, message);
+    else state.joining.get(message?.room)?.push(message);
   });
 
   socket.on('user_joined', (event) => {

@@ -28,6 +28,7 @@ const state = {
   clientId: loadClientId(),
   wantedName: sessionStorage.getItem(STORAGE.name), // the name we join (or rejoin) as
   me: null, // {id, name} once welcomed
+  joined: false, // welcomed on the current socket
   users: new Map(), // id -> {id, name}
   lastMessageId: 0,
   attempt: 0, // reconnect attempts since the last welcome
@@ -75,6 +76,7 @@ function connect() {
   socket.addEventListener('close', (event) => {
     if (state.socket !== socket) return;
     state.socket = null;
+    state.joined = false;
     clearTypers();
     if (event.code === CLOSE_REPLACED) {
       state.stayClosed = true;
@@ -134,6 +136,7 @@ function handleFrame(frame) {
 function onWelcome({ you, users, history }) {
   const rejoined = state.me !== null;
   state.me = you;
+  state.joined = true;
   state.attempt = 0;
   sessionStorage.setItem(STORAGE.name, you.name);
   state.users = new Map(users.map((user) => [user.id, user]));
@@ -212,7 +215,7 @@ function onTyping(user) {
 }
 
 function onError({ code, message }) {
-  if (!state.me) {
+  if (!state.joined) {
     // Still at the door: the name was refused; the socket stays open to retry.
     state.wantedName = null;
     sessionStorage.removeItem(STORAGE.name);
@@ -297,7 +300,7 @@ function renderTyping() {
 function setStatus(kind, text) {
   ui.status.dataset.state = kind;
   ui.statusText.textContent = text;
-  const online = kind === 'online' && state.me !== null;
+  const online = kind === 'online' && state.joined;
   ui.send.disabled = !online;
 }
 

@@ -167,7 +167,9 @@ impl Hub {
         let mut prepared = Vec::with_capacity(ticks.len());
         for NewTick { id, quote } in ticks {
             let Some(symbol) = self.symbols.index_of(&quote.symbol) else {
-                tracing::warn!(symbol = %quote.symbol, "tick of a symbol not served, dropped");
+                // Another instance serves other SYMBOLS: a misconfiguration,
+                // but not worth a line per tick.
+                tracing::debug!(symbol = %quote.symbol, "tick of a symbol not served, dropped");
                 continue;
             };
             let json = serde_json::to_string(&quote).expect("a quote serializes");

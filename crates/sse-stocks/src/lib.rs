@@ -29,15 +29,35 @@ use ops::Shutdown;
 use ops::metrics::{AlwaysHealthy, HealthCheck};
 use prometheus_client::registry::Registry;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
 use warp::Filter;
 
-/// Starts the feed (embedded) or the Redis producer and tail (cluster), the
-/// keep-alive timer and the shutdown of open streams; returns the routes.
+/// The tasks that run beside the routes: the feed, or the Redis producer and
+/// tail, the keep-alive timer and the end of open streams at shutdown.
+pub struct Background {
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Background {
+    /// Waits (at most `timeout`) for the tasks to finish after shutdown, so
+    /// that a producer hands its lease over before the process exits.
+    pub async fn finish(self, timeout: Duration) {
+        let all = futures::future::join_all(self.tasks);
+        if tokio::time::timeout(timeout, all).await.is_err() {
+            tracing::warn!("background tasks still running at exit");
+        }
+    }
+}
+
+/// Starts the background tasks and returns them with the routes.
 pub fn start(
     config: &Config,
     shutdown: &Shutdown,
-) -> Result<impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone + use<>>
-{
+) -> Result<(
+    impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone + use<>,
+    Background,
+)> {
     let mut registry = Registry::default();
     let metrics = Metrics::register(&mut registry);
     let walk = RandomWalk::new(
@@ -56,35 +76,41 @@ pub fn start(
         metrics,
     ));
 
+    let mut tasks = Vec::new();
     let (cluster, health): (Option<Arc<Cluster>>, Arc<dyn HealthCheck>) =
         match &config.server.redis_url {
             Some(url) => {
                 let cluster = Cluster::connect(url, hub.clone(), config.replay_ticks)?;
-                tokio::spawn(cluster.clone().run_tail(shutdown.clone()));
-                tokio::spawn(
-                    cluster
-                        .clone()
-                        .run_producer(walk, config.tick, shutdown.clone()),
-                );
+                tasks.push(tokio::spawn(cluster.clone().run_tail(shutdown.clone())));
+                tasks.push(tokio::spawn(cluster.clone().run_producer(
+                    walk,
+                    config.tick,
+                    shutdown.clone(),
+                )));
                 (Some(cluster.clone()), Arc::new(RedisHealth(cluster)))
             }
             None => {
-                tokio::spawn(feed::run(hub.clone(), walk, config.tick, shutdown.clone()));
+                tasks.push(tokio::spawn(feed::run(
+                    hub.clone(),
+                    walk,
+                    config.tick,
+                    shutdown.clone(),
+                )));
                 (None, Arc::new(AlwaysHealthy))
             }
         };
-    tokio::spawn(
+    tasks.push(tokio::spawn(
         hub.clone()
             .run_keepalive(config.keepalive, shutdown.clone()),
-    );
+    ));
     {
         // Open streams would hold the graceful drain for ever: end them.
         let hub = hub.clone();
         let shutdown = shutdown.clone();
-        tokio::spawn(async move {
+        tasks.push(tokio::spawn(async move {
             shutdown.wait().await;
             hub.close();
-        });
+        }));
     }
 
     let app = Arc::new(App {
@@ -93,5 +119,6 @@ pub fn start(
         retry: config.retry,
         stream_max_age: config.stream_max_age,
     });
-    Ok(routes::routes(app, Arc::new(registry), health))
+    let routes = routes::routes(app, Arc::new(registry), health);
+    Ok((routes, Background { tasks }))
 }

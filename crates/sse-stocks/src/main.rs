@@ -3,6 +3,7 @@
 use anyhow::Result;
 use ops::Shutdown;
 use sse_stocks::config::Config;
+use std::time::Duration;
 
 #[tokio::main]
 async fn main() -> Result<()> {
@@ -10,7 +11,7 @@ async fn main() -> Result<()> {
     ops::limits::raise_open_files_limit();
     let config = Config::from_env()?;
     let shutdown = Shutdown::on_signals();
-    let routes = sse_stocks::start(&config, &shutdown)?;
+    let (routes, background) = sse_stocks::start(&config, &shutdown)?;
     let listener = ops::server::bind(config.server.addr).await?;
     tracing::info!(
         addr = %config.server.addr,
@@ -19,6 +20,8 @@ async fn main() -> Result<()> {
         "sse-stocks listening"
     );
     ops::server::serve(listener, warp::service(routes), shutdown).await?;
+    // The producer hands its lease over before the process goes.
+    background.finish(Duration::from_secs(3)).await;
     tracing::info!("sse-stocks stopped");
     Ok(())
 }

@@ -4,6 +4,7 @@
 use crate::cluster::Cluster;
 use crate::hub::{Hub, Resume};
 use crate::stream::{EventStream, StreamRequest};
+use futures::FutureExt;
 use ops::metrics::HealthCheck;
 use prometheus_client::registry::Registry;
 use protocol::{ErrorBody, ErrorCode};
@@ -38,7 +39,10 @@ pub fn routes(
         .and(with_app.clone())
         .and(warp::query::<Vec<(String, String)>>())
         .and(warp::header::headers_cloned())
-        .then(events);
+        // Boxed: hyper keeps the space of a request's future for as long as
+        // its connection lives, and opening a stream (a Redis replay in
+        // cluster mode) takes kilobytes that a long-lived stream should not.
+        .then(|app, query, headers| events(app, query, headers).boxed());
     let symbols = warp::path!("api" / "symbols")
         .and(warp::get())
         .and(with_app.clone())
@@ -132,5 +136,27 @@ mod tests {
         assert_eq!(last_event_id(&query, &headers).as_deref(), Some("2-2"));
         headers.insert("last-event-id", HeaderValue::from_bytes(b"\xff").unwrap());
         assert_eq!(last_event_id(&[], &headers).as_deref(), Some("\u{fffd}"));
+    }
+}
+#[cfg(test)]
+mod size_probe {
+    #[tokio::test]
+    async fn print_sizes() {
+        use super::*;
+        use crate::hub::Hub;
+        use crate::metrics::Metrics;
+        use crate::symbols::SymbolTable;
+        let symbols = SymbolTable::defaults();
+        let walk = crate::feed::RandomWalk::new(&symbols, 1, Duration::from_secs(1));
+        let hub = Arc::new(Hub::new(symbols, walk.quotes(0), 10, Metrics::default()));
+        let app = Arc::new(App { hub, cluster: None, retry: Duration::from_secs(1), stream_max_age: None });
+        let events_future = events(app.clone(), Vec::new(), HeaderMap::new());
+        eprintln!("events future: {}", std::mem::size_of_val(&events_future));
+        let routes = routes(app, Arc::new(Registry::default()), Arc::new(ops::metrics::AlwaysHealthy));
+        let mut service = warp::service(routes);
+        let request = http::Request::builder().uri("/events").body(String::new()).unwrap();
+        use tower_service::Service;
+        let future = service.call(request);
+        eprintln!("service future: {}", std::mem::size_of_val(&future));
     }
 }

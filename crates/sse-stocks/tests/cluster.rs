@@ -280,3 +280,24 @@ async fn an_instance_starts_while_redis_is_down_and_serves_once_it_is_up() {
     stream.quotes("snapshot").await;
     assert_eq!(stream.tick().await.quote.symbol, "NFLX");
 }
+
+#[tokio::test]
+async fn a_producer_stopped_by_sigterm_hands_the_lease_over_at_once() {
+    let redis = RedisServer::start().await.unwrap();
+    // The lease lives 2 s after its last renewal: only a release lets
+    // another instance take over well before that.
+    let mut servers = vec![instance(&redis, &[]).await, instance(&redis, &[]).await];
+    let producer = producer_of(&[&servers[0], &servers[1]]).await;
+    let mut producer = servers.remove(producer);
+    let survivor = servers.remove(0);
+    producer.terminate().unwrap();
+    let stopped_at = Instant::now();
+    assert!(producer.wait_exit(Duration::from_secs(5)).await.unwrap().success());
+    while health(&survivor).await.1["producer"] != true {
+        assert!(
+            stopped_at.elapsed() < Duration::from_millis(1500),
+            "the lease was not handed over"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

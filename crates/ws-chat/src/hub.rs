@@ -2,12 +2,14 @@
 //! the fan-out of every outgoing frame to every joined socket.
 //!
 //! Each frame is serialized once into shared bytes and published on one
-//! bounded broadcast ring. Every joined session reads the ring at its own
-//! pace, so a delivery costs a reference-count increment, never a copy or a
-//! per-recipient queue, and a socket that falls more than the ring's length
-//! behind is cut off without slowing anyone else. Everything is published
-//! under the hub's lock, so every session sees the same frames in the same
-//! order, and message ids increase strictly on every socket.
+//! bounded broadcast ring (`QUEUE_LEN` frames). Every joined session reads
+//! the ring at its own pace: its unread part is that socket's outbound
+//! queue, bounded, shared with everyone else's, and costing nothing per
+//! socket; taking a frame from it is a reference-count increment. Publishing
+//! never waits for a reader, and a socket that falls more than the ring's
+//! length behind is cut off (close 1013) without slowing anyone else.
+//! Everything is published under the hub's lock, so every session sees the
+//! same frames in the same order and message ids increase on every socket.
 
 use crate::frames::PieceWriter;
 use crate::metrics::ChatMetrics;

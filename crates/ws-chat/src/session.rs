@@ -62,8 +62,10 @@ struct Membership {
 
 /// Something that woke the session up.
 enum Event {
-    Incoming(Option<Result<Message, WsError>>),
-    Flushed(Result<(), WsError>),
+    Incoming(Message),
+    /// The socket can no longer be read or written.
+    Broken(Ending),
+    Flushed,
     Delivery(Result<Outgoing, RecvError>),
     PingDue,
     StallCheck,
@@ -153,16 +155,11 @@ impl Session {
 
     async fn handle(&mut self, event: Event) -> ControlFlow<Ending> {
         match event {
-            Event::Incoming(Some(Ok(message))) => self.on_message(message).await,
-            Event::Incoming(Some(Err(error))) => ControlFlow::Break(read_error_ending(error)),
-            Event::Incoming(None) => ControlFlow::Break(Ending::PeerGone),
-            Event::Flushed(Ok(())) => {
+            Event::Incoming(message) => self.on_message(message).await,
+            Event::Broken(ending) => ControlFlow::Break(ending),
+            Event::Flushed => {
                 self.flushing = false;
                 ControlFlow::Continue(())
-            }
-            Event::Flushed(Err(error)) => {
-                tracing::debug!(%error, "write failed");
-                ControlFlow::Break(Ending::PeerGone)
             }
             Event::Delivery(delivery) => self.on_delivery(delivery),
             Event::PingDue => self.on_ping_due(),
@@ -431,7 +428,8 @@ async fn until_shutdown(signal: &mut Option<Pin<Box<WaitForCancellationFutureOwn
 }
 
 /// Drives a pending write (arming the stall timer while it does not go
-/// out), then looks for the next client frame.
+/// out), then looks for the next client frame. Errors become the ending
+/// they mean right here, so no large error value lives in the session.
 fn poll_socket(
     ws: &mut Socket,
     flushing: bool,
@@ -441,7 +439,13 @@ fn poll_socket(
     if flushing {
         if let Poll::Ready(result) = ws.poll_flush_unpin(cx) {
             *stall = None;
-            return Poll::Ready(Event::Flushed(result));
+            return Poll::Ready(match result {
+                Ok(()) => Event::Flushed,
+                Err(error) => {
+                    tracing::debug!(%error, "write failed");
+                    Event::Broken(Ending::PeerGone)
+                }
+            });
         }
         let timer = stall.get_or_insert_with(|| Box::pin(tokio::time::sleep(STALL_CHECK)));
         if timer.as_mut().poll(cx).is_ready() {
@@ -449,7 +453,11 @@ fn poll_socket(
             return Poll::Ready(Event::StallCheck);
         }
     }
-    ws.poll_next_unpin(cx).map(Event::Incoming)
+    ws.poll_next_unpin(cx).map(|incoming| match incoming {
+        Some(Ok(message)) => Event::Incoming(message),
+        Some(Err(error)) => Event::Broken(read_error_ending(error)),
+        None => Event::Broken(Ending::PeerGone),
+    })
 }
 
 /// True when tungstenite will take another frame without blocking.

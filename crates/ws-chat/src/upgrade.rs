@@ -32,11 +32,13 @@ use warp::reply::Response;
 pub const WS_PATH: &str = "/ws";
 
 /// Small buffers are what make ten thousand idle sockets cheap: the read
-/// buffer is allocated up front for every socket, and the write buffer keeps
-/// the largest size it ever reached (see `frames`).
+/// buffer is allocated up front for every socket (client frames are small; a
+/// long one just takes a few reads), and the write buffer keeps the largest
+/// size it ever reached (see `frames`).
 pub fn websocket_config() -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(512)
+        // Frames go out once this much is buffered, or at the end of a batch.
         .write_buffer_size(FRAGMENT_BYTES)
         // A socket whose peer stopped reading holds at most this much.
         .max_write_buffer_size(64 * 1024)
@@ -130,7 +132,7 @@ impl Upgrader {
         let on_upgrade = hyper::upgrade::on(&mut request);
         let chat = self.chat.clone();
         let shutdown = self.shutdown.clone();
-        self.sessions.spawn(async move {
+        let fut = async move {
             match on_upgrade.await {
                 Ok(upgraded) => {
                     let socket = WebSocketStream::from_raw_socket(
@@ -143,7 +145,9 @@ impl Upgrader {
                 }
                 Err(error) => tracing::debug!(%error, "upgrade failed"),
             }
-        });
+        };
+        tracing::warn!(size = std::mem::size_of_val(&fut), "TMPSIZE");
+        self.sessions.spawn(fut);
         let mut response = Response::default();
         *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
         let headers = response.headers_mut();

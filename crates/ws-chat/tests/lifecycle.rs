@@ -10,7 +10,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 #[tokio::test]
 async fn a_peer_that_stops_answering_pings_is_dropped() {
-    let server = start(&[("PING_MS", "150")]).await;
+    let server = start(&[("PING_MS", "200")]).await;
     let (mut watcher, _) = Client::join(&server, "watcher").await;
     // Never read again, so tungstenite never answers the server's pings.
     let (silent, silent_welcome) = Client::join(&server, "silent").await;

@@ -29,15 +29,18 @@ pub async fn session(
     let room = settings.room_name(state.room);
     let mut websocket = {
         let _slot = context.connect_slots.acquire().await?;
-        let mut websocket =
-            open_websocket(&context.sources, target, socketio::WEBSOCKET_PATH).await?;
-        tokio::time::timeout(
-            settings.join_timeout,
-            handshake_and_join(state, context, &mut websocket, &room),
-        )
-        .await
-        .context("no join ack in time")??;
-        websocket
+        let mut stage = Stage::Connecting;
+        let joined = tokio::time::timeout(settings.join_timeout, async {
+            let mut websocket =
+                open_websocket(&context.sources, target, socketio::WEBSOCKET_PATH).await?;
+            handshake_and_join(state, context, &mut websocket, &room, &mut stage).await?;
+            anyhow::Ok(websocket)
+        })
+        .await;
+        match joined {
+            Ok(websocket) => websocket?,
+            Err(_) => bail!("join timed out while {stage:?}"),
+        }
     };
     state.joined(context);
     loop {
@@ -76,18 +79,30 @@ pub async fn session(
     }
 }
 
+/// How far a join got, for the error when it takes too long.
+#[derive(Debug, Clone, Copy)]
+enum Stage {
+    Connecting,
+    AwaitingOpen,
+    AwaitingConnect,
+    AwaitingJoinAck,
+}
+
 async fn handshake_and_join(
     state: &mut ClientState,
     context: &ChatContext,
     websocket: &mut WebSocket,
     room: &str,
+    stage: &mut Stage,
 ) -> anyhow::Result<()> {
     let settings = &context.settings;
+    *stage = Stage::AwaitingOpen;
     let open = next_text(websocket).await?;
     if !matches!(socketio::decode(&open), Inbound::Open(_)) {
         bail!("expected an Engine.IO open packet, got {open:?}");
     }
     websocket.send(Message::text(socketio::CONNECT)).await?;
+    *stage = Stage::AwaitingConnect;
     loop {
         let text = next_text(websocket).await?;
         match socketio::decode(&text) {
@@ -111,6 +126,7 @@ async fn handshake_and_join(
     };
     let packet = socketio::encode_event(Some(JOIN_ACK), client_event::JOIN, &join);
     websocket.send(Message::text(packet)).await?;
+    *stage = Stage::AwaitingJoinAck;
     loop {
         let text = next_text(websocket).await?;
         if let Inbound::Ack {
