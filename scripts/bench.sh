@@ -285,7 +285,7 @@ Messages: sent / accepted by the server (acked) / deliveries expected (accepted 
 received exactly once / lost / duplicates / out of order (per sender). SSE: a reference stream
 per load generator process (never cut, all symbols) defines the ticks every stream should get.
 
-| run | connected | sent | accepted | expected | received | lost | dup | out of order | delivery % | p50 ms | p99 ms | max ms | deliveries/s | server CPU s (cores) | CPU-µs/delivery | RSS before → after MiB | KiB/conn | slope KiB/conn | GiB at 1M |
+| run | connected | sent | accepted | expected | received | lost | dup | out of order | delivery % | p50 ms | p99 ms | max ms | deliveries/s | server CPU s | CPU-µs/delivery | RSS before → after MiB | KiB/conn | slope KiB/conn | GiB at 1M |
 |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
 TABLE
   for json in "$OUT"/*.json; do
@@ -294,7 +294,7 @@ TABLE
     jq -r --arg run "$run" '
       def n(d): if . == null then "n/a" else (. * pow(10; d) | round / pow(10; d) | tostring) end;
       (.messages // {}) as $m | (.streams // {}) as $s | (.server // {}) as $v |
-      "| \($run) | \(.connected)/\(.planned) | \($m.sent // "–") | \($m.accepted // "–") | \($m.expected // $s.expected // "–") | \($m.received // $s.received // "–") | \($m.lost // $s.lost // "–") | \($m.duplicates // $s.duplicates // "–") | \($m.out_of_order // $s.out_of_order // "–") | \(.delivery_rate_pct | n(3)) | \(.latency.p50_ms | n(2)) | \(.latency.p99_ms | n(2)) | \(.latency.max_ms | n(2)) | \(.deliveries_per_sec | n(0)) | \($v.cpu_seconds | n(2)) (\($v.cpu_cores | n(2))) | \($v.cpu_us_per_delivery | n(3)) | \(($v.rss_before_kib // null) | if . == null then "n/a" else (. / 1024 | n(1)) end) → \(($v.rss_after_kib // null) | if . == null then "n/a" else (. / 1024 | n(1)) end) | \($v.kib_per_connection | n(2)) | \($v.slope_kib_per_connection | n(2)) | \($v.projected_gib_at_1m | n(2)) |"
+      "| \($run) | \(.connected)/\(.planned) | \($m.sent // "–") | \($m.accepted // "–") | \($m.expected // $s.expected // "–") | \($m.received // $s.received // "–") | \($m.lost // $s.lost // "–") | \($m.duplicates // $s.duplicates // "–") | \($m.out_of_order // $s.out_of_order // "–") | \(.delivery_rate_pct | n(3)) | \(.latency.p50_ms | n(2)) | \(.latency.p99_ms | n(2)) | \(.latency.max_ms | n(2)) | \(.deliveries_per_sec | n(0)) | \($v.cpu_seconds | n(2)) = \($v.cpu_user_seconds | n(2)) user + \($v.cpu_system_seconds | n(2)) sys (\($v.cpu_cores | n(2)) cores) | \($v.cpu_us_per_delivery | n(3)) | \(($v.rss_before_kib // null) | if . == null then "n/a" else (. / 1024 | n(1)) end) → \(($v.rss_after_kib // null) | if . == null then "n/a" else (. / 1024 | n(1)) end) | \($v.kib_per_connection | n(2)) | \($v.slope_kib_per_connection | n(2)) | \($v.projected_gib_at_1m | n(2)) |"
     ' "$json"
   done
   echo

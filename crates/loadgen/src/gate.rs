@@ -4,7 +4,7 @@
 //! tells its parent over stdout and waits for its word on stdin
 //! (`Gate::Worker`), so that several processes can load one server together.
 
-use crate::procfs;
+use crate::procfs::{self, CpuTime};
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines, Stdin};
@@ -22,8 +22,8 @@ pub struct ServerMeter {
     pub pids: Vec<u32>,
     pub rss_before_kib: Option<u64>,
     pub steps: Vec<RssStep>,
-    window_start: Option<(Instant, f64)>,
-    window_end: Option<(Instant, f64)>,
+    window_start: Option<(Instant, CpuTime)>,
+    window_end: Option<(Instant, CpuTime)>,
 }
 
 /// What the servers cost, ready for the report.
@@ -32,6 +32,8 @@ pub struct ServerFigures {
     pub pids: Vec<u32>,
     pub window_secs: f64,
     pub cpu_seconds: f64,
+    pub cpu_user_seconds: f64,
+    pub cpu_system_seconds: f64,
     /// Share of one core the servers used over the window.
     pub cpu_cores: f64,
     pub cpu_us_per_delivery: Option<f64>,
@@ -78,12 +80,12 @@ impl ServerMeter {
     }
 
     pub fn window_started(&mut self) -> anyhow::Result<()> {
-        self.window_start = Some((Instant::now(), procfs::total_cpu_seconds(&self.pids)?));
+        self.window_start = Some((Instant::now(), procfs::total_cpu_time(&self.pids)?));
         Ok(())
     }
 
     pub fn window_ended(&mut self) -> anyhow::Result<()> {
-        self.window_end = Some((Instant::now(), procfs::total_cpu_seconds(&self.pids)?));
+        self.window_end = Some((Instant::now(), procfs::total_cpu_time(&self.pids)?));
         Ok(())
     }
 
@@ -93,7 +95,8 @@ impl ServerMeter {
         let (start, cpu_start) = self.window_start?;
         let (end, cpu_end) = self.window_end?;
         let window_secs = end.duration_since(start).as_secs_f64();
-        let cpu_seconds = cpu_end - cpu_start;
+        let cpu = cpu_end.since(cpu_start);
+        let cpu_seconds = cpu.total();
         let last = self.steps.last().copied();
         let rss_after_kib = last.map_or(rss_before_kib, |step| step.rss_kib);
         let kib_per_connection = last
@@ -110,6 +113,8 @@ impl ServerMeter {
             pids: self.pids.clone(),
             window_secs,
             cpu_seconds,
+            cpu_user_seconds: cpu.user,
+            cpu_system_seconds: cpu.system,
             cpu_cores: cpu_seconds / window_secs.max(1e-9),
             cpu_us_per_delivery: (deliveries > 0).then(|| cpu_seconds * 1e6 / deliveries as f64),
             rss_before_kib,

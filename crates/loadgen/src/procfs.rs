@@ -19,15 +19,42 @@ fn ticks_per_second() -> f64 {
     })
 }
 
-/// CPU seconds (user + system) a process has used so far.
-pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .with_context(|| format!("reading /proc/{pid}/stat"))?;
-    parse_cpu_ticks(&stat).map(|ticks| ticks as f64 / ticks_per_second())
+/// CPU time a process has used so far, split as the kernel counts it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CpuTime {
+    /// In the process's own code (utime).
+    pub user: f64,
+    /// In the kernel on its behalf (stime): syscalls, and on loopback also
+    /// most of the receiving side of TCP.
+    pub system: f64,
 }
 
-/// utime + stime in ticks; the command name in parentheses may hold spaces.
-fn parse_cpu_ticks(stat: &str) -> anyhow::Result<u64> {
+impl CpuTime {
+    pub fn total(self) -> f64 {
+        self.user + self.system
+    }
+
+    pub fn since(self, earlier: CpuTime) -> CpuTime {
+        CpuTime {
+            user: self.user - earlier.user,
+            system: self.system - earlier.system,
+        }
+    }
+}
+
+/// CPU seconds (user and system) a process has used so far.
+pub fn cpu_time(pid: u32) -> anyhow::Result<CpuTime> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("reading /proc/{pid}/stat"))?;
+    let (user, system) = parse_cpu_ticks(&stat)?;
+    Ok(CpuTime {
+        user: user as f64 / ticks_per_second(),
+        system: system as f64 / ticks_per_second(),
+    })
+}
+
+/// (utime, stime) in ticks; the command name in parentheses may hold spaces.
+fn parse_cpu_ticks(stat: &str) -> anyhow::Result<(u64, u64)> {
     let after_name = stat
         .rsplit_once(')')
         .map(|(_, rest)| rest)
@@ -39,7 +66,7 @@ fn parse_cpu_ticks(stat: &str) -> anyhow::Result<u64> {
     }
     let utime: u64 = fields[11].parse().context("utime")?;
     let stime: u64 = fields[12].parse().context("stime")?;
-    Ok(utime + stime)
+    Ok((utime, stime))
 }
 
 /// Resident memory of a process, in KiB.
@@ -59,8 +86,14 @@ fn parse_vm_rss(status: &str) -> anyhow::Result<u64> {
 }
 
 /// Totals over several processes.
-pub fn total_cpu_seconds(pids: &[u32]) -> anyhow::Result<f64> {
-    pids.iter().map(|&pid| cpu_seconds(pid)).sum()
+pub fn total_cpu_time(pids: &[u32]) -> anyhow::Result<CpuTime> {
+    pids.iter().try_fold(CpuTime::default(), |total, &pid| {
+        let time = cpu_time(pid)?;
+        Ok(CpuTime {
+            user: total.user + time.user,
+            system: total.system + time.system,
+        })
+    })
 }
 
 pub fn total_rss_kib(pids: &[u32]) -> anyhow::Result<u64> {
@@ -74,7 +107,7 @@ mod tests {
     #[test]
     fn parses_stat_with_spaces_in_the_name() {
         let stat = "1234 (my (odd) server) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 40 0 0 20 0 4 0 100 0 0";
-        assert_eq!(parse_cpu_ticks(stat).unwrap(), 290);
+        assert_eq!(parse_cpu_ticks(stat).unwrap(), (250, 40));
         assert!(parse_cpu_ticks("garbage").is_err());
     }
 
@@ -88,6 +121,6 @@ mod tests {
     fn reads_this_process() {
         let pid = std::process::id();
         assert!(rss_kib(pid).unwrap() > 0);
-        assert!(cpu_seconds(pid).unwrap() >= 0.0);
+        assert!(cpu_time(pid).unwrap().total() >= 0.0);
     }
 }

@@ -146,8 +146,10 @@ impl Report {
         ));
         if let Some(server) = &self.server {
             lines.push(format!(
-                "server: CPU {:.2} s over {:.1} s ({:.2} cores), {} µs/delivery | RSS {} → {} KiB, {} KiB/connection, slope {} KiB/connection, {} GiB at 1M",
+                "server: CPU {:.2} s (user {:.2}, system {:.2}) over {:.1} s ({:.2} cores), {} µs/delivery | RSS {} → {} KiB, {} KiB/connection, slope {} KiB/connection, {} GiB at 1M",
                 server.cpu_seconds,
+                server.cpu_user_seconds,
+                server.cpu_system_seconds,
                 server.window_secs,
                 server.cpu_cores,
                 fmt_option(server.cpu_us_per_delivery, 3),

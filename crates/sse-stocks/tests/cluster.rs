@@ -292,7 +292,13 @@ async fn a_producer_stopped_by_sigterm_hands_the_lease_over_at_once() {
     let survivor = servers.remove(0);
     producer.terminate().unwrap();
     let stopped_at = Instant::now();
-    assert!(producer.wait_exit(Duration::from_secs(5)).await.unwrap().success());
+    assert!(
+        producer
+            .wait_exit(Duration::from_secs(5))
+            .await
+            .unwrap()
+            .success()
+    );
     while health(&survivor).await.1["producer"] != true {
         assert!(
             stopped_at.elapsed() < Duration::from_millis(1500),

@@ -76,6 +76,13 @@ async fn an_unknown_symbol_is_a_400_with_a_json_error() {
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["code"], "unknown_symbol");
     assert!(body["message"].as_str().unwrap().contains("NOPE"));
+
+    let long = "X".repeat(5000);
+    let response = request(&server.url(&format!("/events?symbols={long}")), None).await;
+    assert_eq!(response.status(), 400);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "unknown_symbol");
+    assert!(body["message"].as_str().unwrap().len() < 100);
 }
 
 /// Resumes a filtered stream after a pause and checks that it receives

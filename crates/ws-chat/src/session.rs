@@ -93,6 +93,9 @@ pub struct Session {
     /// Armed only while a write is stuck: when it fires, the session checks
     /// whether it fell too far behind.
     stall: Option<Pin<Box<Sleep>>>,
+    /// Fragments of this socket's welcome not yet written; the hub's frames
+    /// wait until they are.
+    welcome: std::vec::IntoIter<Message>,
 }
 
 impl Session {
@@ -106,6 +109,7 @@ impl Session {
             unanswered_pings: 0,
             flushing: false,
             stall: None,
+            welcome: Vec::new().into_iter(),
             chat,
         }
     }
@@ -142,24 +146,25 @@ impl Session {
                 event = poll_fn(|cx| poll_socket(&mut self.ws, flushing, &mut self.stall, cx)) => {
                     event
                 }
-                delivery = next_delivery(&mut self.membership), if joined && !flushing => {
+                delivery = next_delivery(&mut self.membership),
+                    if joined && !flushing && self.welcome.len() == 0 => {
                     Event::Delivery(delivery)
                 }
                 _ = ping.tick() => Event::PingDue,
             };
-            if let ControlFlow::Break(ending) = self.handle(event).await {
+            if let ControlFlow::Break(ending) = self.handle(event) {
                 return ending;
             }
         }
     }
 
-    async fn handle(&mut self, event: Event) -> ControlFlow<Ending> {
+    fn handle(&mut self, event: Event) -> ControlFlow<Ending> {
         match event {
-            Event::Incoming(message) => self.on_message(message).await,
+            Event::Incoming(message) => self.on_message(message),
             Event::Broken(ending) => ControlFlow::Break(ending),
             Event::Flushed => {
                 self.flushing = false;
-                ControlFlow::Continue(())
+                self.write_welcome()
             }
             Event::Delivery(delivery) => self.on_delivery(delivery),
             Event::PingDue => self.on_ping_due(),
@@ -170,11 +175,11 @@ impl Session {
         }
     }
 
-    async fn on_message(&mut self, message: Message) -> ControlFlow<Ending> {
+    fn on_message(&mut self, message: Message) -> ControlFlow<Ending> {
         match message {
             Message::Text(text) => {
                 if self.admit()? {
-                    self.on_text(&text).await
+                    self.on_text(&text)
                 } else {
                     ControlFlow::Continue(())
                 }
@@ -220,15 +225,13 @@ impl Session {
         ControlFlow::Continue(accepted)
     }
 
-    async fn on_text(&mut self, text: &str) -> ControlFlow<Ending> {
+    fn on_text(&mut self, text: &str) -> ControlFlow<Ending> {
         let frame = match ClientFrame::parse(text) {
             Ok(frame) => frame,
             Err(error) => return self.send_error(error),
         };
         match (frame, &self.membership) {
-            (ClientFrame::Hello { name, client_id }, None) => {
-                Box::pin(self.join(name, client_id)).await
-            }
+            (ClientFrame::Hello { name, client_id }, None) => self.join(name, client_id),
             (ClientFrame::Hello { .. }, Some(_)) => {
                 self.send_error(ErrorBody::bad_request("already joined"))
             }
@@ -246,7 +249,7 @@ impl Session {
         }
     }
 
-    async fn join(&mut self, name: String, client_id: Option<String>) -> ControlFlow<Ending> {
+    fn join(&mut self, name: String, client_id: Option<String>) -> ControlFlow<Ending> {
         let joined = match self.chat.hub.join(self.connection, name, client_id) {
             Ok(joined) => joined,
             // name_taken (the client may retry) or unavailable (shutting down).
@@ -256,22 +259,21 @@ impl Session {
             user: joined.user,
             deliveries: joined.deliveries,
         });
-        // A welcome can be large (it lists every user), so it is written
-        // fragment by fragment as the socket takes it. A peer that cannot
-        // take it within two ping intervals is as good as gone.
-        let patience = self.chat.config.ping_interval * 2;
-        match timeout(patience, write_awaiting_room(&mut self.ws, joined.welcome)).await {
-            Ok(Ok(())) => {
-                self.chat.metrics.core.messages_out.inc();
-                self.flushing = true;
-                ControlFlow::Continue(())
-            }
-            Ok(Err(error)) => {
-                tracing::debug!(%error, "welcome failed");
-                ControlFlow::Break(Ending::PeerGone)
-            }
-            Err(_) => ControlFlow::Break(Ending::PeerGone),
+        self.chat.metrics.core.messages_out.inc();
+        let frames: Vec<Message> = frames::text_frames(joined.welcome.into_iter()).collect();
+        self.welcome = frames.into_iter();
+        self.write_welcome()
+    }
+
+    /// Writes the welcome's fragments while the socket takes them. A welcome
+    /// lists every user, so it can be large: the rest waits for the next
+    /// flush rather than piling up in tungstenite's buffer.
+    fn write_welcome(&mut self) -> ControlFlow<Ending> {
+        while self.welcome.len() > 0 && sink_has_room(&mut self.ws) {
+            let fragment = self.welcome.next().expect("checked the length");
+            self.queue(fragment)?;
         }
+        ControlFlow::Continue(())
     }
 
     /// Writes the frame the hub published, then whatever else is already
@@ -490,15 +492,6 @@ fn read_error_ending(error: WsError) -> Ending {
 fn write_fragmented(ws: &mut Socket, json: &Utf8Bytes) -> Result<(), WsError> {
     for frame in frames::text_frames(frames::pieces(json.as_ref())) {
         ws.start_send_unpin(frame)?;
-    }
-    Ok(())
-}
-
-/// Writes a frame of no useful size bound (a welcome), waiting for room
-/// before each fragment.
-async fn write_awaiting_room(ws: &mut Socket, pieces: Vec<Bytes>) -> Result<(), WsError> {
-    for frame in frames::text_frames(pieces.into_iter()) {
-        ws.feed(frame).await?;
     }
     Ok(())
 }

@@ -132,7 +132,7 @@ impl Upgrader {
         let on_upgrade = hyper::upgrade::on(&mut request);
         let chat = self.chat.clone();
         let shutdown = self.shutdown.clone();
-        let fut = async move {
+        self.sessions.spawn(async move {
             match on_upgrade.await {
                 Ok(upgraded) => {
                     let socket = WebSocketStream::from_raw_socket(
@@ -145,9 +145,7 @@ impl Upgrader {
                 }
                 Err(error) => tracing::debug!(%error, "upgrade failed"),
             }
-        };
-        tracing::warn!(size = std::mem::size_of_val(&fut), "TMPSIZE");
-        self.sessions.spawn(fut);
+        });
         let mut response = Response::default();
         *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
         let headers = response.headers_mut();
