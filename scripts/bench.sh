@@ -2,7 +2,7 @@
 # The standard benchmark set of the three servers (issue 6), run with the
 # load generator (crates/loadgen), written to BENCHMARKS.md.
 #
-#   scripts/bench.sh            the full set (about 15 minutes on 2 cores)
+#   scripts/bench.sh            the full set (about 25 minutes on a busy 2-core machine)
 #   scripts/bench.sh --quick    shorter windows, same shapes (about 8 minutes)
 #   scripts/bench.sh --only ws  only the runs whose name contains "ws"
 #
@@ -33,7 +33,7 @@ done
 if [ $QUICK = 1 ]; then
   WINDOW=6 JITTER_WINDOW=30 QUIET_WAIT=20 IDLE_STEPS=2
 else
-  WINDOW=15 JITTER_WINDOW=60 QUIET_WAIT=90 IDLE_STEPS=4
+  WINDOW=15 JITTER_WINDOW=60 QUIET_WAIT=60 IDLE_STEPS=4
 fi
 
 log() { printf '\n==> %s\n' "$*" >&2; }

@@ -105,7 +105,9 @@ async fn run_here(
         steps: args.steps,
         window: Duration::from_secs_f64(args.duration),
         drain: Drain::UntilQuiet {
-            quiet: Duration::from_secs(if jitter.is_some() { 3 } else { 1 }),
+            // Long enough that a stall of the server (or of a busy shared
+            // machine) is not taken for the end of the deliveries.
+            quiet: Duration::from_secs(if jitter.is_some() { 5 } else { 3 }),
             max: Duration::from_secs_f64(args.drain_max),
         },
         connect_timeout: Duration::from_secs_f64(args.connect_timeout),

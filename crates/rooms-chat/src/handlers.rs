@@ -11,6 +11,7 @@ use crate::health::unavailable;
 use crate::sequencer::{LocalMember, NeedHistoryAfter};
 use crate::session::{Admission, Session};
 use crate::store::{Envelope, JoinOutcome, Member, name_key};
+use crate::turn::Turn;
 use protocol::rooms::{
     self, ErrorAck, JoinAck, JoinRequest, LeaveReason, LeaveRequest, MessageAck, MessageRequest,
     OkAck, RoomsAck, Typing, TypingRequest, UserJoined, UserLeft, client_event, server_event,
@@ -55,46 +56,60 @@ pub async fn on_connect<A: Adapter>(State(app): Shared<A>) {
 }
 
 async fn on_join<A: Adapter>(
+    mut turn: Turn,
     socket: SocketRef<A>,
     TryData(payload): TryData<Value>,
     ack: AckSender<A>,
     State(app): Shared<A>,
 ) {
+    turn.wait().await;
     let result = join(&socket, &app, payload.unwrap_or(Value::Null)).await;
     reply(&socket, &app, ack, result);
 }
 
 async fn on_leave<A: Adapter>(
+    mut turn: Turn,
     socket: SocketRef<A>,
     TryData(payload): TryData<Value>,
     ack: AckSender<A>,
     State(app): Shared<A>,
 ) {
+    turn.wait().await;
     let result = leave(&socket, &app, payload.unwrap_or(Value::Null)).await;
     reply(&socket, &app, ack, result);
 }
 
 async fn on_message<A: Adapter>(
+    mut turn: Turn,
     socket: SocketRef<A>,
     TryData(payload): TryData<Value>,
     ack: AckSender<A>,
     State(app): Shared<A>,
 ) {
+    turn.wait().await;
     let result = message(&socket, &app, payload.unwrap_or(Value::Null)).await;
     reply(&socket, &app, ack, result);
 }
 
 async fn on_typing<A: Adapter>(
+    mut turn: Turn,
     socket: SocketRef<A>,
     TryData(payload): TryData<Value>,
     ack: AckSender<A>,
     State(app): Shared<A>,
 ) {
+    turn.wait().await;
     let result = typing(&socket, &app, payload.unwrap_or(Value::Null)).await;
     reply(&socket, &app, ack, result);
 }
 
-async fn on_rooms<A: Adapter>(socket: SocketRef<A>, ack: AckSender<A>, State(app): Shared<A>) {
+async fn on_rooms<A: Adapter>(
+    mut turn: Turn,
+    socket: SocketRef<A>,
+    ack: AckSender<A>,
+    State(app): Shared<A>,
+) {
+    turn.wait().await;
     let result = list_rooms(&socket, &app).await;
     reply(&socket, &app, ack, result);
 }

@@ -16,3 +16,4 @@ pub mod sequencer;
 pub mod server;
 pub mod session;
 pub mod store;
+pub mod turn;

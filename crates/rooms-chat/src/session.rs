@@ -1,12 +1,15 @@
 //! What the server remembers about one socket: the rooms it joined under
 //! which name, and its rate limits. Kept in the socket's extensions.
 
+use crate::turn::TurnChain;
 use ops::rate::{AbuseCounter, TokenBucket};
 use protocol::{ErrorBody, ErrorCode};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 pub struct Session {
+    /// Events are handled one at a time, in order.
+    pub turns: TurnChain,
     /// Room → the name this socket holds in it.
     rooms: Mutex<HashMap<String, String>>,
     limits: Mutex<Limits>,
@@ -31,6 +34,7 @@ pub enum Admission {
 impl Session {
     pub fn new(msg_rate: u32) -> Session {
         Session {
+            turns: TurnChain::default(),
             rooms: Mutex::new(HashMap::new()),
             limits: Mutex::new(Limits {
                 messages: TokenBucket::new(msg_rate),

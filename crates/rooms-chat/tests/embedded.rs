@@ -194,3 +194,31 @@ async fn floods_are_rate_limited() {
     }
     assert!(limited >= 4, "only {limited} refused");
 }
+
+#[tokio::test]
+async fn one_socket_is_answered_in_the_order_it_spoke() {
+    let server = TestServer::start(BINARY, &[("MSG_RATE", "0")])
+        .await
+        .unwrap();
+    let mut client = Client::connect(server.addr).await;
+    // A message right behind its join, without waiting: the join comes first.
+    let join = client
+        .send_request("join", json!({"room":"order","name":"quick"}))
+        .await;
+    let mut sent = Vec::new();
+    for n in 0..100 {
+        sent.push(
+            client
+                .send_request("message", json!({"room":"order","text":format!("{n}")}))
+                .await,
+        );
+    }
+    assert_eq!(client.ack(join).await["ok"], true);
+    let mut previous = 0;
+    for request in sent {
+        let ack = client.ack(request).await;
+        let id = ack["id"].as_u64().unwrap_or_else(|| panic!("{ack}"));
+        assert!(id > previous, "ids must follow the sending order");
+        previous = id;
+    }
+}

@@ -10,7 +10,9 @@
 //! - Ticks go through a Redis stream (`XADD ... MAXLEN ~ REPLAY_TICKS`).
 //!   Every instance, the producer included, tails it (`XREAD BLOCK`) into its
 //!   hub. A tick's SSE id is its stream id, so a client can resume on any
-//!   instance: from the instance's replay buffer, or from `XRANGE`.
+//!   instance: from the instance's replay buffer (its last
+//!   [`LOCAL_REPLAY_TICKS`]), or from `XRANGE` up to where that buffer
+//!   takes over.
 //! - Redis down: streams stay open (quiet but for keep-alives), `/healthz`
 //!   answers 503, and the tail catches up when Redis is back. Each entry
 //!   names the one before it, so if Redis came back without the stream
@@ -427,14 +429,20 @@ impl Cluster {
 
     // -------------------------------------------------------------- replay
 
-    /// Every tick after `from` for a client resuming here, if the stream
-    /// still holds `from` and not too many came since; otherwise (or if
-    /// Redis does not answer) None, and the client gets a reset.
-    pub async fn ticks_after(&self, from: EventId) -> Option<Vec<NewTick>> {
+    /// The ticks after `from` up to `until` (included; the newest when
+    /// None) for a client resuming here, if the stream still holds `from`
+    /// and not too many came since; otherwise (or if Redis does not answer)
+    /// None, and the client gets a reset.
+    pub async fn ticks_between(
+        &self,
+        from: EventId,
+        until: Option<EventId>,
+    ) -> Option<Vec<NewTick>> {
         let limit = self.replay_ticks as u64 + 1;
+        let end = until.map_or_else(|| "+".to_owned(), |until| until.to_string());
         let entries: Vec<(String, HashMap<String, String>)> = match self
             .commands
-            .xrange_values(&self.keys.stream, from.to_string(), "+", Some(limit))
+            .xrange_values(&self.keys.stream, from.to_string(), end, Some(limit))
             .await
         {
             Ok(entries) => entries,
@@ -452,7 +460,9 @@ impl Cluster {
             return None;
         }
         let ticks: Vec<NewTick> = ticks.collect();
-        (ticks.len() as u64 + 1 < limit).then_some(ticks)
+        let complete = ticks.len() as u64 + 1 < limit
+            && until.is_none_or(|until| ticks.last().is_some_and(|last| last.id == until));
+        complete.then_some(ticks)
     }
 }
 

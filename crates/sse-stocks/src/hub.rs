@@ -4,9 +4,9 @@
 //! A step of the feed (one tick per symbol) is serialized here once, into
 //! complete frames shared by every stream, and sent to all streams as one
 //! [`Update`] through a broadcast channel. A stream's own work is choosing
-//! which of those bytes to write. Publishing and opening a stream take the
-//! same lock, so a new stream's snapshot or replay ends exactly where its
-//! live updates begin.
+//! which of those bytes to write. Publishing, opening a stream and catching
+//! up from the replay buffer take the same lock, so a stream's snapshot or
+//! replay ends exactly where its live updates begin.
 
 use crate::event_id::EventId;
 use crate::frame;
@@ -62,19 +62,41 @@ impl Batch {
     }
 }
 
-/// Where a stream starts: the bytes it writes first, the updates that
-/// follow them, and the id of the last tick those first bytes cover.
+/// Where a stream starts: the bytes it writes first, and the id of the
+/// last tick they cover; then either live updates from right after it, or
+/// (`updates` None) a catch-up from the replay buffer first.
 pub struct Opening {
     pub first: Bytes,
-    pub updates: broadcast::Receiver<Update>,
     pub last_sent: Option<EventId>,
+    pub updates: Option<broadcast::Receiver<Update>>,
 }
 
-/// The hub cannot replay from `from` itself; the updates are subscribed
-/// already, so the caller may replay from elsewhere (Redis) or reset.
+/// The hub cannot replay from `from` itself. The updates are subscribed
+/// already, so the caller may replay from elsewhere (Redis) up to the
+/// oldest tick the buffer holds, or reset.
 pub struct NotHeld {
     pub updates: broadcast::Receiver<Update>,
     pub from: EventId,
+    pub oldest_held: Option<EventId>,
+}
+
+/// The next piece of a stream that catches up from the replay buffer.
+pub enum CatchUp {
+    /// More ticks remain after `last`.
+    Behind {
+        chunk: Bytes,
+        events: u64,
+        last: EventId,
+    },
+    /// The stream has caught up: live updates follow on `updates`.
+    Live {
+        chunk: Bytes,
+        events: u64,
+        updates: broadcast::Receiver<Update>,
+        last_sent: Option<EventId>,
+    },
+    /// The tick to resume after is no longer held: reset.
+    Lost,
 }
 
 /// What a client sent as `Last-Event-ID`.
@@ -206,35 +228,69 @@ impl Hub {
         })));
     }
 
-    /// Opens a stream for `symbols`: a snapshot, or a replay of the ticks
-    /// after the resume id, or a reset when that id is unreadable; `Err`
-    /// when the id is readable but not in the replay buffer.
+    /// Opens a stream for `symbols`: a snapshot; a catch-up from the replay
+    /// buffer after the resume id; or a reset when that id is unreadable.
+    /// `Err` when the id is readable but not in the replay buffer.
     pub fn open(&self, symbols: SymbolSet, resume: Resume) -> Result<Opening, NotHeld> {
         let state = self.lock();
-        let updates = self.updates.subscribe();
         match resume {
-            Resume::Fresh => Ok(self.snapshot_opening(&state, updates, symbols, EVENT_SNAPSHOT)),
-            Resume::Unreadable => Ok(self.snapshot_opening(&state, updates, symbols, EVENT_RESET)),
-            Resume::From(from) => match state.replay.after(from) {
-                Some(ticks) => {
-                    let mut first = BytesMut::new();
-                    for tick in ticks.filter(|tick| symbols.contains(tick.symbol)) {
-                        first.extend_from_slice(&tick.frame);
-                    }
-                    self.metrics.resumes.inc();
-                    Ok(Opening {
-                        first: first.freeze(),
-                        updates,
-                        last_sent: state.last_id,
-                    })
-                }
-                None => Err(NotHeld { updates, from }),
-            },
+            Resume::Fresh => Ok(self.snapshot_opening(&state, symbols, EVENT_SNAPSHOT)),
+            Resume::Unreadable => Ok(self.snapshot_opening(&state, symbols, EVENT_RESET)),
+            Resume::From(from) if state.replay.after(from).is_some() => {
+                self.metrics.resumes.inc();
+                Ok(Opening {
+                    first: Bytes::new(),
+                    last_sent: Some(from),
+                    updates: None,
+                })
+            }
+            Resume::From(from) => Err(NotHeld {
+                updates: self.updates.subscribe(),
+                from,
+                oldest_held: state.replay.oldest(),
+            }),
+        }
+    }
+
+    /// Up to `max_ticks` ticks after `after` from the replay buffer, those
+    /// of `symbols` as one chunk; with the last of them, the subscription to
+    /// what follows, taken under the same lock so that nothing falls between.
+    /// A stream pulls these only as fast as its socket takes them, so a
+    /// replay of any length costs it one chunk of memory at a time.
+    pub fn catch_up(&self, symbols: SymbolSet, after: EventId, max_ticks: usize) -> CatchUp {
+        let state = self.lock();
+        let Some(ticks) = state.replay.after(after) else {
+            return CatchUp::Lost;
+        };
+        let mut chunk = BytesMut::new();
+        let mut events = 0;
+        let mut last = after;
+        for (scanned, tick) in ticks.enumerate() {
+            if scanned == max_ticks {
+                return CatchUp::Behind {
+                    chunk: chunk.freeze(),
+                    events,
+                    last,
+                };
+            }
+            last = tick.id;
+            if symbols.contains(tick.symbol) {
+                chunk.extend_from_slice(&tick.frame);
+                events += 1;
+            }
+        }
+        CatchUp::Live {
+            chunk: chunk.freeze(),
+            events,
+            updates: self.updates.subscribe(),
+            last_sent: Some(last),
         }
     }
 
     /// A stream that resumes from ticks found elsewhere (Redis): `replayed`
-    /// are the ticks after its id, oldest first.
+    /// are the ticks after its id, oldest first, and `updates` the
+    /// subscription taken before they were fetched. When they reach the
+    /// oldest tick of the replay buffer, the stream catches up from there.
     pub fn replayed_opening(
         &self,
         updates: broadcast::Receiver<Update>,
@@ -255,10 +311,11 @@ impl Hub {
             }
         }
         self.metrics.resumes.inc();
+        let reaches_buffer = self.lock().replay.after(last_sent).is_some();
         Opening {
             first: first.freeze(),
-            updates,
             last_sent: Some(last_sent),
+            updates: (!reaches_buffer).then_some(updates),
         }
     }
 
@@ -266,20 +323,13 @@ impl Hub {
     /// updates from now on (the old receiver, if any, is dropped).
     pub fn reset_opening(&self, symbols: SymbolSet) -> Opening {
         let state = self.lock();
-        let updates = self.updates.subscribe();
-        self.snapshot_opening(&state, updates, symbols, EVENT_RESET)
+        self.snapshot_opening(&state, symbols, EVENT_RESET)
     }
 
     /// `snapshot` or `reset` with the latest quotes of `symbols`. It carries
     /// the id of the last tick it includes, so a client that reconnects
     /// right after it resumes from there instead of getting a new snapshot.
-    fn snapshot_opening(
-        &self,
-        state: &State,
-        updates: broadcast::Receiver<Update>,
-        symbols: SymbolSet,
-        event: &str,
-    ) -> Opening {
+    fn snapshot_opening(&self, state: &State, symbols: SymbolSet, event: &str) -> Opening {
         if event == EVENT_RESET {
             self.metrics.resets.inc();
         }
@@ -293,8 +343,8 @@ impl Hub {
         let json = serde_json::to_string(&quotes).expect("quotes serialize");
         Opening {
             first: frame::event(state.last_id, event, &json),
-            updates,
             last_sent: state.last_id,
+            updates: Some(self.updates.subscribe()),
         }
     }
 
@@ -385,7 +435,7 @@ mod tests {
         let mut opening = hub.open(hub.symbols().all(), Resume::Fresh).ok().unwrap();
         assert!(text(&opening.first).starts_with("event: snapshot\ndata: [{\"symbol\":\"AAA\""));
         step(&hub, 1);
-        let Ok(Update::Ticks(batch)) = opening.updates.try_recv() else {
+        let Ok(Update::Ticks(batch)) = opening.updates.as_mut().unwrap().try_recv() else {
             panic!("no batch");
         };
         assert_eq!(
@@ -406,7 +456,7 @@ mod tests {
     }
 
     #[test]
-    fn resuming_replays_only_the_subscribed_symbols_after_the_id() {
+    fn resuming_catches_up_on_the_subscribed_symbols_after_the_id() {
         let hub = hub(10);
         for seq in 1..=3 {
             step(&hub, seq);
@@ -416,11 +466,39 @@ mod tests {
             .open(only_bbb, Resume::From(EventId::new(1, 2)))
             .ok()
             .unwrap();
-        let replay = text(&opening.first);
-        assert!(replay.starts_with("id: 1-4\nevent: tick\n"));
-        assert!(replay.contains("id: 1-6\n"));
-        assert!(!replay.contains("AAA"));
-        assert_eq!(opening.last_sent, Some(EventId::new(1, 6)));
+        assert!(opening.first.is_empty() && opening.updates.is_none());
+        assert_eq!(opening.last_sent, Some(EventId::new(1, 2)));
+
+        // Three ticks at a time: 1-3 (AAA), 1-4 (BBB), 1-5 (AAA).
+        let CatchUp::Behind {
+            chunk,
+            events,
+            last,
+        } = hub.catch_up(only_bbb, EventId::new(1, 2), 3)
+        else {
+            panic!("not behind");
+        };
+        assert!(text(&chunk).starts_with("id: 1-4\nevent: tick\n"));
+        assert_eq!((events, last), (1, EventId::new(1, 5)));
+        // Then 1-6 (BBB), the last: live updates follow.
+        let CatchUp::Live {
+            chunk,
+            events,
+            mut updates,
+            last_sent,
+        } = hub.catch_up(only_bbb, last, 3)
+        else {
+            panic!("not live");
+        };
+        assert!(text(&chunk).starts_with("id: 1-6\nevent: tick\n"));
+        assert!(!text(&chunk).contains("AAA"));
+        assert_eq!((events, last_sent), (1, Some(EventId::new(1, 6))));
+        step(&hub, 4);
+        assert!(matches!(updates.try_recv(), Ok(Update::Ticks(_))));
+        assert!(matches!(
+            hub.catch_up(only_bbb, EventId::new(9, 9), 3),
+            CatchUp::Lost
+        ));
     }
 
     #[test]
@@ -430,7 +508,11 @@ mod tests {
             step(&hub, seq);
         }
         let too_old = hub.open(hub.symbols().all(), Resume::From(EventId::new(1, 1)));
-        assert!(matches!(too_old, Err(NotHeld { from, .. }) if from == EventId::new(1, 1)));
+        assert!(matches!(
+            too_old,
+            Err(NotHeld { from, oldest_held: Some(oldest), .. })
+                if from == EventId::new(1, 1) && oldest == EventId::new(1, 5)
+        ));
         let garbage = hub.open(hub.symbols().all(), Resume::parse(Some("x\u{7f}")));
         assert!(text(&garbage.ok().unwrap().first).starts_with("id: 1-6\nevent: reset\n"));
         assert_eq!(Resume::parse(Some("  ")), Resume::Fresh);
@@ -441,10 +523,10 @@ mod tests {
     fn ticks_already_published_are_dropped() {
         let hub = hub(10);
         step(&hub, 2);
-        let mut opening = hub.open(hub.symbols().all(), Resume::Fresh).ok().unwrap();
+        let opening = hub.open(hub.symbols().all(), Resume::Fresh).ok().unwrap();
         step(&hub, 1);
         step(&hub, 2);
-        assert!(opening.updates.try_recv().is_err());
+        assert!(opening.updates.unwrap().try_recv().is_err());
         assert_eq!(hub.last_id(), Some(EventId::new(1, 4)));
     }
 }

@@ -27,6 +27,7 @@ use crate::routes::App;
 use anyhow::Result;
 use ops::Shutdown;
 use ops::metrics::{AlwaysHealthy, HealthCheck};
+use ops::origin::OriginPolicy;
 use prometheus_client::registry::Registry;
 use std::sync::Arc;
 use std::time::Duration;
@@ -116,6 +117,7 @@ pub fn start(
     let app = Arc::new(App {
         hub,
         cluster,
+        origins: OriginPolicy::new(config.server.allowed_origins.clone()),
         retry: config.retry,
         stream_max_age: config.stream_max_age,
     });

@@ -53,6 +53,11 @@ impl ReplayBuffer {
         Some(self.ticks.range(position + 1..))
     }
 
+    /// The id of the oldest tick held.
+    pub fn oldest(&self) -> Option<EventId> {
+        self.ticks.front().map(|tick| tick.id)
+    }
+
     pub fn len(&self) -> usize {
         self.ticks.len()
     }

@@ -6,6 +6,7 @@ use crate::hub::{Hub, Resume};
 use crate::stream::{EventStream, StreamRequest};
 use futures::FutureExt;
 use ops::metrics::HealthCheck;
+use ops::origin::OriginPolicy;
 use prometheus_client::registry::Registry;
 use protocol::{ErrorBody, ErrorCode};
 use rust_embed::RustEmbed;
@@ -27,6 +28,8 @@ struct Assets;
 pub struct App {
     pub hub: Arc<Hub>,
     pub cluster: Option<Arc<Cluster>>,
+    /// Which browser pages may open a stream (contract: same host or `ALLOWED_ORIGINS`).
+    pub origins: OriginPolicy,
     pub retry: Duration,
     pub stream_max_age: Option<Duration>,
 }
@@ -72,6 +75,13 @@ pub fn routes(
 /// 200 stream, whatever the `Last-Event-ID` (a browser never retries after
 /// an error status, so a bad id gets a `reset`, not an error).
 async fn events(app: Arc<App>, query: Vec<(String, String)>, headers: HeaderMap) -> Response {
+    if !app.origins.allows(&headers) {
+        tracing::info!(origin = ?headers.get(header::ORIGIN), "refused a stream to a foreign origin");
+        app.hub.metrics().core.count_error(ErrorCode::BadRequest);
+        let body = ErrorBody::bad_request("this origin may not open the stream");
+        return warp::reply::with_status(warp::reply::json(&body), StatusCode::FORBIDDEN)
+            .into_response();
+    }
     let requested: Vec<&str> = query
         .iter()
         .filter(|(key, _)| key == "symbols")
@@ -99,14 +109,19 @@ async fn events(app: Arc<App>, query: Vec<(String, String)>, headers: HeaderMap)
     };
     let stream = EventStream::open(app.hub.clone(), app.cluster.as_deref(), request).await;
     let mut response = warp::reply::stream(stream).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
+    let response_headers = response.headers_mut();
+    response_headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/event-stream"),
     );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     // Tells nginx-like proxies not to buffer the stream.
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response_headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    // A page of a listed origin reads the stream across origins (CORS).
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        response_headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+        response_headers.insert(header::VARY, HeaderValue::from_static("origin"));
+    }
     response
 }
 

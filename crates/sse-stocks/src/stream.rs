@@ -4,14 +4,17 @@
 //! stops.
 //!
 //! The stream is polled by hyper only when the socket can take more, so a
-//! slow client simply falls behind in the hub's broadcast channel; when it
-//! falls out of it, it gets `reset` and a fresh snapshot. It never holds
-//! more than the update it is writing.
+//! slow client simply falls behind in the hub's broadcast channel. When it
+//! falls out of it, it catches up from the replay buffer, a chunk at a time
+//! as its socket drains (as a resuming client does), and then goes live
+//! again; only if the buffer no longer holds its last tick does it get
+//! `reset` with a fresh snapshot. It never holds more than the chunk it is
+//! writing.
 
 use crate::cluster::Cluster;
 use crate::event_id::EventId;
 use crate::frame;
-use crate::hub::{Batch, Hub, Opening, Resume, Update};
+use crate::hub::{Batch, CatchUp, Hub, Opening, Resume, Update};
 use crate::symbols::SymbolSet;
 use bytes::{Bytes, BytesMut};
 use futures::Stream;
@@ -23,6 +26,10 @@ use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+
+/// Ticks a catching-up stream takes from the replay buffer at a time: a
+/// couple of seconds of feed, a few tens of kilobytes.
+const CATCH_UP_TICKS: usize = 256;
 
 /// How a stream is opened: which symbols, from where, and its timings.
 pub struct StreamRequest {
@@ -36,7 +43,9 @@ pub struct EventStream {
     hub: Arc<Hub>,
     symbols: SymbolSet,
     first: Option<Bytes>,
-    updates: BroadcastStream<Update>,
+    /// Live updates; None while the stream catches up from the replay
+    /// buffer (after a resume, or after falling behind the live updates).
+    updates: Option<BroadcastStream<Update>>,
     /// The id of the last tick this stream wrote (or deliberately skipped):
     /// anything at or below it is never written again.
     last_sent: Option<EventId>,
@@ -55,8 +64,13 @@ impl EventStream {
         let opening = match hub.open(request.symbols, request.resume) {
             Ok(opening) => opening,
             Err(not_held) => {
+                // From Redis up to where the replay buffer takes over (all
+                // of it if this instance is behind the client's id).
+                let until = not_held
+                    .oldest_held
+                    .filter(|oldest| *oldest > not_held.from);
                 let replayed = match cluster {
-                    Some(cluster) => cluster.ticks_after(not_held.from).await,
+                    Some(cluster) => cluster.ticks_between(not_held.from, until).await,
                     None => None,
                 };
                 match replayed {
@@ -89,7 +103,7 @@ impl EventStream {
         EventStream {
             symbols: request.symbols,
             first: Some(head.freeze()),
-            updates: BroadcastStream::new(updates),
+            updates: updates.map(BroadcastStream::new),
             last_sent,
             ends_at,
             _open: OpenStream::new(&hub),
@@ -127,9 +141,43 @@ impl EventStream {
     /// Starts over from a snapshot after the ticks in between were lost.
     fn reset(&mut self) -> Bytes {
         let opening = self.hub.reset_opening(self.symbols);
-        self.updates = BroadcastStream::new(opening.updates);
+        self.updates = opening.updates.map(BroadcastStream::new);
         self.last_sent = opening.last_sent;
         opening.first
+    }
+
+    /// The next piece of the replay buffer, or None when there was nothing
+    /// of this stream's symbols in it (then it goes on).
+    fn catch_up(&mut self) -> Option<Bytes> {
+        let Some(after) = self.last_sent else {
+            return Some(self.reset());
+        };
+        let (chunk, events) = match self.hub.catch_up(self.symbols, after, CATCH_UP_TICKS) {
+            CatchUp::Behind {
+                chunk,
+                events,
+                last,
+            } => {
+                self.last_sent = Some(last);
+                (chunk, events)
+            }
+            CatchUp::Live {
+                chunk,
+                events,
+                updates,
+                last_sent,
+            } => {
+                self.updates = Some(BroadcastStream::new(updates));
+                self.last_sent = last_sent;
+                (chunk, events)
+            }
+            CatchUp::Lost => return Some(self.reset()),
+        };
+        if events == 0 {
+            return None;
+        }
+        self.hub.metrics().core.messages_out.inc_by(events);
+        Some(chunk)
     }
 
     fn is_over(&self) -> bool {
@@ -151,8 +199,13 @@ impl Stream for EventStream {
             if self.is_over() {
                 return Poll::Ready(None);
             }
-            let update = ready!(Pin::new(&mut self.updates).poll_next(cx));
-            let chunk = match update {
+            let Some(updates) = self.updates.as_mut() else {
+                match self.catch_up() {
+                    Some(chunk) => return Poll::Ready(Some(Ok(chunk))),
+                    None => continue,
+                }
+            };
+            let chunk = match ready!(Pin::new(updates).poll_next(cx)) {
                 None | Some(Ok(Update::Closing)) => return Poll::Ready(None),
                 Some(Ok(Update::Ticks(batch))) => match self.select(&batch) {
                     Some((chunk, events)) => {
@@ -162,9 +215,13 @@ impl Stream for EventStream {
                     None => continue,
                 },
                 Some(Ok(Update::KeepAlive)) => frame::KEEPALIVE,
-                Some(Ok(Update::Reset)) | Some(Err(BroadcastStreamRecvError::Lagged(_))) => {
-                    self.reset()
+                // Fell behind the live updates: catch up from the replay
+                // buffer while it still holds the last tick sent.
+                Some(Err(BroadcastStreamRecvError::Lagged(_))) => {
+                    self.updates = None;
+                    continue;
                 }
+                Some(Ok(Update::Reset)) => self.reset(),
             };
             return Poll::Ready(Some(Ok(chunk)));
         }
@@ -230,7 +287,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_stream_that_falls_behind_gets_a_reset_then_goes_on_live() {
+    async fn a_stream_that_falls_behind_the_buffer_gets_a_reset_then_goes_on_live() {
         let symbols = SymbolTable::from_list(&["AAA".into()]).unwrap();
         let hub = Arc::new(Hub::new(symbols, vec![quote(1.0)], 10, Metrics::default()));
         let request = StreamRequest {
@@ -268,6 +325,52 @@ mod tests {
 
         hub.close();
         assert!(stream.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_falls_behind_within_the_buffer_catches_up_without_a_gap() {
+        let symbols = SymbolTable::from_list(&["AAA".into()]).unwrap();
+        let hub = Arc::new(Hub::new(
+            symbols,
+            vec![quote(1.0)],
+            5000,
+            Metrics::default(),
+        ));
+        hub.publish(vec![NewTick {
+            id: EventId::new(1, 1),
+            quote: quote(1.0),
+        }]);
+        let request = StreamRequest {
+            symbols: hub.symbols().all(),
+            resume: Resume::Fresh,
+            retry: Duration::from_secs(1),
+            max_age: None,
+        };
+        let mut stream = EventStream::open(hub.clone(), None, request).await;
+        stream.next().await.unwrap().unwrap();
+        for seq in 2..=1000 {
+            hub.publish(vec![NewTick {
+                id: EventId::new(1, seq),
+                quote: quote(seq as f64),
+            }]);
+        }
+        // Every tick, in order, once: from the buffer, then live again.
+        let mut received = String::new();
+        while !received.contains("id: 1-1000\n") {
+            received.push_str(&text(stream.next().await.unwrap().unwrap()));
+        }
+        let ids: Vec<u64> = received
+            .lines()
+            .filter_map(|line| line.strip_prefix("id: 1-"))
+            .map(|seq| seq.parse().unwrap())
+            .collect();
+        assert_eq!(ids, (2..=1000).collect::<Vec<_>>());
+        assert!(!received.contains("reset"));
+        hub.publish(vec![NewTick {
+            id: EventId::new(1, 1001),
+            quote: quote(1001.0),
+        }]);
+        assert!(text(stream.next().await.unwrap().unwrap()).starts_with("id: 1-1001\n"));
     }
 
     #[test]

@@ -220,6 +220,32 @@ async fn stream_max_age_ends_streams_so_clients_reconnect_and_resume() {
 }
 
 #[tokio::test]
+async fn only_the_own_host_and_listed_origins_may_open_a_stream() {
+    let server = server(&[("ALLOWED_ORIGINS", "https://quotes.example.com")]).await;
+    let stream_from = |origin: &str| {
+        reqwest::Client::new()
+            .get(server.url("/events"))
+            .header("Origin", origin)
+            .send()
+    };
+    let foreign = stream_from("http://evil.example").await.unwrap();
+    assert_eq!(foreign.status(), 403);
+    let body: serde_json::Value = foreign.json().await.unwrap();
+    assert_eq!(body["code"], "bad_request");
+
+    let listed = stream_from("https://quotes.example.com").await.unwrap();
+    assert_eq!(listed.status(), 200);
+    assert_eq!(
+        listed.headers()["access-control-allow-origin"],
+        "https://quotes.example.com"
+    );
+    let own = stream_from(&format!("http://{}", server.addr))
+        .await
+        .unwrap();
+    assert_eq!(own.status(), 200);
+}
+
+#[tokio::test]
 async fn the_api_health_metrics_and_page_answer() {
     let server = server(&[("SYMBOLS", "msft,ACME")]).await;
     let (status, symbols) = get_json(&server.url("/api/symbols")).await;

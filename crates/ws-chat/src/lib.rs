@@ -1,9 +1,10 @@
 //! ws-chat: one chat room over plain WebSocket (contract section 1).
 //!
 //! A socket's frames go `session` (parse, validate, rate limit) → `hub`
-//! (id, history, one serialization) → every session → its socket. `upgrade`
-//! turns `GET /ws` into a session; `routes` serves the page, `/healthz` and
-//! `/metrics`.
+//! (id, history, one serialization) → every session → its socket, cut into
+//! fragments by `frames` when large. `upgrade` turns `GET /ws` into a
+//! session with our `WebSocketConfig`; `routes` serves the page, `/healthz`
+//! and `/metrics`; `config` and `metrics` hold the settings and the series.
 #![deny(unsafe_code)]
 
 pub mod config;

@@ -50,10 +50,13 @@ async fn main() -> Result<()> {
             tracing::warn!(open = sessions.len(), "sockets still open at exit");
         }
     };
-    let (served, ()) = tokio::join!(
-        ops::server::serve(listener, service, shutdown.clone()),
-        close_sockets
-    );
+    let serve = async {
+        let served = ops::server::serve(listener, service, shutdown.clone()).await;
+        // Should serving ever stop on its own, the sockets go too.
+        shutdown.trigger();
+        served
+    };
+    let (served, ()) = tokio::join!(serve, close_sockets);
     served?;
     tracing::info!("ws-chat stopped");
     Ok(())

@@ -21,6 +21,7 @@ use ops::Shutdown;
 use ops::rate::{AbuseCounter, TokenBucket};
 use protocol::ws::{ClientFrame, ServerFrame, User};
 use protocol::{ErrorBody, ErrorCode};
+use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
 use std::ops::ControlFlow;
 use std::pin::Pin;
@@ -93,9 +94,11 @@ pub struct Session {
     /// Armed only while a write is stuck: when it fires, the session checks
     /// whether it fell too far behind.
     stall: Option<Pin<Box<Sleep>>>,
-    /// Fragments of this socket's welcome not yet written; the hub's frames
-    /// wait until they are.
-    welcome: std::vec::IntoIter<Message>,
+    /// Frames that must go out before anything else, in order: the
+    /// fragments of a large welcome, and any error frame that came up
+    /// meanwhile (nothing but a control frame may come between fragments).
+    /// The hub's frames wait until it is empty.
+    backlog: VecDeque<Message>,
 }
 
 impl Session {
@@ -109,7 +112,7 @@ impl Session {
             unanswered_pings: 0,
             flushing: false,
             stall: None,
-            welcome: Vec::new().into_iter(),
+            backlog: VecDeque::new(),
             chat,
         }
     }
@@ -135,6 +138,9 @@ impl Session {
         loop {
             let flushing = self.flushing;
             let joined = self.membership.is_some();
+            // A client whose welcome is still going out is not read from, so
+            // nothing it sends can pile more frames up behind the welcome.
+            let reading = self.backlog.is_empty();
             if joined {
                 shutdown_before_join = None;
             }
@@ -143,11 +149,13 @@ impl Session {
                 _ = until_shutdown(&mut shutdown_before_join), if !joined => {
                     Event::ShutdownBeforeJoin
                 }
-                event = poll_fn(|cx| poll_socket(&mut self.ws, flushing, &mut self.stall, cx)) => {
+                event = poll_fn(|cx| {
+                    poll_socket(&mut self.ws, flushing, reading, &mut self.stall, cx)
+                }) => {
                     event
                 }
                 delivery = next_delivery(&mut self.membership),
-                    if joined && !flushing && self.welcome.len() == 0 => {
+                    if joined && !flushing && self.backlog.is_empty() => {
                     Event::Delivery(delivery)
                 }
                 _ = ping.tick() => Event::PingDue,
@@ -164,7 +172,7 @@ impl Session {
             Event::Broken(ending) => ControlFlow::Break(ending),
             Event::Flushed => {
                 self.flushing = false;
-                self.write_welcome()
+                self.write_backlog()
             }
             Event::Delivery(delivery) => self.on_delivery(delivery),
             Event::PingDue => self.on_ping_due(),
@@ -260,18 +268,22 @@ impl Session {
             deliveries: joined.deliveries,
         });
         self.chat.metrics.core.messages_out.inc();
-        let frames: Vec<Message> = frames::text_frames(joined.welcome.into_iter()).collect();
-        self.welcome = frames.into_iter();
-        self.write_welcome()
+        self.backlog
+            .extend(frames::text_frames(joined.welcome.into_iter()));
+        self.write_backlog()
     }
 
-    /// Writes the welcome's fragments while the socket takes them. A welcome
-    /// lists every user, so it can be large: the rest waits for the next
-    /// flush rather than piling up in tungstenite's buffer.
-    fn write_welcome(&mut self) -> ControlFlow<Ending> {
-        while self.welcome.len() > 0 && sink_has_room(&mut self.ws) {
-            let fragment = self.welcome.next().expect("checked the length");
-            self.queue(fragment)?;
+    /// Writes the backlog while the socket takes it. A welcome lists every
+    /// user, so it can be large: the rest waits for the next flush rather
+    /// than piling up in tungstenite's buffer.
+    fn write_backlog(&mut self) -> ControlFlow<Ending> {
+        while !self.backlog.is_empty() && sink_has_room(&mut self.ws) {
+            let frame = self.backlog.pop_front().expect("checked it is not empty");
+            self.queue(frame)?;
+        }
+        if self.backlog.is_empty() && self.backlog.capacity() > 0 {
+            // A drained deque keeps its buffer; an idle socket should not.
+            self.backlog = VecDeque::new();
         }
         ControlFlow::Continue(())
     }
@@ -368,8 +380,13 @@ impl Session {
 
     fn send_error(&mut self, error: ErrorBody) -> ControlFlow<Ending> {
         self.chat.metrics.core.count_error(error.code);
-        let json = ServerFrame::Error(error).to_json();
-        self.queue(Message::Text(json.into()))
+        let frame = Message::Text(ServerFrame::Error(error).to_json().into());
+        if self.backlog.is_empty() {
+            self.queue(frame)
+        } else {
+            self.backlog.push_back(frame);
+            ControlFlow::Continue(())
+        }
     }
 
     /// Hands one frame to tungstenite's write buffer; the loop flushes it.
@@ -435,6 +452,7 @@ async fn until_shutdown(signal: &mut Option<Pin<Box<WaitForCancellationFutureOwn
 fn poll_socket(
     ws: &mut Socket,
     flushing: bool,
+    reading: bool,
     stall: &mut Option<Pin<Box<Sleep>>>,
     cx: &mut Context<'_>,
 ) -> Poll<Event> {
@@ -454,6 +472,9 @@ fn poll_socket(
             *stall = None;
             return Poll::Ready(Event::StallCheck);
         }
+    }
+    if !reading {
+        return Poll::Pending;
     }
     ws.poll_next_unpin(cx).map(|incoming| match incoming {
         Some(Ok(message)) => Event::Incoming(message),

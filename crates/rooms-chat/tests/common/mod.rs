@@ -7,7 +7,7 @@
 use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +29,8 @@ pub struct Client {
     next_ack: u64,
     /// Events received while waiting for something else: (name, payload).
     events: VecDeque<(String, Value)>,
+    /// Acknowledgements received while waiting for another one.
+    acks: HashMap<u64, Value>,
 }
 
 impl Client {
@@ -56,6 +58,7 @@ impl Client {
             incoming,
             next_ack: 0,
             events: VecDeque::new(),
+            acks: HashMap::new(),
         };
         let open = client.read_text().await;
         assert!(open.starts_with("0{") && open.contains("\"sid\""), "{open}");
@@ -90,23 +93,37 @@ impl Client {
 
     /// Emits and returns the acknowledgement's payload.
     pub async fn request(&mut self, event: &str, payload: Value) -> Value {
+        let id = self.send_request(event, payload).await;
+        self.ack(id).await
+    }
+
+    /// Emits asking for an acknowledgement, without waiting for it.
+    pub async fn send_request(&mut self, event: &str, payload: Value) -> u64 {
         self.next_ack += 1;
         let id = self.next_ack;
         let packet = format!("42{id}{}", json!([event, payload]));
         self.send(&packet).await;
-        let prefix = format!("43{id}");
+        id
+    }
+
+    /// The acknowledgement of request `id`.
+    pub async fn ack(&mut self, id: u64) -> Value {
         loop {
-            let text = self.read_text().await;
-            if let Some(ack) = text.strip_prefix(&prefix) {
-                let mut args: Vec<Value> = serde_json::from_str(ack).expect("ack JSON");
-                return args.remove(0);
+            if let Some(ack) = self.acks.remove(&id) {
+                return ack;
             }
+            let text = self.read_text().await;
             self.keep(&text);
         }
     }
 
     fn keep(&mut self, text: &str) {
-        if let Some(event) = text.strip_prefix("42") {
+        if let Some(ack) = text.strip_prefix("43") {
+            let start = ack.find('[').expect("ack arguments");
+            let id = ack[..start].parse().expect("ack id");
+            let mut args: Vec<Value> = serde_json::from_str(&ack[start..]).expect("ack JSON");
+            self.acks.insert(id, args.remove(0));
+        } else if let Some(event) = text.strip_prefix("42") {
             let args: Vec<Value> = serde_json::from_str(event).expect("event JSON");
             let name = args[0].as_str().expect("event name").to_owned();
             self.events
