@@ -2,7 +2,7 @@
 //! here, in worker processes, or as a worker, and write the results.
 
 use crate::cli::{Args, Proto, Scenario};
-use crate::clients::context::ChatSettings;
+use crate::clients::context::{ChatProto, ChatSettings};
 use crate::clients::sse::{StreamSettings, fetch_symbols};
 use crate::gate::{Gate, ServerMeter};
 use crate::net::SourceAddrs;
@@ -54,12 +54,17 @@ pub async fn run(mut args: Args) -> anyhow::Result<()> {
         0 => args.clients.div_ceil(SOCKETS_PER_PROCESS).max(1) as usize,
         chosen => chosen,
     };
+    // Names and rooms carry a tag of this run, so runs never meet.
+    let run_tag = args
+        .run_tag
+        .get_or_insert_with(|| format!("r{}", crate::codec::stamp::unix_micros() % 1_000_000))
+        .clone();
     let mut meter = ServerMeter::new(args.server_pids.clone())?;
     let outcome = if processes > 1 {
         if args.senders > 0 {
             bail!("sending scenarios run in one process (up to {SOCKETS_PER_PROCESS} clients)");
         }
-        workers::run_parent(processes, args.steps, &mut meter).await?
+        workers::run_parent(processes, args.steps, &run_tag, &mut meter).await?
     } else {
         let mut gate = Gate::Local(meter);
         let outcome = run_here(&args, 0, 1, &mut gate).await?;
@@ -112,15 +117,14 @@ async fn run_here(
         },
         connect_timeout: Duration::from_secs_f64(args.connect_timeout),
     };
-    // Names and rooms carry a tag of this run, so runs never meet.
-    let run_tag = format!("r{}", crate::codec::stamp::unix_micros() % 1_000_000);
+    let run_tag = args.run_tag.as_deref().unwrap_or("r");
     match args.proto.chat() {
         Some(proto) => {
             let senders = args.senders.min(args.clients as usize);
             let settings = ChatSettings {
                 proto,
                 targets: args.targets.clone(),
-                rooms: if proto == crate::clients::context::ChatProto::WsChat {
+                rooms: if proto == ChatProto::WsChat {
                     1
                 } else {
                     args.rooms.max(1)

@@ -88,6 +88,9 @@ pub struct Args {
     /// Internal: run as worker K of N under a parent process ("K/N").
     #[arg(long, hide = true)]
     pub worker: Option<String>,
+    /// Internal: the tag of names and rooms, shared by a parent's workers.
+    #[arg(long, hide = true)]
+    pub run_tag: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]

@@ -8,6 +8,7 @@
 
 use crate::app::{App, PendingLeave};
 use crate::health::unavailable;
+use crate::recipient::Recipient;
 use crate::sequencer::{LocalMember, NeedHistoryAfter};
 use crate::session::{Admission, Session};
 use crate::store::{Envelope, JoinOutcome, Member, name_key};
@@ -167,7 +168,7 @@ fn admit<A: Adapter>(socket: &SocketRef<A>, is_message: bool) -> Result<Arc<Sess
         Admission::Refused => Err(rate_limited()),
         Admission::Abusive => {
             tracing::info!(sid = %socket.id, "flooding far past the rate limit, disconnecting");
-            let _ = socket.clone().disconnect();
+            socket.cut_off();
             Err(rate_limited())
         }
     }

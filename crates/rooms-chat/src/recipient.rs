@@ -8,6 +8,9 @@ use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
 use socketioxide::{SendError, SocketError};
 
+/// How often a full socket is asked again to take its disconnect packet.
+const CUT_OFF_RETRY: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// The outcome of handing one message to one member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
@@ -56,6 +59,21 @@ impl<A: Adapter> Recipient for SocketRef<A> {
     }
 
     fn cut_off(&self) {
-        let _ = self.clone().disconnect();
+        // socketioxide queues the disconnect packet behind what the socket
+        // already holds, and refuses (doing nothing) while that queue is
+        // full. So retry until the client has drained a little: it then
+        // receives every message it was given, in order, and the disconnect
+        // right after them; never a silent gap.
+        let socket = self.clone();
+        tokio::spawn(async move {
+            while socket.connected() {
+                match socket.clone().disconnect() {
+                    Err(SocketError::InternalChannelFull) => {
+                        tokio::time::sleep(CUT_OFF_RETRY).await;
+                    }
+                    _ => return,
+                }
+            }
+        });
     }
 }

@@ -11,8 +11,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// The chat protocols a client can speak.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChatProto {
     /// ws-chat: JSON frames over a plain WebSocket, one chat.
     WsChat,

@@ -37,6 +37,7 @@ impl Worker {
 pub async fn run_parent(
     processes: usize,
     steps: usize,
+    run_tag: &str,
     meter: &mut ServerMeter,
 ) -> anyhow::Result<Outcome> {
     let program = std::env::current_exe().context("finding the loadgen binary")?;
@@ -51,7 +52,7 @@ pub async fn run_parent(
                 "--worker",
                 &format!("{index}/{processes}"),
             ])
-            .args(["--json", "/dev/null"])
+            .args(["--json", "/dev/null", "--run-tag", run_tag])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .kill_on_drop(true)
