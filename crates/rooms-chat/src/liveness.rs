@@ -54,7 +54,10 @@ impl<A: Adapter> Liveness<A> {
                 Ok(_) = reconnects.recv() => {
                     self.link.set_up(false);
                 }
-                _ = shutdown.wait() => return,
+                _ = shutdown.wait() => {
+                    self.retire().await;
+                    return;
+                }
             }
             let subscribed =
                 self.store.subscriber().is_connected() && self.adapter_subscriber.is_connected();
@@ -77,6 +80,19 @@ impl<A: Adapter> Liveness<A> {
                     self.link.set_up(false);
                 }
             }
+        }
+    }
+
+    /// A clean stop: this instance's members are reported left now, while
+    /// the adapter can still tell the other instances.
+    async fn retire(&self) {
+        match self.store.retire().await {
+            Ok(removed) => {
+                for (room, name) in removed {
+                    self.tell_left(room, name).await;
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot retire; others will notice the silence"),
         }
     }
 

@@ -37,6 +37,9 @@ impl RoomsPush {
                 _ = shutdown.wait() => return,
             }
             tokio::time::sleep(delay).await;
+            if shutdown.is_triggered() {
+                return;
+            }
             match store.rooms().await {
                 Ok(rooms) => {
                     // A client that misses one push gets the next: the list

@@ -30,6 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use warp::Filter;
 
 /// The page, embedded at build time.
@@ -45,6 +46,9 @@ const SOCKET_IO_PATH: &str = "/socket.io";
 
 /// Small: chat frames are small, and every idle socket keeps this buffer.
 const WS_READ_BUFFER: usize = 1024;
+
+/// How long a stopping instance may take to tell its members' rooms.
+const FINISH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Buffer of the adapter's per-channel queue (notices between instances).
 const ADAPTER_STREAM_BUFFER: usize = 16 * 1024;
@@ -75,7 +79,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: Shutdown) -> R
                     io.ns("/", connect.with(handlers::set_up::<LocalAdapter>));
                     Box::pin(async { Ok(()) })
                 },
-                |_, _| {},
+                |_, _| None,
             )
             .await
         }
@@ -140,7 +144,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: Shutdown) -> R
                         heartbeat: config.heartbeat,
                         ttl: config.instance_ttl,
                     };
-                    tokio::spawn(liveness.run(shutdown));
+                    Some(tokio::spawn(liveness.run(shutdown)))
                 },
             )
             .await
@@ -164,7 +168,7 @@ async fn serve<A: Adapter>(
     listener: TcpListener,
     shutdown: Shutdown,
     register: impl FnOnce(&SocketIo<A>) -> BoxFuture<'static, Result<()>>,
-    start_extra: impl FnOnce(Arc<App<A>>, SocketIo<A>),
+    start_extra: impl FnOnce(Arc<App<A>>, SocketIo<A>) -> Option<JoinHandle<()>>,
 ) -> Result<()> {
     let Parts {
         config,
@@ -204,12 +208,17 @@ async fn serve<A: Adapter>(
         let shutdown = shutdown.clone();
         tokio::spawn(async move { app.rooms_push.run(io, store, delay, shutdown).await });
     }
-    start_extra(app, io.clone());
+    let extra = start_extra(app, io.clone());
 
     let policy = OriginPolicy::new(config.server.allowed_origins.clone());
     let service = OriginGuard::new(socket_io, policy, SOCKET_IO_PATH);
     tracing::info!(addr = %listener.local_addr()?, "rooms-chat listening");
     let served = ops::server::serve(listener, service, shutdown).await;
+    if let Some(extra) = extra {
+        // Cluster mode: the members leave (telling the other instances)
+        // before the namespace goes away.
+        let _ = tokio::time::timeout(FINISH_TIMEOUT, extra).await;
+    }
     // Closing the sockets lets clients reconnect elsewhere at once.
     io.close().await;
     served

@@ -179,6 +179,39 @@ async fn members_of_a_killed_instance_are_reported_left() {
 }
 
 #[tokio::test]
+async fn a_stopping_instance_reports_its_members_left_at_once() {
+    let redis = RedisServer::start().await.unwrap();
+    // A long silence before death is assumed: only a clean goodbye is quick.
+    let patient = [("INSTANCE_TTL_MS", "60000")];
+    let one = instance(&redis, &patient).await;
+    let mut two = instance(&redis, &patient).await;
+    let mut alice = Client::connect(one.addr).await;
+    let mut bob = Client::connect(two.addr).await;
+    alice.join("hall", "alice").await;
+    bob.join("hall", "bob").await;
+    let stopped = Instant::now();
+    two.terminate().unwrap();
+    let left = alice.next("user_left").await;
+    assert_eq!(
+        (left["name"].clone(), left["reason"].clone()),
+        (json!("bob"), json!("disconnected"))
+    );
+    assert!(
+        stopped.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        stopped.elapsed()
+    );
+    assert!(
+        two.wait_exit(Duration::from_secs(8))
+            .await
+            .unwrap()
+            .success()
+    );
+    let rooms = alice.request("rooms", Value::Null).await;
+    assert_eq!(rooms["rooms"], json!([{"name":"hall","members":1}]));
+}
+
+#[tokio::test]
 async fn a_redis_outage_is_survived() {
     let mut redis = RedisServer::start().await.unwrap();
     let one = instance(&redis, &[]).await;

@@ -279,6 +279,18 @@ impl RedisStore {
         Ok(pairs)
     }
 
+    /// A clean stop: this instance's members leave at once rather than
+    /// when its heartbeat expires. The (room, name) pairs removed.
+    pub async fn retire(&self) -> Result<Vec<(String, String)>> {
+        use fred::interfaces::KeysInterface;
+        let _: i64 = self
+            .client
+            .del(instance_key(&self.instance))
+            .await
+            .context("retire")?;
+        self.claim_dead(&self.instance).await
+    }
+
     /// After Redis lost its data: brings back `room`'s sequence and recent
     /// history from what this instance delivered.
     pub async fn restore_room(
