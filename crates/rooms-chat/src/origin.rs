@@ -2,10 +2,16 @@
 //! from a page of another site answers 403 (cross-site WebSocket hijacking),
 //! and a listed origin (`ALLOWED_ORIGINS`) gets the CORS headers that
 //! long-polling from that site needs.
+//!
+//! It also gives Socket.IO requests a head of their own: hyper parses the
+//! URI and header values as slices of its 8 KiB connection read buffer,
+//! and socketioxide keeps each socket's request head for its whole life,
+//! which would pin one such buffer per idle socket.
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http::header::HeaderName;
+use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, header};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty};
 use ops::origin::OriginPolicy;
@@ -56,6 +62,7 @@ where
             return Box::pin(async { Ok(empty(StatusCode::FORBIDDEN)) });
         }
         let origin = request.headers().get(header::ORIGIN).cloned();
+        let request = with_owned_head(request);
         if request.method() == Method::OPTIONS {
             let mut response = empty(StatusCode::NO_CONTENT);
             add_cors(&mut response, origin);
@@ -103,6 +110,24 @@ fn add_cors(response: &mut Response<Body>, origin: Option<HeaderValue>) {
         HeaderValue::from_static("true"),
     );
     headers.append(header::VARY, HeaderValue::from_static("Origin"));
+}
+
+/// The request with its URI and headers copied out of hyper's read buffer.
+fn with_owned_head<B>(request: Request<B>) -> Request<B> {
+    let (mut head, body) = request.into_parts();
+    head.headers = head
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            let name = HeaderName::from_bytes(name.as_str().as_bytes()).unwrap_or(name.clone());
+            let value = HeaderValue::from_bytes(value.as_bytes()).unwrap_or(value.clone());
+            (name, value)
+        })
+        .collect();
+    if let Ok(uri) = Uri::try_from(head.uri.to_string()) {
+        head.uri = uri;
+    }
+    Request::from_parts(head, body)
 }
 
 fn empty(status: StatusCode) -> Response<Body> {
