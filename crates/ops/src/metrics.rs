@@ -42,12 +42,12 @@ impl CoreMetrics {
     pub fn register(registry: &mut Registry) -> CoreMetrics {
         let metrics = CoreMetrics::default();
         registry.register(
-            "connections",
+            "connections_open",
             "Clients connected now",
             metrics.connections.clone(),
         );
         registry.register(
-            "connections",
+            "connections_accepted",
             "Clients accepted since start",
             metrics.connections_total.clone(),
         );

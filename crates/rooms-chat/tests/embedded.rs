@@ -25,7 +25,7 @@ async fn serves_health_metrics_and_the_page() {
     assert_eq!(metrics.status(), 200);
     let metrics = metrics.text().await.unwrap();
     assert!(metrics.contains("rooms_redis_up 1"), "{metrics}");
-    assert!(metrics.contains("connections"), "{metrics}");
+    assert!(metrics.contains("connections_open"), "{metrics}");
     let page = reqwest::get(server.url("/")).await.unwrap();
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().to_lowercase().contains("<html"));

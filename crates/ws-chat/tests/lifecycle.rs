@@ -107,7 +107,7 @@ async fn the_page_health_and_metrics_answer() {
     alice.next().await;
     let (status, metrics) = http_get(&server, "/metrics").await;
     assert_eq!(status, 200);
-    assert_eq!(metric(&metrics, "connections"), 1.0);
+    assert_eq!(metric(&metrics, "connections_open"), 1.0);
     assert_eq!(metric(&metrics, "chat_users"), 1.0);
     assert_eq!(metric(&metrics, "chat_broadcasts_total"), 1.0);
     assert!(metric(&metrics, "messages_in_total") >= 2.0);
