@@ -1,5 +1,6 @@
-//! The state every handler shares, and the task that turns store events
-//! (messages, room-list changes, evictions) into deliveries on this instance.
+//! The state every handler shares, the task that turns store events
+//! (messages, room-list changes, evictions) into deliveries on this
+//! instance, and the task that hands released messages to the sockets.
 
 use crate::health::Link;
 use crate::metrics::Metrics;
@@ -81,6 +82,24 @@ pub async fn run_events<A: Adapter>(
                 let app = app.clone();
                 tokio::spawn(async move { app.sequencer.repair_gaps(app.store.as_ref()).await });
             }
+            _ = shutdown.wait() => return,
+        }
+    }
+}
+
+/// Runs until shutdown: every write delay, hands the released messages to
+/// the sockets (nothing to do when messages go out at once).
+pub async fn run_flushes<A: Adapter>(app: Arc<App<A>>, shutdown: Shutdown) {
+    let delay = app.sequencer.write_delay();
+    if delay.is_zero() {
+        return;
+    }
+    let mut ticker = tokio::time::interval(delay);
+    // After a stall, one flush sends everything; no burst of catch-up ticks.
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => app.sequencer.flush(),
             _ = shutdown.wait() => return,
         }
     }

@@ -12,6 +12,18 @@
 //! [`Envelope`](crate::store::Envelope)); a member whose outgoing buffer is
 //! full is disconnected rather than silently skipped, and re-joins with
 //! `since`.
+//!
+//! Released messages wait in the line's outbox until [`Sequencer::flush`]
+//! hands them to the members, member by member. Each hand-over wakes that
+//! socket's writer and usually costs it one `sendto`, whatever the number
+//! of frames waiting; at 200 messages a second per room, delivering every
+//! message at once means one system call and one task wake-up per frame.
+//! With a write delay of a few milliseconds (`WRITE_DELAY_MS`), every
+//! socket instead gets all the frames of that window in one write, like
+//! Centrifugo's `write_delay` or Nagle's algorithm. A delay of zero flushes
+//! on release. A window also ends early once its outbox holds
+//! [`Batching::max_frames`] messages: a burst must not fill a healthy
+//! socket's buffer (`MAX_BUFFER`) in one go and get it cut off as too slow.
 
 use crate::metrics::Metrics;
 use crate::recipient::{Delivery, Recipient};
@@ -56,6 +68,10 @@ struct Line<R: Recipient> {
     waiting_since: Option<Instant>,
     repairing: bool,
     recent: VecDeque<Arc<Envelope>>,
+    /// Released in order, not yet handed to the members (see [`Sequencer::flush`]).
+    outbox: Vec<Arc<Envelope>>,
+    /// Whether the line is in the sequencer's list of outboxes to flush.
+    queued: bool,
     members: HashMap<Sid, LocalMember<R>>,
 }
 
@@ -68,6 +84,8 @@ impl<R: Recipient> Line<R> {
             waiting_since: None,
             repairing: false,
             recent: VecDeque::new(),
+            outbox: Vec::new(),
+            queued: false,
             members: HashMap::new(),
         }
     }
@@ -76,14 +94,13 @@ impl<R: Recipient> Line<R> {
         self.members.is_empty() && self.joining == 0
     }
 
-    /// Delivers `envelope` and every pending message that follows it;
-    /// returns the members found too slow or gone.
-    fn deliver_from(&mut self, envelope: Arc<Envelope>, metrics: &Metrics) -> Vec<LocalMember<R>> {
-        let mut dropped = Vec::new();
+    /// Releases `envelope` and every pending message that follows it to
+    /// the outbox, in id order.
+    fn release_from(&mut self, envelope: Arc<Envelope>) {
         let mut current = Some(envelope);
         while let Some(envelope) = current {
-            self.deliver_one(&envelope, metrics, &mut dropped);
             self.next = envelope.message.id + 1;
+            self.outbox.push(envelope.clone());
             self.recent.push_back(envelope);
             if self.recent.len() > RECENT_LEN {
                 self.recent.pop_front();
@@ -97,33 +114,42 @@ impl<R: Recipient> Line<R> {
         } else {
             Some(Instant::now())
         };
-        dropped
     }
 
-    fn deliver_one(
-        &mut self,
-        envelope: &Envelope,
-        metrics: &Metrics,
-        dropped: &mut Vec<LocalMember<R>>,
-    ) {
+    /// Hands the outbox to every member: all of a member's frames back to
+    /// back, so that its writer wakes once and sends them in one write.
+    /// Returns the members found too slow or gone.
+    fn flush(&mut self, metrics: &Metrics) -> Vec<LocalMember<R>> {
+        if self.outbox.is_empty() {
+            return Vec::new();
+        }
+        let outbox = std::mem::take(&mut self.outbox);
         let mut failed = Vec::new();
         for (sid, member) in &self.members {
-            match member.socket.deliver(envelope) {
-                Delivery::Sent => {
-                    metrics.core.messages_out.inc();
+            for envelope in &outbox {
+                match member.socket.deliver(envelope) {
+                    Delivery::Sent => {
+                        metrics.core.messages_out.inc();
+                    }
+                    Delivery::TooSlow => {
+                        tracing::info!(%sid, room = %envelope.message.room, "member too slow, disconnecting it");
+                        failed.push(*sid);
+                        break;
+                    }
+                    Delivery::Gone => {
+                        failed.push(*sid);
+                        break;
+                    }
                 }
-                Delivery::TooSlow => {
-                    tracing::info!(%sid, room = %envelope.message.room, "member too slow, disconnecting it");
-                    failed.push(*sid);
-                }
-                Delivery::Gone => failed.push(*sid),
-            };
-        }
-        for sid in failed {
-            if let Some(member) = self.members.remove(&sid) {
-                dropped.push(member);
             }
         }
+        // Keep the allocation for the next window.
+        self.outbox = outbox;
+        self.outbox.clear();
+        failed
+            .into_iter()
+            .filter_map(|sid| self.members.remove(&sid))
+            .collect()
     }
 }
 
@@ -131,18 +157,81 @@ impl<R: Recipient> Line<R> {
 #[derive(Debug, PartialEq, Eq)]
 pub struct NeedHistoryAfter(pub u64);
 
+type SharedLine<R> = Arc<Mutex<Line<R>>>;
+
+/// How released messages are gathered before they reach the sockets.
+#[derive(Debug, Clone, Copy)]
+pub struct Batching {
+    /// How long a window lasts; zero: no window, every message at once.
+    pub delay: Duration,
+    /// A window with this many messages is flushed at once.
+    pub max_frames: usize,
+}
+
+impl Batching {
+    /// Every message goes out as soon as it is released.
+    pub const NONE: Batching = Batching {
+        delay: Duration::ZERO,
+        max_frames: 1,
+    };
+}
+
 pub struct Sequencer<R: Recipient> {
-    lines: Mutex<HashMap<String, Arc<Mutex<Line<R>>>>>,
+    lines: Mutex<HashMap<String, SharedLine<R>>>,
+    /// Lines with released messages waiting for the next [`Sequencer::flush`].
+    to_flush: Mutex<Vec<SharedLine<R>>>,
+    batching: Batching,
     gap_repair_delay: Duration,
     metrics: Metrics,
 }
 
 impl<R: Recipient> Sequencer<R> {
-    pub fn new(gap_repair_delay: Duration, metrics: Metrics) -> Sequencer<R> {
+    pub fn new(batching: Batching, gap_repair_delay: Duration, metrics: Metrics) -> Sequencer<R> {
         Sequencer {
             lines: Mutex::new(HashMap::new()),
+            to_flush: Mutex::new(Vec::new()),
+            batching,
             gap_repair_delay,
             metrics,
+        }
+    }
+
+    /// How often [`Sequencer::flush`] must run; zero when it need not.
+    pub fn write_delay(&self) -> Duration {
+        self.batching.delay
+    }
+
+    /// Releases `envelope` (the line's next id) and what follows it; hands
+    /// them over now without a write delay or when the window is full, else
+    /// at the next flush.
+    fn release(
+        &self,
+        shared: &SharedLine<R>,
+        line: &mut Line<R>,
+        envelope: Arc<Envelope>,
+    ) -> Vec<LocalMember<R>> {
+        line.release_from(envelope);
+        if self.batching.delay.is_zero() || line.outbox.len() >= self.batching.max_frames {
+            return line.flush(&self.metrics);
+        }
+        if !line.queued {
+            line.queued = true;
+            self.to_flush.lock().unwrap().push(shared.clone());
+        }
+        Vec::new()
+    }
+
+    /// Hands every line's released messages to its members (with a write
+    /// delay, run every `write_delay`).
+    pub fn flush(&self) {
+        let lines = std::mem::take(&mut *self.to_flush.lock().unwrap());
+        for line in lines {
+            let dropped = {
+                let mut line = line.lock().unwrap();
+                line.queued = false;
+                line.flush(&self.metrics)
+            };
+            self.disconnect(dropped);
         }
     }
 
@@ -192,44 +281,50 @@ impl<R: Recipient> Sequencer<R> {
         history: &mut Vec<RoomMessage>,
     ) -> Result<(), NeedHistoryAfter> {
         let lines = self.lines.lock().unwrap();
-        let line = lines
+        let shared = lines
             .get(room)
             .expect("attach follows prepare, which keeps the line")
             .clone();
-        let mut line = line.lock().unwrap();
-        if line.next == UNKNOWN {
-            // First member here: live delivery starts after the ack's history.
-            line.next = last_id + 1;
-            line.pending.retain(|id, _| *id > last_id);
-        }
-        let delivered = line.next - 1;
-        if last_id >= delivered {
-            // The line will deliver everything after `delivered` live.
-            history.retain(|message| message.id <= delivered);
-        } else {
-            let first_recent = line.recent.front().map(|envelope| envelope.message.id);
-            if first_recent.is_none_or(|first| first > last_id + 1) {
-                return Err(NeedHistoryAfter(last_id));
+        let mut guard = shared.lock().unwrap();
+        let line = &mut *guard;
+        // Released messages go to the members that were there: the new
+        // member's ack covers them.
+        let mut dropped = line.flush(&self.metrics);
+        let attached = 'attach: {
+            if line.next == UNKNOWN {
+                // First member here: live delivery starts after the ack's history.
+                line.next = last_id + 1;
+                line.pending.retain(|id, _| *id > last_id);
             }
-            history.extend(
-                line.recent
-                    .iter()
-                    .filter(|envelope| envelope.message.id > last_id)
-                    .map(|envelope| envelope.message.clone()),
-            );
-        }
-        line.joining = line.joining.saturating_sub(1);
-        member.socket.enter_room(room);
-        line.members.insert(member.socket.sid(), member);
-        let next = line.next;
-        let dropped = match line.pending.remove(&next) {
-            Some(envelope) => line.deliver_from(envelope, &self.metrics),
-            None => Vec::new(),
+            let delivered = line.next - 1;
+            if last_id >= delivered {
+                // The line will deliver everything after `delivered` live.
+                history.retain(|message| message.id <= delivered);
+            } else {
+                let first_recent = line.recent.front().map(|envelope| envelope.message.id);
+                if first_recent.is_none_or(|first| first > last_id + 1) {
+                    break 'attach Err(NeedHistoryAfter(last_id));
+                }
+                history.extend(
+                    line.recent
+                        .iter()
+                        .filter(|envelope| envelope.message.id > last_id)
+                        .map(|envelope| envelope.message.clone()),
+                );
+            }
+            line.joining = line.joining.saturating_sub(1);
+            member.socket.enter_room(room);
+            line.members.insert(member.socket.sid(), member);
+            let next = line.next;
+            if let Some(envelope) = line.pending.remove(&next) {
+                dropped.extend(self.release(&shared, line, envelope));
+            }
+            Ok(())
         };
-        drop(line);
+        drop(guard);
         drop(lines);
         self.disconnect(dropped);
-        Ok(())
+        attached
     }
 
     /// Stops delivering `room` to socket `sid`; the member, if it was one.
@@ -260,18 +355,19 @@ impl<R: Recipient> Sequencer<R> {
             return false;
         };
         let (fresh, dropped) = {
-            let mut line = line.lock().unwrap();
+            let mut guard = line.lock().unwrap();
+            let line_state = &mut *guard;
             let id = envelope.message.id;
-            if line.next == UNKNOWN {
-                line.pending.insert(id, envelope);
+            if line_state.next == UNKNOWN {
+                line_state.pending.insert(id, envelope);
                 (true, Vec::new())
-            } else if id < line.next || line.pending.contains_key(&id) {
+            } else if id < line_state.next || line_state.pending.contains_key(&id) {
                 (false, Vec::new())
-            } else if id == line.next {
-                (true, line.deliver_from(envelope, &self.metrics))
+            } else if id == line_state.next {
+                (true, self.release(&line, line_state, envelope))
             } else {
-                line.pending.insert(id, envelope);
-                line.waiting_since.get_or_insert_with(Instant::now);
+                line_state.pending.insert(id, envelope);
+                line_state.waiting_since.get_or_insert_with(Instant::now);
                 (true, Vec::new())
             }
         };
@@ -338,11 +434,12 @@ impl<R: Recipient> Sequencer<R> {
     /// will ever have them, so delivery goes on after them instead of
     /// holding the room back forever.
     fn skip_if_stuck(&self, room: &str, after: u64) {
-        let Some(line) = self.line(room) else {
+        let Some(shared) = self.line(room) else {
             return;
         };
         let dropped = {
-            let mut line = line.lock().unwrap();
+            let mut guard = shared.lock().unwrap();
+            let line = &mut *guard;
             let Some(first_pending) = line.pending.keys().next().copied() else {
                 return;
             };
@@ -358,7 +455,7 @@ impl<R: Recipient> Sequencer<R> {
             );
             self.metrics.messages_lost.inc_by(lost);
             let envelope = line.pending.remove(&first_pending).expect("first pending");
-            line.deliver_from(envelope, &self.metrics)
+            self.release(&shared, line, envelope)
         };
         self.disconnect(dropped);
     }
@@ -514,7 +611,7 @@ mod tests {
     }
 
     fn sequencer() -> Sequencer<Probe> {
-        Sequencer::new(Duration::from_millis(1), Metrics::default())
+        Sequencer::new(Batching::NONE, Duration::from_millis(1), Metrics::default())
     }
 
     fn join(sequencer: &Sequencer<Probe>, probe: &Probe, last_id: u64) -> Vec<u64> {
@@ -608,6 +705,72 @@ mod tests {
         );
     }
 
+    const BATCHES_OF_4: Batching = Batching {
+        delay: Duration::from_millis(10),
+        max_frames: 4,
+    };
+
+    #[test]
+    fn with_a_write_delay_messages_wait_for_the_flush() {
+        let sequencer: Sequencer<Probe> =
+            Sequencer::new(BATCHES_OF_4, Duration::from_millis(1), Metrics::default());
+        let first = Probe::new();
+        join(&sequencer, &first, 0);
+        sequencer.arrive(envelope(1));
+        sequencer.arrive(envelope(2));
+        assert!(first.ids().is_empty(), "held until the flush");
+        // A join now: its ack carries 1 and 2, so it must not get them
+        // again from the outbox; the member that was there does.
+        let late = Probe::new();
+        assert_eq!(join(&sequencer, &late, 2), vec![1, 2]);
+        assert_eq!(first.ids(), vec![1, 2]);
+        sequencer.arrive(envelope(3));
+        sequencer.flush();
+        assert_eq!(first.ids(), vec![1, 2, 3]);
+        assert_eq!(late.ids(), vec![3]);
+    }
+
+    #[test]
+    fn a_full_window_is_flushed_without_waiting() {
+        let sequencer: Sequencer<Probe> =
+            Sequencer::new(BATCHES_OF_4, Duration::from_millis(1), Metrics::default());
+        let probe = Probe::new();
+        join(&sequencer, &probe, 0);
+        for id in 1..=5 {
+            sequencer.arrive(envelope(id));
+        }
+        assert_eq!(
+            probe.ids(),
+            vec![1, 2, 3, 4],
+            "the fifth waits for the timer"
+        );
+        sequencer.flush();
+        assert_eq!(probe.ids(), vec![1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn a_slow_member_is_cut_off_at_the_flush_not_skipped() {
+        let sequencer: Sequencer<Probe> =
+            Sequencer::new(BATCHES_OF_4, Duration::from_millis(1), Metrics::default());
+        let slow = Probe::new();
+        let fine = Probe::new();
+        join(&sequencer, &slow, 0);
+        join(&sequencer, &fine, 0);
+        sequencer.arrive(envelope(1));
+        sequencer.flush();
+        slow.full.store(true, Ordering::SeqCst);
+        sequencer.arrive(envelope(2));
+        sequencer.arrive(envelope(3));
+        sequencer.flush();
+        slow.full.store(false, Ordering::SeqCst);
+        sequencer.arrive(envelope(4));
+        sequencer.flush();
+        assert!(slow.cut.load(Ordering::SeqCst));
+        assert_eq!(slow.ids(), vec![1], "no gap on a live socket");
+        assert_eq!(fine.ids(), vec![1, 2, 3, 4]);
+        assert!(!sequencer.is_member("r", slow.sid));
+    }
+
     #[test]
     fn a_slow_member_is_cut_off_not_skipped() {
         let sequencer = sequencer();
@@ -633,7 +796,7 @@ mod tests {
             store.append("r", "a", "hi").await.unwrap();
         }
         let metrics = Metrics::default();
-        let sequencer = Sequencer::new(Duration::from_millis(1), metrics.clone());
+        let sequencer = Sequencer::new(Batching::NONE, Duration::from_millis(1), metrics.clone());
         let probe = Probe::new();
         join(&sequencer, &probe, 0);
         // 1 and 2 were lost on the way; 3 arrived.
@@ -650,7 +813,7 @@ mod tests {
     async fn messages_the_store_lost_are_skipped_not_awaited_forever() {
         let (store, _events) = MemoryStore::new(100);
         let metrics = Metrics::default();
-        let sequencer = Sequencer::new(Duration::from_millis(1), metrics.clone());
+        let sequencer = Sequencer::new(Batching::NONE, Duration::from_millis(1), metrics.clone());
         let probe = Probe::new();
         join(&sequencer, &probe, 0);
         // 1 and 2 exist nowhere any more; 3 and 4 arrived.

@@ -12,7 +12,7 @@ use crate::metrics::Metrics;
 use crate::origin::OriginGuard;
 use crate::resubscribe;
 use crate::rooms_push::RoomsPush;
-use crate::sequencer::Sequencer;
+use crate::sequencer::{Batching, Sequencer};
 use crate::store::memory::MemoryStore;
 use crate::store::redis::{self, RedisStore};
 use crate::store::{Store, StoreEvent};
@@ -44,8 +44,9 @@ type Cluster = FredAdapter<Emitter>;
 /// Where Socket.IO listens.
 const SOCKET_IO_PATH: &str = "/socket.io";
 
-/// Small: chat frames are small, and every idle socket keeps this buffer.
-const WS_READ_BUFFER: usize = 1024;
+/// Small: client frames are small (a longer one takes several reads), and
+/// every idle socket keeps this buffer.
+const WS_READ_BUFFER: usize = 256;
 
 /// How long a stopping instance may take to tell its members' rooms.
 const FINISH_TIMEOUT: Duration = Duration::from_secs(2);
@@ -181,7 +182,16 @@ async fn serve<A: Adapter>(
     let app = Arc::new(App {
         store: store.clone(),
         pending_leaves: Default::default(),
-        sequencer: Sequencer::new(config.gap_repair_delay, metrics.clone()),
+        sequencer: Sequencer::new(
+            Batching {
+                delay: config.write_delay,
+                // Leaves room in every socket's buffer for acks, notices
+                // and the previous window, still being written.
+                max_frames: config.max_buffer / 4,
+            },
+            config.gap_repair_delay,
+            metrics.clone(),
+        ),
         rooms_push: RoomsPush::default(),
         link: link.clone(),
         metrics,
@@ -201,6 +211,7 @@ async fn serve<A: Adapter>(
         config.gap_repair_delay / 2,
         shutdown.clone(),
     ));
+    tokio::spawn(app::run_flushes(app.clone(), shutdown.clone()));
     {
         let app = app.clone();
         let io = io.clone();
