@@ -5,6 +5,13 @@ use ops::Shutdown;
 use sse_stocks::config::Config;
 use std::time::Duration;
 
+/// Each stream's memory is mostly hyper's per-connection buffers and task;
+/// glibc's malloc leaves them spread over fragmented arenas, jemalloc packs
+/// them: about 10 KiB of RSS per stream instead of 15 at 19,000 streams, and
+/// less CPU per event (measured with `loadgen streams`, see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> Result<()> {
     ops::telemetry::init();
