@@ -1,5 +1,11 @@
 //! ws-chat's settings, read once from the environment at start-up (the
 //! contract's configuration table), with a clear error for a bad value.
+//!
+//! Besides the contract's settings: `QUEUE_LEN` (default 1024) counts write
+//! windows, not frames: a socket more than that many batches behind is cut
+//! off with 1013. `WRITE_DELAY_MS` (default 20) is how long the hub gathers
+//! frames before handing them to the sockets in one batch, so that each
+//! socket writes them in one system call; 0 hands every frame over at once.
 
 use anyhow::{Result, ensure};
 use ops::ServerConfig;
@@ -8,6 +14,10 @@ use std::time::Duration;
 
 /// ws-chat listens on 8080 unless `PORT` says otherwise.
 pub const DEFAULT_PORT: u16 = 8080;
+
+/// Long enough to gather a few frames per socket at chat rates, short
+/// enough not to be seen.
+const DEFAULT_WRITE_DELAY_MS: u64 = 20;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -18,9 +28,12 @@ pub struct Config {
     pub msg_rate: u32,
     /// `PING_MS`: how often the server pings; two unanswered pings drop the peer.
     pub ping_interval: Duration,
-    /// `QUEUE_LEN`: how many broadcasts a socket may fall behind before it is
-    /// cut off as too slow.
+    /// `QUEUE_LEN`: how many published batches (write windows) a socket may
+    /// fall behind before it is cut off as too slow.
     pub queue_len: usize,
+    /// `WRITE_DELAY_MS`: how long frames gather before they are published
+    /// as one batch; zero publishes each frame at once.
+    pub write_delay: Duration,
 }
 
 impl Config {
@@ -34,6 +47,7 @@ impl Config {
             msg_rate: env_or("MSG_RATE", 20)?,
             ping_interval: Duration::from_millis(ping_ms),
             queue_len,
+            write_delay: Duration::from_millis(env_or("WRITE_DELAY_MS", DEFAULT_WRITE_DELAY_MS)?),
         })
     }
 }

@@ -8,11 +8,15 @@
 //! Writes never block the loop: frames are handed to tungstenite's write
 //! buffer and the loop keeps reading while that buffer drains. A socket
 //! whose buffer does not drain stops taking frames from the hub, falls
-//! behind, and is cut off once it is more than `QUEUE_LEN` frames late.
+//! behind, and is cut off once it is more than `QUEUE_LEN` batches late.
+//!
+//! The hub publishes a write window's frames as one batch; the session
+//! writes every frame of it into tungstenite's buffer and flushes once, so
+//! a window costs each socket one wake-up and usually one system call.
 
 use crate::Chat;
 use crate::frames;
-use crate::hub::{ConnectionId, Outgoing};
+use crate::hub::{Batch, ConnectionId, Outgoing};
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
@@ -40,9 +44,9 @@ use tokio_util::sync::WaitForCancellationFutureOwned;
 
 pub type Socket = WebSocketStream<TokioIo<Upgraded>>;
 
-/// How many published frames one wake-up writes before it gives the other
+/// How many published batches one wake-up writes before it gives the other
 /// sockets a turn.
-const BATCH: usize = 64;
+const BATCHES_PER_WAKE: usize = 16;
 
 /// How often a socket whose writes are stuck checks whether it fell too far behind.
 const STALL_CHECK: Duration = Duration::from_millis(250);
@@ -58,7 +62,7 @@ pub const CLOSE_REPLACED: u16 = 4000;
 /// The member this socket speaks for, once its `hello` succeeded.
 struct Membership {
     user: User,
-    deliveries: broadcast::Receiver<Outgoing>,
+    deliveries: broadcast::Receiver<Batch>,
 }
 
 /// Something that woke the session up.
@@ -67,7 +71,7 @@ enum Event {
     /// The socket can no longer be read or written.
     Broken(Ending),
     Flushed,
-    Delivery(Result<Outgoing, RecvError>),
+    Delivery(Result<Batch, RecvError>),
     PingDue,
     StallCheck,
     ShutdownBeforeJoin,
@@ -288,14 +292,19 @@ impl Session {
         ControlFlow::Continue(())
     }
 
-    /// Writes the frame the hub published, then whatever else is already
-    /// waiting, as long as the socket keeps taking it.
-    fn on_delivery(&mut self, delivery: Result<Outgoing, RecvError>) -> ControlFlow<Ending> {
+    /// Writes the batch the hub published, then whatever else is already
+    /// waiting, as long as the socket keeps taking it. A whole batch goes
+    /// into the buffer at once: the hub keeps batches small enough for that.
+    fn on_delivery(&mut self, delivery: Result<Batch, RecvError>) -> ControlFlow<Ending> {
         let mut delivered = 0;
         let mut next = delivery;
-        for _ in 0..BATCH {
+        for _ in 0..BATCHES_PER_WAKE {
             match next {
-                Ok(outgoing) => delivered += self.deliver(outgoing)?,
+                Ok(batch) => {
+                    for outgoing in batch.iter() {
+                        delivered += self.deliver(outgoing)?;
+                    }
+                }
                 Err(RecvError::Lagged(_)) => return self.too_slow(),
                 Err(RecvError::Closed) => {
                     return ControlFlow::Break(Ending::Close(
@@ -326,19 +335,19 @@ impl Session {
 
     /// Writes one published frame unless it is not meant for this socket;
     /// returns how many frames were written.
-    fn deliver(&mut self, outgoing: Outgoing) -> ControlFlow<Ending, u64> {
+    fn deliver(&mut self, outgoing: &Outgoing) -> ControlFlow<Ending, u64> {
         match outgoing {
-            Outgoing::Frame { except, .. } if except == Some(self.connection) => {
+            Outgoing::Frame { except, .. } if *except == Some(self.connection) => {
                 ControlFlow::Continue(0)
             }
-            Outgoing::Frame { json, .. } => match write_fragmented(&mut self.ws, &json) {
+            Outgoing::Frame { json, .. } => match write_fragmented(&mut self.ws, json) {
                 Ok(()) => ControlFlow::Continue(1),
                 Err(error) => {
                     tracing::debug!(%error, "write failed");
                     ControlFlow::Break(Ending::PeerGone)
                 }
             },
-            Outgoing::Replaced(connection) if connection == self.connection => {
+            Outgoing::Replaced(connection) if *connection == self.connection => {
                 ControlFlow::Break(Ending::Close(
                     CloseCode::Library(CLOSE_REPLACED),
                     "replaced by a newer connection of the same client",
@@ -431,7 +440,7 @@ impl Session {
 }
 
 /// Waits for the next frame published by the hub (never, before `hello`).
-async fn next_delivery(membership: &mut Option<Membership>) -> Result<Outgoing, RecvError> {
+async fn next_delivery(membership: &mut Option<Membership>) -> Result<Batch, RecvError> {
     match membership {
         Some(member) => member.deliveries.recv().await,
         None => std::future::pending().await,
