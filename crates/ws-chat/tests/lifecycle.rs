@@ -28,7 +28,14 @@ async fn a_peer_that_stops_answering_pings_is_dropped() {
 
 #[tokio::test]
 async fn a_reader_that_never_reads_is_cut_off_without_delaying_the_others() {
-    let server = start(&[("MSG_RATE", "0"), ("QUEUE_LEN", "16")]).await;
+    // The fast client sends one message per round trip, so each coalescing
+    // window would hold a single frame and only add its delay: publish at once.
+    let server = start(&[
+        ("MSG_RATE", "0"),
+        ("QUEUE_LEN", "16"),
+        ("WRITE_DELAY_MS", "0"),
+    ])
+    .await;
     let (mut fast, _) = Client::join(&server, "fast").await;
     let (_slow, _) = Client::join(&server, "slow").await;
     fast.next_of("joined").await;
