@@ -9,6 +9,7 @@ pub mod limits;
 pub mod metrics;
 pub mod origin;
 pub mod rate;
+pub mod raw_route;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;

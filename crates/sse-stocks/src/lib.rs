@@ -9,6 +9,7 @@
 pub mod cluster;
 pub mod config;
 pub mod event_id;
+pub mod events;
 pub mod feed;
 pub mod frame;
 pub mod hub;
@@ -20,6 +21,7 @@ pub mod symbols;
 
 use crate::cluster::{Cluster, RedisHealth};
 use crate::config::Config;
+use crate::events::EventsRoute;
 use crate::feed::RandomWalk;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
@@ -51,12 +53,14 @@ impl Background {
     }
 }
 
-/// Starts the background tasks and returns them with the routes.
+/// Starts the background tasks and returns them with the routes: warp's,
+/// and the stream route served beside them.
 pub fn start(
     config: &Config,
     shutdown: &Shutdown,
 ) -> Result<(
     impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone + use<>,
+    EventsRoute,
     Background,
 )> {
     let mut registry = Registry::default();
@@ -121,6 +125,7 @@ pub fn start(
         retry: config.retry,
         stream_max_age: config.stream_max_age,
     });
+    let events = EventsRoute::new(app.clone());
     let routes = routes::routes(app, Arc::new(registry), health);
-    Ok((routes, Background { tasks }))
+    Ok((routes, events, Background { tasks }))
 }

@@ -3,7 +3,7 @@
 //! keep-alive comments in silences, until the client leaves or the server
 //! stops.
 //!
-//! The stream is polled by hyper only when the socket can take more, so a
+//! The stream is polled only when the socket took the last write, so a
 //! slow client simply falls behind in the hub's broadcast channel. When it
 //! falls out of it, it catches up from the replay buffer, a chunk at a time
 //! as its socket drains (as a resuming client does), and then goes live
@@ -19,7 +19,6 @@ use crate::symbols::SymbolSet;
 use bytes::{Bytes, BytesMut};
 use futures::Stream;
 use rand::Rng;
-use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -189,11 +188,11 @@ impl EventStream {
 }
 
 impl Stream for EventStream {
-    type Item = Result<Bytes, Infallible>;
+    type Item = Bytes;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         if let Some(first) = self.first.take() {
-            return Poll::Ready(Some(Ok(first)));
+            return Poll::Ready(Some(first));
         }
         loop {
             if self.is_over() {
@@ -201,7 +200,7 @@ impl Stream for EventStream {
             }
             let Some(updates) = self.updates.as_mut() else {
                 match self.catch_up() {
-                    Some(chunk) => return Poll::Ready(Some(Ok(chunk))),
+                    Some(chunk) => return Poll::Ready(Some(chunk)),
                     None => continue,
                 }
             };
@@ -223,7 +222,7 @@ impl Stream for EventStream {
                 }
                 Some(Ok(Update::Reset)) => self.reset(),
             };
-            return Poll::Ready(Some(Ok(chunk)));
+            return Poll::Ready(Some(chunk));
         }
     }
 }
@@ -297,7 +296,7 @@ mod tests {
             max_age: None,
         };
         let mut stream = EventStream::open(hub.clone(), None, request).await;
-        let head = text(stream.next().await.unwrap().unwrap());
+        let head = text(stream.next().await.unwrap());
         assert!(head.starts_with("retry: ") && head.contains("event: snapshot\n"));
 
         // The client reads nothing while far more updates pass than the
@@ -308,7 +307,7 @@ mod tests {
                 quote: quote(seq as f64),
             }]);
         }
-        let reset = text(stream.next().await.unwrap().unwrap());
+        let reset = text(stream.next().await.unwrap());
         assert!(
             reset.starts_with(
                 "id: 1-1000\nevent: reset\ndata: [{\"symbol\":\"AAA\",\"price\":1000.0"
@@ -319,9 +318,7 @@ mod tests {
             id: EventId::new(1, 1001),
             quote: quote(1001.0),
         }]);
-        assert!(
-            text(stream.next().await.unwrap().unwrap()).starts_with("id: 1-1001\nevent: tick\n")
-        );
+        assert!(text(stream.next().await.unwrap()).starts_with("id: 1-1001\nevent: tick\n"));
 
         hub.close();
         assert!(stream.next().await.is_none());
@@ -347,7 +344,7 @@ mod tests {
             max_age: None,
         };
         let mut stream = EventStream::open(hub.clone(), None, request).await;
-        stream.next().await.unwrap().unwrap();
+        stream.next().await.unwrap();
         for seq in 2..=1000 {
             hub.publish(vec![NewTick {
                 id: EventId::new(1, seq),
@@ -357,7 +354,7 @@ mod tests {
         // Every tick, in order, once: from the buffer, then live again.
         let mut received = String::new();
         while !received.contains("id: 1-1000\n") {
-            received.push_str(&text(stream.next().await.unwrap().unwrap()));
+            received.push_str(&text(stream.next().await.unwrap()));
         }
         let ids: Vec<u64> = received
             .lines()
@@ -370,7 +367,7 @@ mod tests {
             id: EventId::new(1, 1001),
             quote: quote(1001.0),
         }]);
-        assert!(text(stream.next().await.unwrap().unwrap()).starts_with("id: 1-1001\n"));
+        assert!(text(stream.next().await.unwrap()).starts_with("id: 1-1001\n"));
     }
 
     #[test]

@@ -1,0 +1,256 @@
+//! A route served straight on the TCP connection instead of through hyper.
+//!
+//! A long-lived stream served by hyper keeps, for its whole life, hyper's
+//! per-connection read and write buffers (8 KiB each, the least hyper
+//! allows) and its dispatcher, which polls the body and frames every write
+//! as a chunk. A Server-Sent Events stream only ever writes bytes that were
+//! serialized once for every client, so through hyper those costs are most
+//! of its memory and CPU (BENCHMARKS.md has the figures). An app may name
+//! one such route, a path taken with GET; the accept loop
+//! ([`crate::server::serve_with_raw_route`]) peeks at the first bytes of
+//! every new connection and hands the ones that ask for it, with the parsed
+//! request head, to the app. Every other request goes to hyper as usual.
+
+use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
+use std::future::Future;
+use std::io;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// The largest request head a raw route reads, as hyper's default.
+pub const MAX_HEAD_BYTES: usize = 8 * 1024;
+
+/// How many headers a raw route's request may carry.
+const MAX_HEADERS: usize = 64;
+
+/// How long a request line may take to arrive in pieces before the
+/// connection is given to hyper, whose own head timeout then applies.
+const PEEK_PATIENCE: Duration = Duration::from_secs(2);
+
+/// An app's route served outside hyper.
+pub trait RawRoute: Clone + Send + Sync + 'static {
+    /// The path this route takes with GET, with or without a query string.
+    const PATH: &'static str;
+
+    /// Answers `request` on `socket`. The connection closes when this returns.
+    fn serve(&self, request: Request<()>, socket: TcpStream) -> impl Future<Output = ()> + Send;
+}
+
+/// Whether a new connection starts with `GET <path>` followed by a space or
+/// a query. Only peeks: the bytes stay for whoever reads the request.
+/// A request line that trickles in slower than [`PEEK_PATIENCE`] is left to
+/// hyper.
+pub async fn asks_for(socket: &TcpStream, path: &str) -> io::Result<bool> {
+    let wanted = format!("GET {path}");
+    let wanted = wanted.as_bytes();
+    let mut seen = [0u8; 64];
+    let give_up = tokio::time::Instant::now() + PEEK_PATIENCE;
+    loop {
+        let len = socket.peek(&mut seen).await?;
+        let seen = &seen[..len];
+        if len > wanted.len() {
+            return Ok(seen.starts_with(wanted) && matches!(seen[wanted.len()], b' ' | b'?'));
+        }
+        if len == 0 || !wanted.starts_with(seen) || tokio::time::Instant::now() >= give_up {
+            return Ok(false);
+        }
+        // A peek returns at once while any byte waits, so wait for more
+        // with a short sleep; a request line split over segments is rare.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Why a request head could not be read.
+#[derive(Debug)]
+pub enum HeadError {
+    /// The connection broke or closed first: nobody to answer.
+    Io(io::Error),
+    /// Not a valid HTTP/1 request head, or larger than [`MAX_HEAD_BYTES`].
+    Invalid(&'static str),
+}
+
+/// Reads one request head and copies what it says into an owned
+/// [`Request`], so no read buffer outlives it. Bytes after the head (a
+/// pipelined request) are read and dropped: a raw route ends its connection.
+pub async fn read_head(socket: &mut TcpStream) -> Result<Request<()>, HeadError> {
+    let mut head = Vec::new();
+    loop {
+        head.reserve(1024);
+        let len = socket.read_buf(&mut head).await.map_err(HeadError::Io)?;
+        if len == 0 {
+            return Err(HeadError::Io(io::ErrorKind::UnexpectedEof.into()));
+        }
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut parsed = httparse::Request::new(&mut headers);
+        match parsed.parse(&head) {
+            Ok(httparse::Status::Complete(_)) => return to_request(&parsed),
+            Ok(httparse::Status::Partial) if head.len() < MAX_HEAD_BYTES => continue,
+            Ok(httparse::Status::Partial) => {
+                return Err(HeadError::Invalid("request head too large"));
+            }
+            Err(_) => return Err(MALFORMED),
+        }
+    }
+}
+
+const MALFORMED: HeadError = HeadError::Invalid("malformed request head");
+
+fn to_request(parsed: &httparse::Request<'_, '_>) -> Result<Request<()>, HeadError> {
+    let mut request = Request::builder()
+        .method(parsed.method.unwrap_or("GET"))
+        .uri(parsed.path.unwrap_or("/"))
+        .version(match parsed.version {
+            Some(0) => http::Version::HTTP_10,
+            _ => http::Version::HTTP_11,
+        })
+        .body(())
+        .map_err(|_| MALFORMED)?;
+    let headers = request.headers_mut();
+    for header in parsed.headers.iter() {
+        let name = HeaderName::from_bytes(header.name.as_bytes()).map_err(|_| MALFORMED)?;
+        let value = HeaderValue::from_bytes(header.value).map_err(|_| MALFORMED)?;
+        headers.append(name, value);
+    }
+    Ok(request)
+}
+
+/// The status line and headers of a response whose body ends when the
+/// connection closes (`connection: close`, no length, no chunks): the way a
+/// stream that never ends on its own is sent over HTTP/1.1.
+pub fn response_head(status: StatusCode, headers: &HeaderMap) -> Vec<u8> {
+    let mut head = Vec::with_capacity(256);
+    head.extend_from_slice(b"HTTP/1.1 ");
+    head.extend_from_slice(status.as_str().as_bytes());
+    head.push(b' ');
+    head.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    head.extend_from_slice(b"\r\n");
+    for (name, value) in headers {
+        head.extend_from_slice(name.as_str().as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    head.extend_from_slice(b"connection: close\r\n\r\n");
+    head
+}
+
+/// Writes a complete small response (an error) and closes the write side.
+pub async fn respond(
+    socket: &mut TcpStream,
+    status: StatusCode,
+    content_type: &'static str,
+    body: &[u8],
+) -> io::Result<()> {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type),
+    );
+    headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    let mut response = response_head(status, &headers);
+    response.extend_from_slice(body);
+    socket.write_all(&response).await?;
+    socket.shutdown().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    async fn connected_pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        (client, server)
+    }
+
+    #[tokio::test]
+    async fn recognizes_the_route_and_nothing_that_merely_starts_like_it() {
+        for (request, expected) in [
+            (&b"GET /events HTTP/1.1\r\n"[..], true),
+            (b"GET /events?symbols=AAPL HTTP/1.1\r\n", true),
+            (b"GET /eventsource HTTP/1.1\r\n", false),
+            (b"POST /events HTTP/1.1\r\n", false),
+            (b"GET / HTTP/1.1\r\n", false),
+            (b"\x16\x03\x01garbage", false),
+        ] {
+            let (mut client, server) = connected_pair().await;
+            client.write_all(request).await.unwrap();
+            assert_eq!(
+                asks_for(&server, "/events").await.unwrap(),
+                expected,
+                "{}",
+                String::from_utf8_lossy(request)
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn waits_for_a_request_line_that_arrives_in_pieces() {
+        let (mut client, server) = connected_pair().await;
+        client.write_all(b"GET /ev").await.unwrap();
+        let writer = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            client.write_all(b"ents HTTP/1.1\r\n").await.unwrap();
+            client
+        });
+        assert!(asks_for(&server, "/events").await.unwrap());
+        drop(writer.await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn reads_a_head_into_an_owned_request() {
+        let (mut client, mut server) = connected_pair().await;
+        client
+            .write_all(b"GET /events?symbols=AAPL HTTP/1.1\r\nHost: a\r\nLast-Event-ID: 1-2\r\n")
+            .await
+            .unwrap();
+        let reader = tokio::spawn(async move { read_head(&mut server).await });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        client.write_all(b"\r\n").await.unwrap();
+        let request = reader.await.unwrap().unwrap();
+        assert_eq!(request.uri().query(), Some("symbols=AAPL"));
+        assert_eq!(request.headers()["last-event-id"], "1-2");
+        assert_eq!(request.headers()["host"], "a");
+    }
+
+    #[tokio::test]
+    async fn refuses_a_head_that_is_too_large_or_malformed() {
+        let (mut client, mut server) = connected_pair().await;
+        let mut huge = b"GET /events HTTP/1.1\r\n".to_vec();
+        huge.extend(std::iter::repeat_n(b'a', MAX_HEAD_BYTES));
+        client.write_all(&huge).await.unwrap();
+        assert!(matches!(
+            read_head(&mut server).await,
+            Err(HeadError::Invalid("request head too large"))
+        ));
+
+        let (mut client, mut server) = connected_pair().await;
+        client
+            .write_all(b"GET /events HTTP/1.1\r\nno colon\r\n\r\n")
+            .await
+            .unwrap();
+        assert!(matches!(
+            read_head(&mut server).await,
+            Err(HeadError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn a_response_head_is_delimited_by_the_connection_closing() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "content-type",
+            HeaderValue::from_static("text/event-stream"),
+        );
+        let head = String::from_utf8(response_head(StatusCode::OK, &headers)).unwrap();
+        assert_eq!(
+            head,
+            "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n"
+        );
+    }
+}
