@@ -61,13 +61,13 @@ free_port() {
 # start_server APP PORT [VAR=VALUE...]: starts a release server, waits for
 # /healthz, sets SERVER_PID and appends the launch line to SERVER_LINES.
 start_server() {
-  local app=$1 port=$2; shift 2
-  env PORT="$port" RUST_LOG=warn "$@" "$BIN/$app" >>"$OUT/$app-$port.log" 2>&1 &
+  local app=$1 port=$2 health=${HEALTH_PATH:-/healthz}; shift 2
+  env PORT="$port" RUST_LOG=warn "$@" "$BIN/$app" >>"$OUT/${app##*/}-$port.log" 2>&1 &
   SERVER_PID=$!
   STARTED+=("$SERVER_PID")
   SERVER_LINES+="PORT=$port $* $app"$'\n'
   for _ in $(seq 100); do
-    if curl -sf "http://127.0.0.1:$port/healthz" >/dev/null; then return 0; fi
+    if curl -sf "http://127.0.0.1:$port$health" >/dev/null; then return 0; fi
     sleep 0.1
   done
   echo "$app did not become healthy on port $port (see $OUT/$app-$port.log)" >&2
@@ -132,6 +132,8 @@ bench() {
 log "building release binaries in $TARGET_DIR"
 cargo build --release -p ws-chat -p sse-stocks -p rooms-chat -p loadgen 2>&1 | tail -n 3 \
   || { echo "build failed" >&2; exit 1; }
+cargo build --release -p rooms-chat --example bare_socketioxide 2>&1 | tail -n 1 \
+  || { echo "build failed" >&2; exit 1; }
 mkdir -p "$OUT"
 rm -f "$OUT"/*.json "$OUT"/*.command "$OUT"/*.servers "$OUT"/*.load "$OUT"/*.stderr "$OUT"/*.log
 SERVER_LINES=""
@@ -179,11 +181,11 @@ if selected sse-stocks; then
   port=$(free_port)
   start_server sse-stocks "$port" TICK_MS=100 SEED=7
   # The load generator cannot read 1.9 million events a second on the
-  # cores it shares with the server: it falls behind, so it gets a longer
-  # drain to read what the server already wrote.
+  # cores it shares with the server: it falls behind, so it keeps reading
+  # longer after the window to count what the server wrote in it.
   bench sse-stocks-streams-19k 900 streams --target "127.0.0.1:$port" \
     --server-pid "$SERVER_PID" --clients 19000 \
-    --steps "$IDLE_STEPS" --duration "$WINDOW" --drain-max 8
+    --steps "$IDLE_STEPS" --duration "$WINDOW" --stream-grace 10
   stop_servers
   port=$(free_port)
   start_server sse-stocks "$port" TICK_MS=100 SEED=7
@@ -225,6 +227,13 @@ if selected rooms-chat; then
   port=$(free_port)
   start_server rooms-chat "$port" MSG_RATE=0
   bench rooms-chat-idle-19k 900 idle --proto rooms-chat --target "127.0.0.1:$port" \
+    --server-pid "$SERVER_PID" --clients 19000 --rooms 10 --steps "$IDLE_STEPS" --duration 5
+  stop_servers
+
+  # The floor: socketioxide alone, same buffers, joins answered and nothing else.
+  port=$(free_port)
+  HEALTH_PATH="/socket.io/?EIO=4&transport=polling" start_server examples/bare_socketioxide "$port"
+  bench socketioxide-bare-idle-19k 900 idle --proto rooms-chat --target "127.0.0.1:$port" \
     --server-pid "$SERVER_PID" --clients 19000 --rooms 10 --steps "$IDLE_STEPS" --duration 5
   stop_servers
 fi
@@ -305,6 +314,7 @@ HEADER
   target_row "rooms-chat CPU-µs per delivery, 2 instances + Redis" rooms-chat-fanout-2 "$(field rooms-chat-fanout-2 $cpu)" "<=" 3 "≤ 3" "socket.io 4 + redis-adapter: 13–18"
   target_row "rooms-chat p99 latency (ms) at 2,000 msg/s sent ($(field rooms-chat-fanout-1 .deliveries_per_sec 0) deliveries/s)" rooms-chat-fanout-1 "$(field rooms-chat-fanout-1 .latency.p99_ms)" "<" 50 "< 50 ms at 200k/s" "socket.io: p99 < 100 ms up to ~60k deliveries/s"
   target_row "rooms-chat KiB RSS per idle joined socket" rooms-chat-idle-19k "$(field rooms-chat-idle-19k $kib)" "<=" 8 "≤ 8" "socket.io 14–31 KB; socketioxide 0.18.4 ~37 KB, Centrifugo ~30 KB, AnyCable Pro 19 KB (published)"
+  target_row "the floor: bare socketioxide 0.18, KiB RSS per idle joined socket (examples/bare_socketioxide.rs)" socketioxide-bare-idle-19k "$(field socketioxide-bare-idle-19k $kib)" "<=" 8 "≤ 8" "rooms-chat's own share: $(awk -v a="$(field rooms-chat-idle-19k $kib)" -v b="$(field socketioxide-bare-idle-19k $kib)" 'BEGIN { if (b + 0 > 0) printf "%.1f KiB", a - b; else print "n/a" }')"
   target_row "rooms-chat idle sockets held by one instance" rooms-chat-idle-19k "$(field rooms-chat-idle-19k .connected 0)" ">=" 19000 "19,000" ""
   target_row "ws-chat CPU-µs per delivery (WRITE_DELAY_MS=50, the default; p50 $(field ws-chat-fanout .latency.p50_ms 1) ms)" ws-chat-fanout "$(field ws-chat-fanout $cpu)" "<=" 1.8 "≤ 1.8" "Node ws: 8.6–9.5 (clean up to ~80k deliveries/s)"
   target_row "ws-chat CPU-µs per delivery with WRITE_DELAY_MS=20 (p50 $(field ws-chat-fanout-20ms .latency.p50_ms 1) ms)" ws-chat-fanout-20ms "$(field ws-chat-fanout-20ms $cpu)" "<=" 1.8 "≤ 1.8" ""

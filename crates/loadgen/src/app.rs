@@ -143,7 +143,7 @@ async fn run_here(
             if jitter.is_some() {
                 plan.drain = Drain::Grace(Duration::from_secs_f64(args.jitter_down * 2.0 + 2.0));
             } else {
-                plan.drain = Drain::Grace(Duration::from_secs(2));
+                plan.drain = Drain::Grace(Duration::from_secs_f64(args.stream_grace));
             }
             let settings = StreamSettings {
                 targets: args.targets.clone(),

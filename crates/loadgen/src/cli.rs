@@ -40,6 +40,11 @@ pub struct Args {
     /// Longest drain after the window, seconds.
     #[arg(long, default_value_t = 10.0)]
     pub drain_max: f64,
+    /// SSE streams: how long they are still read after the window, seconds,
+    /// so that events the server wrote in the window still count when the
+    /// load generator itself fell behind.
+    #[arg(long, default_value_t = 2.0)]
+    pub stream_grace: f64,
     /// Message text length in bytes (stamp plus padding).
     #[arg(long, default_value_t = 48)]
     pub text_bytes: usize,

@@ -15,7 +15,8 @@ use crate::store::{Envelope, JoinOutcome, Member, name_key};
 use crate::turn::Turn;
 use protocol::rooms::{
     self, ErrorAck, JoinAck, JoinRequest, LeaveReason, LeaveRequest, MessageAck, MessageRequest,
-    OkAck, RoomsAck, Typing, TypingRequest, UserJoined, UserLeft, client_event, server_event,
+    OkAck, RoomMessage, RoomsAck, Typing, TypingRequest, UserJoined, UserLeft, client_event,
+    server_event,
 };
 use protocol::{ErrorBody, ErrorCode};
 use serde::Serialize;
@@ -64,8 +65,13 @@ async fn on_join<A: Adapter>(
     State(app): Shared<A>,
 ) {
     turn.wait().await;
-    let result = join(&socket, &app, payload.unwrap_or(Value::Null)).await;
-    reply(&socket, &app, ack, result);
+    // A successful join sends its ack itself (see `join`); a failed one
+    // leaves it here.
+    let mut ack = Some(ack);
+    let result = join(&socket, &app, payload.unwrap_or(Value::Null), &mut ack).await;
+    if let (Err(error), Some(ack)) = (result, ack) {
+        reply(&socket, &app, ack, Err::<JoinAck, _>(error));
+    }
 }
 
 async fn on_leave<A: Adapter>(
@@ -178,11 +184,14 @@ fn rate_limited() -> ErrorBody {
     ErrorBody::new(ErrorCode::RateLimited, "slow down")
 }
 
+/// Joins the room. On success the ack goes out from inside the sequencer's
+/// `attach`, before any live message of the room can reach the socket.
 async fn join<A: Adapter>(
     socket: &SocketRef<A>,
     app: &App<A>,
     payload: Value,
-) -> Result<JoinAck, ErrorBody> {
+    ack: &mut Option<AckSender<A>>,
+) -> Result<(), ErrorBody> {
     let session = admit(socket, false)?;
     let request: JoinRequest = rooms::parse(payload)?;
     let room = request.room;
@@ -225,11 +234,22 @@ async fn join<A: Adapter>(
     };
     let mut history = joined.history;
     let mut last_id = joined.last_id;
+    let mut welcome = |history: &[RoomMessage]| {
+        if let Some(ack) = ack.take() {
+            let payload = JoinAck {
+                ok: true,
+                room: room.clone(),
+                members: joined.members.clone(),
+                history: history.to_vec(),
+            };
+            reply(socket, app, ack, Ok(payload));
+        }
+    };
     // Rare: deliveries here ran ahead of the store's answer by more than the
     // recent messages hold; fetch the difference and try again.
     while let Err(NeedHistoryAfter(after)) =
         app.sequencer
-            .attach(&room, local.clone(), last_id, &mut history)
+            .attach(&room, local.clone(), last_id, &mut history, &mut welcome)
     {
         match app.store.history_after(&room, after).await {
             Ok(more) => {
@@ -253,12 +273,7 @@ async fn join<A: Adapter>(
         };
         broadcast(app, socket, &room, server_event::USER_JOINED, &notice).await;
     }
-    Ok(JoinAck {
-        ok: true,
-        room,
-        members: joined.members,
-        history,
-    })
+    Ok(())
 }
 
 async fn leave<A: Adapter>(

@@ -273,12 +273,17 @@ impl<R: Recipient> Sequencer<R> {
     /// When the recent messages do not reach back far enough, the caller
     /// fetches the history after the returned id and tries again (the
     /// preparation still holds).
+    ///
+    /// `welcome` runs once the member is in, with its final history, before
+    /// the room can deliver anything to it: the join ack sent there reaches
+    /// the client ahead of every live message, so ids never go backwards.
     pub fn attach(
         &self,
         room: &str,
         member: LocalMember<R>,
         last_id: u64,
         history: &mut Vec<RoomMessage>,
+        welcome: &mut dyn FnMut(&[RoomMessage]),
     ) -> Result<(), NeedHistoryAfter> {
         let lines = self.lines.lock().unwrap();
         let shared = lines
@@ -315,6 +320,8 @@ impl<R: Recipient> Sequencer<R> {
             line.joining = line.joining.saturating_sub(1);
             member.socket.enter_room(room);
             line.members.insert(member.socket.sid(), member);
+            // Deliveries to the line need its lock, which is held here.
+            welcome(history);
             let next = line.next;
             if let Some(envelope) = line.pending.remove(&next) {
                 dropped.extend(self.release(&shared, line, envelope));
@@ -618,7 +625,7 @@ mod tests {
         let mut history: Vec<RoomMessage> = (1..=last_id).map(message).collect();
         sequencer.prepare("r");
         sequencer
-            .attach("r", probe.member(), last_id, &mut history)
+            .attach("r", probe.member(), last_id, &mut history, &mut |_| {})
             .unwrap();
         history.iter().map(|message| message.id).collect()
     }
@@ -650,7 +657,7 @@ mod tests {
     }
 
     #[test]
-    fn messages_published_during_a_join_are_kept() {
+    fn messages_published_during_a_join_are_kept_and_follow_its_welcome() {
         let sequencer = sequencer();
         let probe = Probe::new();
         sequencer.prepare("r");
@@ -659,10 +666,15 @@ mod tests {
         sequencer.arrive(envelope(3));
         sequencer.arrive(envelope(4));
         let mut history: Vec<RoomMessage> = (1..=3).map(message).collect();
+        let mut seen_at_welcome = None;
         sequencer
-            .attach("r", probe.member(), 3, &mut history)
+            .attach("r", probe.member(), 3, &mut history, &mut |history| {
+                seen_at_welcome = Some((history.len(), probe.ids()));
+            })
             .unwrap();
-        assert_eq!(history.len(), 3);
+        // The ack (3 messages) went out while the member had received
+        // nothing; message 4 came live right after it.
+        assert_eq!(seen_at_welcome, Some((3, vec![])));
         assert_eq!(probe.ids(), vec![4]);
     }
 
@@ -700,7 +712,7 @@ mod tests {
         sequencer.prepare("r");
         let mut history = Vec::new();
         assert_eq!(
-            sequencer.attach("r", late.member(), 2, &mut history),
+            sequencer.attach("r", late.member(), 2, &mut history, &mut |_| {}),
             Err(NeedHistoryAfter(2))
         );
     }

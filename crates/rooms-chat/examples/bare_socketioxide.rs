@@ -1,0 +1,49 @@
+//! The floor under rooms-chat's memory per socket: socketioxide with the
+//! same Engine.IO buffers and nothing of ours. Its only event is `join`,
+//! answered with an empty ack of the contract's shape, so that the load
+//! generator's idle scenario can hold joined sockets on it:
+//!
+//!     PORT=3900 cargo run --release -p rooms-chat --example bare_socketioxide
+//!     loadgen idle --proto rooms-chat --target 127.0.0.1:3900 --server-pid <pid> --clients 19000
+//!
+//! BENCHMARKS.md compares its KiB per idle socket with rooms-chat's.
+
+use anyhow::Result;
+use ops::Shutdown;
+use serde_json::{Value, json};
+use socketioxide::SocketIo;
+use socketioxide::extract::{AckSender, SocketRef, TryData};
+use socketioxide::handler::ConnectHandler;
+use std::convert::Infallible;
+
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    ops::limits::raise_open_files_limit();
+    let port: u16 = ops::config::env_or("PORT", 3900)?;
+    let (service, io) = SocketIo::builder()
+        // As rooms-chat's server.rs sets it.
+        .ws_read_buffer_size(256)
+        .build_svc();
+    // As rooms-chat does: handlers set in a connect middleware are in place
+    // before the client may send its first event.
+    io.ns("/", on_connect.with(set_up));
+    let listener = ops::server::bind(([127, 0, 0, 1], port).into()).await?;
+    ops::server::serve(listener, service, Shutdown::on_signals()).await
+}
+
+async fn set_up(socket: SocketRef) -> Result<(), Infallible> {
+    socket.on("join", on_join);
+    Ok(())
+}
+
+async fn on_connect() {}
+
+async fn on_join(socket: SocketRef, TryData(request): TryData<Value>, ack: AckSender) {
+    let request = request.unwrap_or(Value::Null);
+    let room = request["room"].as_str().unwrap_or("general").to_owned();
+    socket.join(room.clone());
+    let _ = ack.send(&json!({"ok": true, "room": room, "members": [], "history": []}));
+}
