@@ -187,19 +187,19 @@ async fn send(socket: &mut TcpStream, bytes: &[u8]) -> io::Result<()> {
     }
 }
 
-/// Resolves when the client has closed its side of the connection. A
-/// client has nothing to say on a stream: anything it sends is dropped.
+/// Resolves when the client closes its side of the connection, or sends
+/// anything at all: a client has nothing to say on a stream, so bytes from
+/// it (a pipelined request, garbage) end the stream rather than being read
+/// and dropped for as long as it cares to send them.
 async fn client_gone(socket: &TcpStream) {
-    let mut scrap = [0u8; 64];
+    let mut scrap = [0u8; 1];
     loop {
         if socket.readable().await.is_err() {
             return;
         }
         match socket.try_read(&mut scrap) {
-            Ok(0) => return,
-            Ok(_) => continue,
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(_) => return,
+            Ok(_) | Err(_) => return,
         }
     }
 }

@@ -283,3 +283,79 @@ async fn the_api_health_metrics_and_page_answer() {
     );
     assert!(page.text().await.unwrap().contains("app.js"));
 }
+
+/// Reads from a raw connection until the server closes it (or 5 s pass).
+async fn read_until_closed(socket: &mut tokio::net::TcpStream) -> (String, bool) {
+    use tokio::io::AsyncReadExt;
+    let mut received = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut buffer = [0u8; 4096];
+        loop {
+            match socket.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(read) => received.extend_from_slice(&buffer[..read]),
+            }
+        }
+    })
+    .await
+    .is_ok();
+    (String::from_utf8_lossy(&received).into_owned(), closed)
+}
+
+#[tokio::test]
+async fn a_stream_is_a_plain_http_response_that_ends_when_the_client_talks() {
+    use tokio::io::AsyncWriteExt;
+    let server = server(&[]).await;
+    let mut socket = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    socket
+        .write_all(b"GET /events?symbols=AAPL HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = vec![0u8; 512];
+    let read = tokio::io::AsyncReadExt::read(&mut socket, &mut head)
+        .await
+        .unwrap();
+    let head = String::from_utf8_lossy(&head[..read]).into_owned();
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(
+        head.contains("content-type: text/event-stream\r\n"),
+        "{head}"
+    );
+    assert!(head.contains("connection: close\r\n"), "{head}");
+    // Anything the client sends on an open stream ends it.
+    socket
+        .write_all(b"garbage that is not a request")
+        .await
+        .unwrap();
+    let (_, closed) = read_until_closed(&mut socket).await;
+    assert!(closed, "the stream should end when the client sends bytes");
+    // The server goes on serving.
+    let (status, _) = get_json(&server.url("/api/symbols")).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn a_malformed_or_oversized_stream_request_gets_400() {
+    use tokio::io::AsyncWriteExt;
+    let server = server(&[]).await;
+    for request in [
+        b"GET /events HTTP/1.1\r\nno colon here\r\n\r\n".to_vec(),
+        [
+            b"GET /events HTTP/1.1\r\nX-Long: ".to_vec(),
+            vec![b'a'; 9000],
+            b"\r\n\r\n".to_vec(),
+        ]
+        .concat(),
+    ] {
+        let mut socket = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let _ = socket.write_all(&request).await;
+        let (response, closed) = read_until_closed(&mut socket).await;
+        assert!(
+            response.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+            "{response}"
+        );
+        assert!(closed);
+    }
+    let (status, _) = get_json(&server.url("/api/symbols")).await;
+    assert_eq!(status, 200);
+}
