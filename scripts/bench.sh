@@ -74,6 +74,17 @@ start_server() {
   return 1
 }
 
+# start_rooms_cluster: a private redis-server and two rooms-chat instances
+# on it; sets port_a, port_b, pid_a and pid_b.
+start_rooms_cluster() {
+  start_redis
+  port_a=$(free_port); port_b=$(free_port)
+  start_server rooms-chat "$port_a" MSG_RATE=0 "REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0"
+  pid_a=$SERVER_PID
+  start_server rooms-chat "$port_b" MSG_RATE=0 "REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0"
+  pid_b=$SERVER_PID
+}
+
 stop_servers() {
   for pid in "${STARTED[@]}"; do kill "$pid" 2>/dev/null; done
   for pid in "${STARTED[@]}"; do wait "$pid" 2>/dev/null; done
@@ -201,23 +212,13 @@ if selected rooms-chat; then
     --server-pid "$SERVER_PID" "${FANOUT_ROOMS[@]}"
   stop_servers
 
-  start_redis
-  port_a=$(free_port); port_b=$(free_port)
-  start_server rooms-chat "$port_a" MSG_RATE=0 "REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0"
-  pid_a=$SERVER_PID
-  start_server rooms-chat "$port_b" MSG_RATE=0 "REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0"
-  pid_b=$SERVER_PID
+  start_rooms_cluster
   bench rooms-chat-fanout-2 180 fanout --proto rooms-chat \
     --target "127.0.0.1:$port_a" --target "127.0.0.1:$port_b" \
     --server-pid "$pid_a" --server-pid "$pid_b" "${FANOUT_ROOMS[@]}"
   # Fresh instances, so that the jitter run's RSS figures are its own.
   stop_servers
-  start_redis
-  port_a=$(free_port); port_b=$(free_port)
-  start_server rooms-chat "$port_a" MSG_RATE=0 "REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0"
-  pid_a=$SERVER_PID
-  start_server rooms-chat "$port_b" MSG_RATE=0 "REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0"
-  pid_b=$SERVER_PID
+  start_rooms_cluster
   bench rooms-chat-jitter 300 jitter --proto rooms-chat \
     --target "127.0.0.1:$port_a" --target "127.0.0.1:$port_b" \
     --server-pid "$pid_a" --server-pid "$pid_b" \

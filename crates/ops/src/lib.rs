@@ -4,6 +4,7 @@
 //! limiting and the browser-origin check.
 #![deny(unsafe_code)]
 
+pub mod close;
 pub mod config;
 pub mod limits;
 pub mod metrics;

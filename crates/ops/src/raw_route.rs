@@ -135,14 +135,11 @@ pub fn response_head(status: StatusCode, headers: &HeaderMap) -> Vec<u8> {
     head
 }
 
-/// How long, and how much, a refused client may still send after its answer.
+/// How long a refused client may still send after its answer.
 const LINGER: Duration = Duration::from_secs(1);
-const LINGER_BYTES: usize = 64 * 1024;
 
-/// Writes a complete small response (an error), closes the write side, and
-/// reads what the client still sends for a moment: closing a socket with
-/// unread input makes the kernel reset the connection, which can destroy
-/// the response before the client reads it.
+/// Writes a complete small response (an error), then closes the connection
+/// so that the response arrives ([`crate::close::linger`]).
 pub async fn respond(
     socket: &mut TcpStream,
     status: StatusCode,
@@ -158,18 +155,7 @@ pub async fn respond(
     let mut response = response_head(status, &headers);
     response.extend_from_slice(body);
     socket.write_all(&response).await?;
-    socket.shutdown().await?;
-    let _ = tokio::time::timeout(LINGER, async {
-        let mut scrap = [0u8; 1024];
-        let mut discarded = 0;
-        while discarded < LINGER_BYTES {
-            match socket.read(&mut scrap).await {
-                Ok(0) | Err(_) => break,
-                Ok(read) => discarded += read,
-            }
-        }
-    })
-    .await;
+    crate::close::linger(socket, LINGER).await;
     Ok(())
 }
 

@@ -285,17 +285,22 @@ mod tests {
         String::from_utf8(bytes.to_vec()).unwrap()
     }
 
-    #[tokio::test]
-    async fn a_stream_that_falls_behind_the_buffer_gets_a_reset_then_goes_on_live() {
-        let symbols = SymbolTable::from_list(&["AAA".into()]).unwrap();
-        let hub = Arc::new(Hub::new(symbols, vec![quote(1.0)], 10, Metrics::default()));
+    /// A new stream of every symbol, as a first visit opens it.
+    async fn open_fresh(hub: &Arc<Hub>) -> EventStream {
         let request = StreamRequest {
             symbols: hub.symbols().all(),
             resume: Resume::Fresh,
             retry: Duration::from_secs(1),
             max_age: None,
         };
-        let mut stream = EventStream::open(hub.clone(), None, request).await;
+        EventStream::open(hub.clone(), None, request).await
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_falls_behind_the_buffer_gets_a_reset_then_goes_on_live() {
+        let symbols = SymbolTable::from_list(&["AAA".into()]).unwrap();
+        let hub = Arc::new(Hub::new(symbols, vec![quote(1.0)], 10, Metrics::default()));
+        let mut stream = open_fresh(&hub).await;
         let head = text(stream.next().await.unwrap());
         assert!(head.starts_with("retry: ") && head.contains("event: snapshot\n"));
 
@@ -337,13 +342,7 @@ mod tests {
             id: EventId::new(1, 1),
             quote: quote(1.0),
         }]);
-        let request = StreamRequest {
-            symbols: hub.symbols().all(),
-            resume: Resume::Fresh,
-            retry: Duration::from_secs(1),
-            max_age: None,
-        };
-        let mut stream = EventStream::open(hub.clone(), None, request).await;
+        let mut stream = open_fresh(&hub).await;
         stream.next().await.unwrap();
         for seq in 2..=1000 {
             hub.publish(vec![NewTick {

@@ -32,7 +32,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 use tokio::time::{Instant, Sleep, timeout};
 use tokio_tungstenite::WebSocketStream;
@@ -430,7 +429,7 @@ impl Session {
                 };
                 let _ = timeout(CLOSE_TIMEOUT, async {
                     let _ = self.ws.close(Some(frame)).await;
-                    linger(self.ws.get_mut()).await;
+                    ops::close::linger(self.ws.get_mut(), CLOSE_TIMEOUT).await;
                 })
                 .await;
             }
@@ -524,17 +523,4 @@ fn write_fragmented(ws: &mut Socket, json: &Utf8Bytes) -> Result<(), WsError> {
         ws.start_send_unpin(frame)?;
     }
     Ok(())
-}
-
-/// After our close frame: stop writing, then read and discard until the
-/// peer hangs up. Closing a socket with unread input makes the kernel reset
-/// the connection, which can destroy the close frame before the peer reads it.
-async fn linger(io: &mut TokioIo<Upgraded>) {
-    let _ = io.shutdown().await;
-    let mut discard = vec![0u8; 1024];
-    while let Ok(read) = io.read(&mut discard).await {
-        if read == 0 {
-            break;
-        }
-    }
 }
