@@ -1,8 +1,13 @@
 //! Test support for the apps' integration tests, which talk to real
 //! processes over real sockets: a server binary on a free port (stopped
 //! with SIGTERM or SIGKILL like in production) and a private `redis-server`
-//! that a test may stop and restart to play an outage.
+//! that a test may stop and restart to play an outage, or a private Redis
+//! Cluster whose masters a test may kill.
 #![deny(unsafe_code)]
+
+mod redis_cluster;
+
+pub use redis_cluster::RedisCluster;
 
 use anyhow::{Context, Result, bail};
 use std::net::{SocketAddr, TcpListener};

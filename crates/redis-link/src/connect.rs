@@ -1,0 +1,92 @@
+//! Building the fred client: the same settings for every app and every
+//! connection, so a reader learns one reconnect story.
+
+use anyhow::{Context, Result};
+use fred::prelude::{Builder, Client, ClientLike, Config, ReconnectPolicy};
+use fred::types::RespVersion;
+use std::time::Duration;
+
+/// Pause between two reconnection attempts. Constant rather than
+/// exponential: an outage of the one Redis is the only case, and clients
+/// should be back within a fraction of a second of it.
+const RECONNECT_DELAY_MS: u32 = 250;
+
+/// How a connection behaves; one per job (commands, a blocking read, a
+/// subscriber).
+#[derive(Debug, Clone)]
+pub struct LinkOptions {
+    /// The longest any command may wait for its answer (a blocking command
+    /// needs its block time on top).
+    pub command_timeout: Duration,
+    /// Messages a Pub/Sub receiver buffers before it lags.
+    pub pubsub_capacity: usize,
+}
+
+impl Default for LinkOptions {
+    fn default() -> LinkOptions {
+        LinkOptions {
+            command_timeout: Duration::from_secs(2),
+            pubsub_capacity: 16 * 1024,
+        }
+    }
+}
+
+/// The builder for `url` with the options; [`connect`] uses it, and a
+/// caller that needs a subscriber client builds one from it.
+pub fn builder(url: &str, options: &LinkOptions) -> Result<Builder> {
+    let mut config =
+        Config::from_url(url).with_context(|| format!("REDIS_URL={url:?} is not a Redis URL"))?;
+    // RESP3 on every connection: Pub/Sub and commands share one connection
+    // kind, and sharded Pub/Sub needs it.
+    config.version = RespVersion::RESP3;
+    // Keep trying at start-up too: an instance starts while Redis is down
+    // and serves once it is back.
+    config.fail_fast = false;
+    let mut builder = Builder::from_config(config);
+    let timeout = options.command_timeout;
+    let capacity = options.pubsub_capacity;
+    builder
+        .with_connection_config(|connection| {
+            connection.connection_timeout = timeout;
+            connection.internal_command_timeout = timeout;
+        })
+        .with_performance_config(|performance| {
+            performance.default_command_timeout = timeout;
+            performance.broadcast_channel_capacity = capacity;
+        })
+        .set_policy(ReconnectPolicy::new_constant(0, RECONNECT_DELAY_MS));
+    Ok(builder)
+}
+
+/// A client for `url` that connects, and reconnects, in the background.
+pub fn connect(url: &str, options: &LinkOptions) -> Result<Client> {
+    let client = builder(url, options)?
+        .build()
+        .context("cannot create the Redis client")?;
+    // The connection task is also the reconnection task: it lives as long
+    // as the client, and its outcome is seen through every command's result.
+    let _connection = client.connect();
+    Ok(client)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_url_names_the_variable() {
+        let error = builder("not a url", &LinkOptions::default())
+            .err()
+            .map(|error| error.to_string());
+        assert_eq!(
+            error.as_deref(),
+            Some("REDIS_URL=\"not a url\" is not a Redis URL")
+        );
+    }
+
+    #[test]
+    fn cluster_urls_are_accepted() {
+        let url = "redis-cluster://127.0.0.1:7000?node=127.0.0.1:7001&node=127.0.0.1:7002";
+        assert!(builder(url, &LinkOptions::default()).is_ok());
+    }
+}
