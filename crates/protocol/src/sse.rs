@@ -23,6 +23,13 @@ pub struct Quote {
     pub ts: i64,
 }
 
+/// The JSON of a quote, or of a list of quotes, as the contract writes it.
+/// A struct of strings and numbers always serializes (serde_json writes a
+/// non-finite number as `null`), so this returns the text, not a Result.
+pub fn quote_json<T: Serialize + ?Sized>(quote: &T) -> String {
+    serde_json::to_string(quote).unwrap_or_default()
+}
+
 /// An entry of `GET /api/symbols`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SymbolInfo {

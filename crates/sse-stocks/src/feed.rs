@@ -1,7 +1,8 @@
 //! The price feed: every symbol moves by a geometric random walk, one step
 //! every `TICK_MS`. The walk is pure (no clock, no I/O) so a seed makes it
-//! reproducible; in embedded mode [`run`] drives it into the hub, in
-//! cluster mode the lease holder drives it into Redis (`cluster`).
+//! reproducible. [`drive`] is the one tick loop: in embedded mode [`run`]
+//! drives the walk into the hub, in cluster mode the lease holder drives it
+//! into Redis (`cluster::producer`).
 
 use crate::hub::{Hub, NewTick};
 use crate::symbols::SymbolTable;
@@ -129,11 +130,18 @@ pub fn seed_or_random(seed: Option<u64>) -> u64 {
     seed.unwrap_or_else(|| rand::rng().random())
 }
 
-/// Embedded mode: steps the walk every `tick` and publishes each step to the
-/// hub with ids `<start ms>-<n>`, until shutdown.
-pub async fn run(hub: Arc<Hub>, mut walk: RandomWalk, tick: Duration, shutdown: Shutdown) {
-    let epoch = protocol::now_ms().max(0) as u64;
-    let mut seq = 0u64;
+/// The one tick loop of both modes: a step of the walk every `tick`, handed
+/// to `publish`, until shutdown or until `publish` answers false (a cluster
+/// producer that lost its lease).
+pub async fn drive<Publish, Published>(
+    walk: &mut RandomWalk,
+    tick: Duration,
+    shutdown: &Shutdown,
+    mut publish: Publish,
+) where
+    Publish: FnMut(Vec<Quote>) -> Published,
+    Published: Future<Output = bool>,
+{
     let mut interval = tokio::time::interval(tick);
     // A stalled process catches up by moving on, not by a burst of steps.
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -143,8 +151,19 @@ pub async fn run(hub: Arc<Hub>, mut walk: RandomWalk, tick: Duration, shutdown: 
             _ = interval.tick() => {}
             _ = shutdown.wait() => return,
         }
-        let ticks = walk
-            .step(protocol::now_ms())
+        if !publish(walk.step(protocol::now_ms())).await {
+            return;
+        }
+    }
+}
+
+/// Embedded mode: the walk straight into the hub, with ids
+/// `<start ms>-<seq>` of this process.
+pub async fn run(hub: Arc<Hub>, mut walk: RandomWalk, tick: Duration, shutdown: Shutdown) {
+    let epoch = protocol::now_ms().max(0) as u64;
+    let mut seq = 0u64;
+    drive(&mut walk, tick, &shutdown, |quotes| {
+        let ticks: Vec<NewTick> = quotes
             .into_iter()
             .map(|quote| {
                 seq += 1;
@@ -154,11 +173,11 @@ pub async fn run(hub: Arc<Hub>, mut walk: RandomWalk, tick: Duration, shutdown: 
                 }
             })
             .collect();
-        hub.metrics()
-            .ticks_produced
-            .inc_by(hub.symbols().len() as u64);
+        hub.metrics().ticks_produced.inc_by(ticks.len() as u64);
         hub.publish(ticks);
-    }
+        std::future::ready(true)
+    })
+    .await;
 }
 
 #[cfg(test)]

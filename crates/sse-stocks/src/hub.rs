@@ -194,7 +194,7 @@ impl Hub {
                 tracing::debug!(symbol = %quote.symbol, "tick of a symbol not served, dropped");
                 continue;
             };
-            let json = serde_json::to_string(&quote).expect("a quote serializes");
+            let json = protocol::sse::quote_json(&quote);
             let frame = frame::event(Some(id), EVENT_TICK, &json);
             prepared.push((Tick { id, symbol, frame }, quote));
         }
@@ -304,7 +304,7 @@ impl Hub {
             last_sent = last_sent.max(id);
             match self.symbols.index_of(&quote.symbol) {
                 Some(symbol) if symbols.contains(symbol) => {
-                    let json = serde_json::to_string(&quote).expect("a quote serializes");
+                    let json = protocol::sse::quote_json(&quote);
                     frame::write_event(&mut first, Some(id), EVENT_TICK, &json);
                 }
                 _ => {}
@@ -340,7 +340,7 @@ impl Hub {
             .filter(|(index, _)| symbols.contains(*index))
             .map(|(_, quote)| quote)
             .collect();
-        let json = serde_json::to_string(&quotes).expect("quotes serialize");
+        let json = protocol::sse::quote_json(&quotes);
         Opening {
             first: frame::event(state.last_id, event, &json),
             last_sent: state.last_id,

@@ -19,7 +19,8 @@ pub mod routes;
 pub mod stream;
 pub mod symbols;
 
-use crate::cluster::{Cluster, RedisHealth};
+use crate::cluster::Cluster;
+use crate::cluster::health::RedisHealth;
 use crate::config::Config;
 use crate::events::EventsRoute;
 use crate::feed::RandomWalk;

@@ -1,6 +1,7 @@
-//! Cluster mode (`REDIS_URL`) against a private `redis-server`: instances
-//! serve the same ticks under the same ids, one producer at a time with a
-//! takeover when it dies, resume across instances, and Redis outages.
+//! Cluster mode (`REDIS_URL`): instances serve the same ticks under the
+//! same ids, one producer at a time with a takeover when it dies, resume
+//! across instances, and Redis outages. Every test runs twice: against a
+//! private `redis-server` and against a private three-master Redis Cluster.
 
 mod common;
 
@@ -9,9 +10,9 @@ use fred::prelude::*;
 use protocol::sse::Quote;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
-use testkit::{RedisServer, TestServer};
+use testkit::{SharedRedis, TestServer};
 
-async fn instance(redis: &RedisServer, extra: &[(&str, &str)]) -> TestServer {
+async fn instance(redis: &SharedRedis, extra: &[(&str, &str)]) -> TestServer {
     let url = redis.url();
     let mut env = vec![
         ("REDIS_URL", url.as_str()),
@@ -59,9 +60,9 @@ async fn wait_for_health(server: &TestServer, status: u16, redis: &str) {
     }
 }
 
-#[tokio::test]
-async fn two_instances_serve_the_same_ticks_with_the_same_ids_from_one_producer() {
-    let redis = RedisServer::start().await.unwrap();
+async fn two_instances_serve_the_same_ticks_with_the_same_ids_from_one_producer(
+    redis: SharedRedis,
+) {
     let a = instance(&redis, &[]).await;
     let b = instance(&redis, &[]).await;
     producer_of(&[&a, &b]).await;
@@ -88,9 +89,7 @@ async fn two_instances_serve_the_same_ticks_with_the_same_ids_from_one_producer(
     }
 }
 
-#[tokio::test]
-async fn when_the_producer_dies_another_instance_takes_over_and_prices_go_on() {
-    let redis = RedisServer::start().await.unwrap();
+async fn when_the_producer_dies_another_instance_takes_over_and_prices_go_on(redis: SharedRedis) {
     let mut servers = vec![instance(&redis, &[]).await, instance(&redis, &[]).await];
     let producer = producer_of(&[&servers[0], &servers[1]]).await;
     let mut producer = servers.remove(producer);
@@ -143,9 +142,7 @@ async fn when_the_producer_dies_another_instance_takes_over_and_prices_go_on() {
     }
 }
 
-#[tokio::test]
-async fn a_new_producer_continues_from_the_prices_kept_in_redis() {
-    let redis = RedisServer::start().await.unwrap();
+async fn a_new_producer_continues_from_the_prices_kept_in_redis(redis: SharedRedis) {
     // As if an earlier producer had left AAPL at 1000.00, up 810.88 from its open.
     let client = Builder::from_config(Config::from_url(&redis.url()).unwrap())
         .build()
@@ -160,7 +157,7 @@ async fn a_new_producer_continues_from_the_prices_kept_in_redis() {
     };
     let _: () = client
         .hset(
-            "sse-stocks:quotes",
+            "{sse-stocks}:quotes",
             ("AAPL", serde_json::to_string(&kept).unwrap()),
         )
         .await
@@ -177,9 +174,7 @@ async fn a_new_producer_continues_from_the_prices_kept_in_redis() {
     );
 }
 
-#[tokio::test]
-async fn a_client_resumes_on_another_instance_without_gap_or_duplicate() {
-    let redis = RedisServer::start().await.unwrap();
+async fn a_client_resumes_on_another_instance_without_gap_or_duplicate(redis: SharedRedis) {
     // 10 symbols every 20 ms: 500 ticks a second, so after a few seconds
     // the resume id is out of B's in-memory window and comes from Redis.
     let fast = [("TICK_MS", "20")];
@@ -220,9 +215,7 @@ async fn a_client_resumes_on_another_instance_without_gap_or_duplicate() {
     }
 }
 
-#[tokio::test]
-async fn streams_stay_open_through_a_redis_restart_and_go_on_after_a_reset() {
-    let mut redis = RedisServer::start().await.unwrap();
+async fn streams_stay_open_through_a_redis_restart_and_go_on_after_a_reset(mut redis: SharedRedis) {
     let a = instance(&redis, &[]).await;
     let b = instance(&redis, &[]).await;
     let mut stream = open(&b.url("/events?symbols=AMZN"), None).await;
@@ -258,9 +251,7 @@ async fn streams_stay_open_through_a_redis_restart_and_go_on_after_a_reset() {
     producer_of(&[&a, &b]).await;
 }
 
-#[tokio::test]
-async fn an_instance_starts_while_redis_is_down_and_serves_once_it_is_up() {
-    let mut redis = RedisServer::start().await.unwrap();
+async fn an_instance_starts_while_redis_is_down_and_serves_once_it_is_up(mut redis: SharedRedis) {
     redis.stop();
     let url = redis.url();
     let server = TestServer::spawn(
@@ -281,9 +272,7 @@ async fn an_instance_starts_while_redis_is_down_and_serves_once_it_is_up() {
     assert_eq!(stream.tick().await.quote.symbol, "NFLX");
 }
 
-#[tokio::test]
-async fn a_producer_stopped_by_sigterm_hands_the_lease_over_at_once() {
-    let redis = RedisServer::start().await.unwrap();
+async fn a_producer_stopped_by_sigterm_hands_the_lease_over_at_once(redis: SharedRedis) {
     // The lease lives 2 s after its last renewal: only a release lets
     // another instance take over well before that.
     let mut servers = vec![instance(&redis, &[]).await, instance(&redis, &[]).await];
@@ -306,4 +295,72 @@ async fn a_producer_stopped_by_sigterm_hands_the_lease_over_at_once() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Each test body, once on one Redis and once on a Redis Cluster.
+macro_rules! on_one_redis_and_on_a_cluster {
+    ($($test:ident),* $(,)?) => {$(
+        mod $test {
+            use testkit::SharedRedis;
+
+            #[tokio::test]
+            async fn one_redis() {
+                super::$test(SharedRedis::single().await.unwrap()).await;
+            }
+
+            #[tokio::test]
+            async fn redis_cluster() {
+                super::$test(SharedRedis::cluster().await.unwrap()).await;
+            }
+        }
+    )*};
+}
+
+on_one_redis_and_on_a_cluster!(
+    two_instances_serve_the_same_ticks_with_the_same_ids_from_one_producer,
+    when_the_producer_dies_another_instance_takes_over_and_prices_go_on,
+    a_new_producer_continues_from_the_prices_kept_in_redis,
+    a_client_resumes_on_another_instance_without_gap_or_duplicate,
+    streams_stay_open_through_a_redis_restart_and_go_on_after_a_reset,
+    an_instance_starts_while_redis_is_down_and_serves_once_it_is_up,
+    a_producer_stopped_by_sigterm_hands_the_lease_over_at_once,
+);
+
+/// A shard outage on a Redis Cluster: the master that holds the feed (all
+/// its keys share one hash tag) is killed with SIGKILL while streams are
+/// open, then comes back empty with its slots.
+#[tokio::test]
+async fn the_shard_of_the_feed_killed_with_sigkill_then_back_empty() {
+    let mut cluster = testkit::RedisCluster::start(3).await.unwrap();
+    let owner = cluster.owner_of("{sse-stocks}:ticks").unwrap();
+    let url = cluster.url();
+    let env = [
+        ("REDIS_URL", url.as_str()),
+        ("TICK_MS", "50"),
+        ("SEED", "1"),
+        ("KEEPALIVE_MS", "200"),
+    ];
+    let a = TestServer::start(BINARY, &env).await.unwrap();
+    let b = TestServer::start(BINARY, &env).await.unwrap();
+    let mut stream = open(&b.url("/events?symbols=AMZN"), None).await;
+    stream.quotes("snapshot").await;
+    stream.ticks(3).await;
+
+    cluster.kill(owner);
+    wait_for_health(&a, 503, "down").await;
+    wait_for_health(&b, 503, "down").await;
+    cluster.restart(owner).await.unwrap();
+    wait_for_health(&a, 200, "up").await;
+    wait_for_health(&b, 200, "up").await;
+    // The shard came back empty: the stream is told to start over, then ticks on.
+    let mut event = stream.next().await;
+    for _ in 0..100 {
+        if event.event != "tick" {
+            break;
+        }
+        event = stream.next().await;
+    }
+    assert_eq!(event.event, "reset", "{event:?}");
+    assert_eq!(stream.tick().await.quote.symbol, "AMZN");
+    producer_of(&[&a, &b]).await;
 }

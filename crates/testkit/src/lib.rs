@@ -6,8 +6,10 @@
 #![deny(unsafe_code)]
 
 mod redis_cluster;
+mod shared_redis;
 
 pub use redis_cluster::RedisCluster;
+pub use shared_redis::SharedRedis;
 
 use anyhow::{Context, Result, bail};
 use std::net::{SocketAddr, TcpListener};

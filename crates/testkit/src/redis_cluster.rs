@@ -23,8 +23,21 @@ pub struct RedisCluster {
 }
 
 impl RedisCluster {
-    /// Starts `masters` nodes and joins them into one cluster.
+    /// Starts `masters` nodes and joins them into one cluster. Free ports
+    /// are only free when chosen: if another process takes one before its
+    /// node binds it, the cluster is started again on fresh ports.
     pub async fn start(masters: usize) -> Result<RedisCluster> {
+        let mut last_error = None;
+        for _ in 0..3 {
+            match RedisCluster::start_once(masters).await {
+                Ok(cluster) => return Ok(cluster),
+                Err(error) => last_error = Some(error),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("no attempt made")))
+    }
+
+    async fn start_once(masters: usize) -> Result<RedisCluster> {
         let dir = std::env::temp_dir().join(format!(
             "testkit-redis-cluster-{}-{}",
             std::process::id(),
@@ -53,12 +66,14 @@ impl RedisCluster {
             .args(["--cluster", "create"])
             .args(&addresses)
             .args(["--cluster-replicas", "0", "--cluster-yes"])
-            .stdout(Stdio::null())
             .stdin(Stdio::null())
-            .status()
+            .output()
             .context("cannot run redis-cli: install Debian's redis-tools package")?;
-        if !created.success() {
-            bail!("redis-cli --cluster create {addresses:?} failed");
+        if !created.status.success() {
+            bail!(
+                "redis-cli --cluster create {addresses:?} failed: {}",
+                String::from_utf8_lossy(&created.stdout)
+            );
         }
         cluster.wait_ok(Duration::from_secs(20)).await?;
         Ok(cluster)
@@ -120,6 +135,23 @@ impl RedisCluster {
         self.wait_ok(Duration::from_secs(20)).await
     }
 
+    /// Kills every master: the whole cluster is out.
+    pub fn stop(&mut self) {
+        for index in 0..self.nodes.len() {
+            self.kill(index);
+        }
+    }
+
+    /// Starts every master again (with its slots, empty) and waits for the
+    /// cluster to be ok.
+    pub async fn restart_all(&mut self) -> Result<()> {
+        for index in 0..self.nodes.len() {
+            self.kill(index);
+            self.start_node(index).await?;
+        }
+        self.wait_ok(Duration::from_secs(20)).await
+    }
+
     async fn start_node(&mut self, index: usize) -> Result<()> {
         let dir = self.dir.clone();
         let node = self.nodes.get_mut(index).context("no such node")?;
@@ -141,8 +173,8 @@ impl RedisCluster {
             .stdin(Stdio::null())
             .spawn()
             .context("cannot start redis-server: install Debian's redis-server package")?;
-        node.child = Some(child);
         let port = node.port;
+        let child = node.child.insert(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
@@ -152,6 +184,12 @@ impl RedisCluster {
                 bail!("redis-server did not start on port {port}");
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        // Something answers on the port: it must be our node, not another
+        // process that took the port first (ours then exits at once).
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if let Some(status) = child.try_wait()? {
+            bail!("redis-server on port {port} exited: {status}");
         }
         Ok(())
     }
@@ -178,9 +216,7 @@ impl RedisCluster {
 
 impl Drop for RedisCluster {
     fn drop(&mut self) {
-        for index in 0..self.nodes.len() {
-            self.kill(index);
-        }
+        self.stop();
         // A folder left behind in the temp dir harms nothing.
         let _ = std::fs::remove_dir_all(&self.dir);
     }
