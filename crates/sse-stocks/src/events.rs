@@ -7,8 +7,8 @@
 //! step of the feed, until the stream ends and the connection closes.
 //! Refusals (a foreign origin, an unknown symbol) are small JSON responses.
 
+use crate::app::App;
 use crate::hub::Resume;
-use crate::routes::App;
 use crate::stream::{EventStream, StreamRequest};
 use bytes::Bytes;
 use futures::StreamExt;

@@ -1,11 +1,19 @@
 //! sse-stocks: live stock quotes over Server-Sent Events (contract section 2).
 //!
-//! A feed moves every symbol each `TICK_MS`; the hub serializes each step
-//! once and fans it out to every open stream; a client that reconnects with
-//! `Last-Event-ID` resumes with no gap and no duplicate. With `REDIS_URL`,
-//! instances share one feed through a Redis stream (see [`cluster`]).
+//! How one tick travels: [`feed`] steps the random walk every `TICK_MS` →
+//! [`hub`] serializes the step once into SSE frames and keeps it in the
+//! [`replay`] buffer → every open [`stream`] gets the same bytes → [`events`]
+//! writes them to the client's socket, one write per stream per step. A
+//! client that reconnects with `Last-Event-ID` resumes from [`replay`] with
+//! no gap and no duplicate. With `REDIS_URL` the lease holder's step goes
+//! through a Redis stream instead, and every instance's tail feeds the same
+//! hub ([`cluster`]).
+//!
+//! [`app`] builds the shared state from [`config`] and starts the
+//! background tasks; [`routes`] is the HTTP surface beside `/events`.
 #![deny(unsafe_code)]
 
+pub mod app;
 pub mod cluster;
 pub mod config;
 pub mod event_id;
@@ -18,115 +26,3 @@ pub mod replay;
 pub mod routes;
 pub mod stream;
 pub mod symbols;
-
-use crate::cluster::Cluster;
-use crate::cluster::health::RedisHealth;
-use crate::config::Config;
-use crate::events::EventsRoute;
-use crate::feed::RandomWalk;
-use crate::hub::Hub;
-use crate::metrics::Metrics;
-use crate::routes::App;
-use anyhow::Result;
-use ops::Shutdown;
-use ops::metrics::{AlwaysHealthy, HealthCheck};
-use ops::origin::OriginPolicy;
-use prometheus_client::registry::Registry;
-use std::sync::Arc;
-use std::time::Duration;
-use tokio::task::JoinHandle;
-use warp::Filter;
-
-/// The tasks that run beside the routes: the feed, or the Redis producer and
-/// tail, the keep-alive timer and the end of open streams at shutdown.
-pub struct Background {
-    tasks: Vec<JoinHandle<()>>,
-}
-
-impl Background {
-    /// Waits (at most `timeout`) for the tasks to finish after shutdown, so
-    /// that a producer hands its lease over before the process exits.
-    pub async fn finish(self, timeout: Duration) {
-        let all = futures::future::join_all(self.tasks);
-        if tokio::time::timeout(timeout, all).await.is_err() {
-            tracing::warn!("background tasks still running at exit");
-        }
-    }
-}
-
-/// Starts the background tasks and returns them with the routes: warp's,
-/// and the stream route served beside them.
-pub fn start(
-    config: &Config,
-    shutdown: &Shutdown,
-) -> Result<(
-    impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone + use<>,
-    EventsRoute,
-    Background,
-)> {
-    let mut registry = Registry::default();
-    let metrics = Metrics::register(&mut registry);
-    let walk = RandomWalk::new(
-        &config.symbols,
-        feed::seed_or_random(config.seed),
-        config.tick,
-    );
-    let replay_in_memory = match config.server.redis_url {
-        Some(_) => config.replay_ticks.min(cluster::LOCAL_REPLAY_TICKS),
-        None => config.replay_ticks,
-    };
-    let hub = Arc::new(Hub::new(
-        config.symbols.clone(),
-        walk.quotes(protocol::now_ms()),
-        replay_in_memory,
-        metrics,
-    ));
-
-    let mut tasks = Vec::new();
-    let (cluster, health): (Option<Arc<Cluster>>, Arc<dyn HealthCheck>) =
-        match &config.server.redis_url {
-            Some(url) => {
-                let cluster = Cluster::connect(url, hub.clone(), config.replay_ticks)?;
-                tasks.push(tokio::spawn(cluster.clone().run_tail(shutdown.clone())));
-                tasks.push(tokio::spawn(cluster.clone().run_producer(
-                    walk,
-                    config.tick,
-                    shutdown.clone(),
-                )));
-                (Some(cluster.clone()), Arc::new(RedisHealth(cluster)))
-            }
-            None => {
-                tasks.push(tokio::spawn(feed::run(
-                    hub.clone(),
-                    walk,
-                    config.tick,
-                    shutdown.clone(),
-                )));
-                (None, Arc::new(AlwaysHealthy))
-            }
-        };
-    tasks.push(tokio::spawn(
-        hub.clone()
-            .run_keepalive(config.keepalive, shutdown.clone()),
-    ));
-    {
-        // Open streams would hold the graceful drain for ever: end them.
-        let hub = hub.clone();
-        let shutdown = shutdown.clone();
-        tasks.push(tokio::spawn(async move {
-            shutdown.wait().await;
-            hub.close();
-        }));
-    }
-
-    let app = Arc::new(App {
-        hub,
-        cluster,
-        origins: OriginPolicy::new(config.server.allowed_origins.clone()),
-        retry: config.retry,
-        stream_max_age: config.stream_max_age,
-    });
-    let events = EventsRoute::new(app.clone());
-    let routes = routes::routes(app, Arc::new(registry), health);
-    Ok((routes, events, Background { tasks }))
-}

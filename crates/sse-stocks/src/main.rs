@@ -18,7 +18,7 @@ async fn main() -> Result<()> {
     ops::limits::raise_open_files_limit();
     let config = Config::from_env()?;
     let shutdown = Shutdown::on_signals();
-    let (routes, events, background) = sse_stocks::start(&config, &shutdown)?;
+    let (routes, events, background) = sse_stocks::app::start(&config, &shutdown)?;
     let listener = ops::server::bind(config.server.addr).await?;
     tracing::info!(
         addr = %config.server.addr,

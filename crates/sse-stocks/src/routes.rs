@@ -2,14 +2,11 @@
 //! `/metrics`, `/healthz`, and the page, mounted last. The stream itself,
 //! `/events`, is served beside them on the bare connection ([`crate::events`]).
 
-use crate::cluster::Cluster;
-use crate::hub::Hub;
+use crate::app::App;
 use ops::metrics::HealthCheck;
-use ops::origin::OriginPolicy;
 use prometheus_client::registry::Registry;
 use rust_embed::RustEmbed;
 use std::sync::Arc;
-use std::time::Duration;
 use warp::Filter;
 use warp::http::header;
 use warp::reply::{Reply, Response};
@@ -18,16 +15,6 @@ use warp::reply::{Reply, Response};
 #[derive(RustEmbed)]
 #[folder = "../../web/sse-stocks"]
 struct Assets;
-
-/// What the routes (and the stream route) need to answer.
-pub struct App {
-    pub hub: Arc<Hub>,
-    pub cluster: Option<Arc<Cluster>>,
-    /// Which browser pages may open a stream (contract: same host or `ALLOWED_ORIGINS`).
-    pub origins: OriginPolicy,
-    pub retry: Duration,
-    pub stream_max_age: Option<Duration>,
-}
 
 pub fn routes(
     app: Arc<App>,
