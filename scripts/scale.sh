@@ -4,8 +4,10 @@
 #   scripts/scale.sh N [BASE_PORT]            # N rooms-chat instances from port 3000
 #   APP=sse-stocks scripts/scale.sh 2 5000    # the same for another app
 #
-# Redis: uses $REDIS_URL if set, else 127.0.0.1:6379 if a Redis answers there,
-# else starts a private redis-server on a free port (data under the run folder).
+# Redis: REDIS_CLUSTER=M starts a private Redis Cluster of M masters (M >= 3)
+# on free ports; otherwise uses $REDIS_URL if set, else 127.0.0.1:6379 if a
+# Redis answers there, else starts a private redis-server on a free port
+# (data under the run folder).
 # Builds the app once in release mode (SKIP_BUILD=1 to reuse the last build),
 # starts the instances on consecutive ports with REDIS_URL, waits for their
 # /healthz, prints their URLs and log files, and stops everything it started
@@ -45,7 +47,7 @@ log() { printf '[scale] %s\n' "$*"; }
 
 # ---------------------------------------------------------------- cleanup
 pids=()
-redis_pid=
+redis_pids=()
 stopping=0
 # shellcheck disable=SC2317 # called from the traps below
 cleanup() {
@@ -64,10 +66,10 @@ cleanup() {
     done
     kill -KILL "${pids[@]}" 2>/dev/null || true
   fi
-  if [ -n "$redis_pid" ]; then
-    log "stopping the private redis-server (pid $redis_pid)"
-    kill -TERM "$redis_pid" 2>/dev/null || true
-    wait "$redis_pid" 2>/dev/null || true
+  if [ ${#redis_pids[@]} -gt 0 ]; then
+    log "stopping the private redis-server(s) (pid ${redis_pids[*]})"
+    kill -TERM "${redis_pids[@]}" 2>/dev/null || true
+    wait "${redis_pids[@]}" 2>/dev/null || true
   fi
 }
 trap 'cleanup; exit 130' INT
@@ -121,8 +123,48 @@ for ((i = 0; i < COUNT; i++)); do
   fi
 done
 
+# A port on 127.0.0.1 that nothing listens on, from $1 up, not in $taken.
+taken=" "
+next_free_port() {
+  local port=$1
+  while listening 127.0.0.1 "$port" || [[ $taken == *" $port "* ]]; do port=$((port + 1)); done
+  taken+="$port "
+  echo "$port"
+}
+
 # ---------------------------------------------------------------- redis
-if [ -n "${REDIS_URL:-}" ]; then
+if [ -n "${REDIS_CLUSTER:-}" ]; then
+  [[ $REDIS_CLUSTER =~ ^[0-9]+$ ]] && [ "$REDIS_CLUSTER" -ge 3 ] \
+    || { echo "REDIS_CLUSTER must be a number of masters >= 3, got '$REDIS_CLUSTER'" >&2; exit 2; }
+  command -v redis-cli >/dev/null || { echo "redis-cli is missing: install Debian's redis-tools package" >&2; exit 1; }
+  nodes=()
+  # A node that finds an earlier run's config thinks it is in a cluster already.
+  rm -f "$RUN_DIR"/nodes-*.conf
+  for ((i = 0; i < REDIS_CLUSTER; i++)); do
+    node_port=$(next_free_port $((7100 + i)))
+    # The cluster bus port is set explicitly: port + 10000 may be taken.
+    bus_port=$(next_free_port $((17100 + i)))
+    redis-server --port "$node_port" --cluster-port "$bus_port" --cluster-enabled yes \
+      --cluster-config-file "nodes-$node_port.conf" --cluster-require-full-coverage no \
+      --bind 127.0.0.1 --save '' --appendonly no \
+      --dir "$RUN_DIR" --logfile "$RUN_DIR/redis-$node_port.log" &
+    redis_pids+=($!)
+    nodes+=("127.0.0.1:$node_port")
+  done
+  for node in "${nodes[@]}"; do
+    for _ in $(seq 100); do redis_answers "redis://$node/0" && break; sleep 0.1; done
+  done
+  redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes >"$RUN_DIR/cluster-create.log" \
+    || { echo "redis-cli --cluster create failed; see $RUN_DIR/cluster-create.log" >&2; exit 1; }
+  for _ in $(seq 100); do
+    redis-cli -p "${nodes[0]##*:}" cluster info | grep -q 'cluster_state:ok' && break
+    sleep 0.1
+  done
+  REDIS_URL="redis-cluster://${nodes[0]}"
+  sep='?'
+  for node in "${nodes[@]:1}"; do REDIS_URL+="${sep}node=$node"; sep='&'; done
+  log "started a private Redis Cluster of $REDIS_CLUSTER masters: $REDIS_URL (logs: $RUN_DIR/redis-*.log)"
+elif [ -n "${REDIS_URL:-}" ]; then
   redis_answers "$REDIS_URL" || { echo "REDIS_URL=$REDIS_URL does not answer PING" >&2; exit 1; }
   log "using Redis at $REDIS_URL (from REDIS_URL)"
 elif redis_answers redis://127.0.0.1:6379/0; then
@@ -134,7 +176,7 @@ else
   while listening 127.0.0.1 "$redis_port"; do redis_port=$((redis_port + 1)); done
   redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
     --dir "$RUN_DIR" --logfile "$RUN_DIR/redis.log" &
-  redis_pid=$!
+  redis_pids+=($!)
   REDIS_URL=redis://127.0.0.1:$redis_port/0
   for _ in $(seq 100); do redis_answers "$REDIS_URL" && break; sleep 0.1; done
   redis_answers "$REDIS_URL" || { echo "the private redis-server did not start; see $RUN_DIR/redis.log" >&2; exit 1; }
