@@ -53,7 +53,9 @@ impl RawRoute for EventsRoute {
             Ok((head, stream)) => write_stream(socket, head, stream).await,
             Err((status, body)) => {
                 let json = serde_json::to_vec(&body).expect("an error body serializes");
-                let _ = raw_route::respond(&mut socket, status, "application/json", &json).await;
+                // A client that hung up before reading its refusal needs nothing more.
+                let _client_gone =
+                    raw_route::respond(&mut socket, status, "application/json", &json).await;
             }
         }
     }
@@ -166,8 +168,9 @@ async fn write_stream(mut socket: TcpStream, mut head: Vec<u8>, mut stream: Even
             return;
         }
     }
-    // The end of the body: the client reconnects and resumes.
-    let _ = socket.shutdown().await;
+    // The end of the body: the client reconnects and resumes. A client
+    // already gone needs no FIN.
+    let _client_gone = socket.shutdown().await;
 }
 
 /// Writes `bytes`; most writes go out whole at once, and only one the

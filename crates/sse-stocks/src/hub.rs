@@ -220,8 +220,9 @@ impl Hub {
         }
         state.last_activity = Instant::now();
         // Sent under the lock: a stream opening now sees either the state
-        // before this batch and then the batch, or the state after it.
-        let _ = self.updates.send(Update::Ticks(Arc::new(Batch {
+        // before this batch and then the batch, or the state after it. With
+        // no stream open the send fails, and there is nobody to tell.
+        let _no_stream_open = self.updates.send(Update::Ticks(Arc::new(Batch {
             ticks: batch,
             all: all.freeze(),
             symbols,
@@ -355,7 +356,8 @@ impl Hub {
         let mut state = self.lock();
         state.last_id = None;
         state.replay.clear();
-        let _ = self.updates.send(Update::Reset);
+        // Fails only with no stream open: nobody to reset.
+        let _no_stream_open = self.updates.send(Update::Reset);
     }
 
     /// Sends `: keep-alive` to every stream after `interval` without
@@ -371,7 +373,8 @@ impl Hub {
             let now = Instant::now();
             if state.last_activity + interval <= now {
                 state.last_activity = now;
-                let _ = self.updates.send(Update::KeepAlive);
+                // Fails only with no stream open: nobody to keep alive.
+                let _no_stream_open = self.updates.send(Update::KeepAlive);
             }
         }
     }
@@ -380,7 +383,8 @@ impl Hub {
     /// clients reconnect to whichever instance serves next.
     pub fn close(&self) {
         self.closing.store(true, Ordering::SeqCst);
-        let _ = self.updates.send(Update::Closing);
+        // Fails only with no stream open; streams opening later see `closing`.
+        let _no_stream_open = self.updates.send(Update::Closing);
     }
 
     pub fn is_closing(&self) -> bool {

@@ -117,6 +117,7 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
+        // A server that already exited (a test stopped it) fails both: fine.
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -170,6 +171,7 @@ impl RedisServer {
     /// Kills the server (an outage); `restart` brings it back on the same port, empty.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
+            // Already dead is as good as killed.
             let _ = child.kill();
             let _ = child.wait();
         }
