@@ -1,6 +1,8 @@
 //! The app's web page, embedded in the binary at build time so a binary runs
 //! from any folder. Each app derives `rust_embed::RustEmbed` on its own
 //! `web/<app>` folder and mounts [`pages`] last, after its API routes.
+//! `GET /shared/<file>` serves `web/shared`, the files every page uses (the
+//! wire inspector), embedded here once so the three apps serve the same copy.
 
 use rust_embed::RustEmbed;
 use warp::Filter;
@@ -8,6 +10,11 @@ use warp::http::{StatusCode, header};
 use warp::reply::{Reply, Response};
 
 pub use rust_embed;
+
+/// `web/shared`: the files the three pages have in common.
+#[derive(RustEmbed)]
+#[folder = "../../web/shared"]
+struct Shared;
 
 /// `GET /` (index.html) and `GET /<file>` from the embedded folder `A`.
 pub fn pages<A: RustEmbed + Send + Sync + 'static>()
@@ -19,7 +26,11 @@ pub fn pages<A: RustEmbed + Send + Sync + 'static>()
                 "" => "index.html",
                 path => path,
             };
-            match A::get(path) {
+            let file = match path.strip_prefix("shared/") {
+                Some(shared) => Shared::get(shared),
+                None => A::get(path),
+            };
+            match file {
                 Some(file) => Ok(file_response(path, file)),
                 None => Err(warp::reject::not_found()),
             }
