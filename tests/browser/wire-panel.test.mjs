@@ -153,6 +153,8 @@ describe('ws-chat wire panel', () => {
     assert.match(shown.kind, /message/);
     await assertCountersMatch(page);
 
+    await page.screenshot({ path: screenshotPath('wire-ws-chat-desktop') });
+
     // Markup stays text.
     assert.equal(await page.locator('#wire-list img').count(), 0);
     assert.ok((await page.locator('#wire-list .wire-raw').allTextContents()).some((raw) => raw.includes(XSS)));
@@ -243,6 +245,7 @@ describe('sse-stocks wire panel', () => {
     assert.match(first[1].kind, /tick/);
     assert.deepEqual(frames(await entries(page), 'up'), [], 'EventSource sends nothing after its request');
     await assertCountersMatch(page);
+    await page.screenshot({ path: screenshotPath('wire-sse-stocks-desktop') });
 
     // A network drop: the browser reconnects by itself with Last-Event-ID.
     const countBefore = (await entries(page)).length;
@@ -368,6 +371,7 @@ describe('rooms-chat wire panel', () => {
     assert.equal(shown.bytes, Buffer.byteLength(shown.raw) + 2, 'one WebSocket frame, 2 header bytes');
     await assertCountersMatch(page);
     assert.equal(await page.locator('#wire-list img').count(), 0, 'markup stays text');
+    await page.screenshot({ path: screenshotPath('wire-rooms-chat-desktop') });
 
     bob.socket.close();
     await page.context().close();

@@ -251,7 +251,7 @@
         kind: `text frame${frame && typeof frame.type === 'string' ? ` · ${frame.type}` : ''}`,
         raw: text,
         bytes: payload + header,
-        size: `${payload} B payload + ${header} B frame header${dir === 'up' ? ' (with the 4-byte mask every browser frame carries)' : ''}`,
+        size: `${payload} B payload + ${header} B frame header${dir === 'up' ? ', 4 of them the mask every browser frame carries' : ''}`,
       });
       return frame;
     };

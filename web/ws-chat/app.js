@@ -16,7 +16,7 @@ const $ = (id) => document.getElementById(id);
 const wire = WireInspector.create({
   mount: document.querySelector('.topbar-right'),
   title: 'Wire · WebSocket',
-  rttLabel: 'echo round trip',
+  rttLabel: 'echo RTT',
   notes: [
     'Every frame on /ws is a JSON text frame. The sizes are exact: the payload in UTF-8 plus the frame header (2 bytes up to 125 bytes of payload, 4 up to 64 KiB), and 4 more for the mask on every frame the browser sends. The server negotiates no compression.',
     'Not visible to a page: the HTTP upgrade request and its 101 answer (their headers), and the ping and pong control frames the server uses to detect dead peers; the browser answers those pings by itself.',
