@@ -385,18 +385,16 @@
         }
       }
       if (packet.type === 'ping' && dir === 'down') kind += ' (the server checks we are alive; the client answers pong)';
-      const websocket = transport === 'websocket';
+      // A packet made while the transport upgrades waits in the engine's
+      // buffer and leaves on whichever transport is ready then: its framing
+      // is not known here.
+      const queued = dir === 'up' && engine.upgrading === true;
+      const websocket = transport === 'websocket' && !queued;
       const header = websocket ? webSocketHeaderLength(payload, dir === 'up') : 0;
-      wire.frame({
-        dir,
-        kind,
-        raw,
-        bytes: payload + header,
-        transport,
-        size: websocket
-          ? `${payload} B packet + ${header} B WebSocket frame header`
-          : `${payload} B packet inside an HTTP ${dir === 'up' ? 'POST' : 'GET'} body (HTTP headers not visible to the page, not counted)`,
-      });
+      let size = `${payload} B packet inside an HTTP ${dir === 'up' ? 'POST' : 'GET'} body (HTTP headers not visible to the page, not counted)`;
+      if (websocket) size = `${payload} B packet + ${header} B WebSocket frame header`;
+      if (queued) size = `${payload} B packet, queued during the upgrade: its framing depends on the transport it leaves on`;
+      wire.frame({ dir, kind, raw, bytes: payload + header, transport: queued ? 'queued' : transport, size });
     };
 
     function watchEngine(engine) {
