@@ -356,8 +356,8 @@
 
   /**
    * Watches a socket.io-client socket (rooms-chat) through its engine's own
-   * hooks: "packetCreate" (every packet it sends) and "packet" (every packet
-   * it receives). Wire text is the Engine.IO encoding: the type digit, then
+   * hooks: "packetCreate" (every packet it sends, listed at the "flush" that
+   * sends it) and "packet" (every packet it receives). Wire text is the Engine.IO encoding: the type digit, then
    * the data (a Socket.IO packet for "4"). Over WebSocket a packet is one
    * frame, sized exactly; over polling packets share HTTP bodies (joined by
    * the 0x1E separator) and the HTTP headers are not visible: the size is the
@@ -385,16 +385,18 @@
         }
       }
       if (packet.type === 'ping' && dir === 'down') kind += ' (the server checks we are alive; the client answers pong)';
-      // A packet made while the transport upgrades waits in the engine's
-      // buffer and leaves on whichever transport is ready then: its framing
-      // is not known here.
-      const queued = dir === 'up' && engine.upgrading === true;
-      const websocket = transport === 'websocket' && !queued;
+      const websocket = transport === 'websocket';
       const header = websocket ? webSocketHeaderLength(payload, dir === 'up') : 0;
-      let size = `${payload} B packet inside an HTTP ${dir === 'up' ? 'POST' : 'GET'} body (HTTP headers not visible to the page, not counted)`;
-      if (websocket) size = `${payload} B packet + ${header} B WebSocket frame header`;
-      if (queued) size = `${payload} B packet, queued during the upgrade: its framing depends on the transport it leaves on`;
-      wire.frame({ dir, kind, raw, bytes: payload + header, transport: queued ? 'queued' : transport, size });
+      wire.frame({
+        dir,
+        kind,
+        raw,
+        bytes: payload + header,
+        transport,
+        size: websocket
+          ? `${payload} B packet + ${header} B WebSocket frame header`
+          : `${payload} B packet inside an HTTP ${dir === 'up' ? 'POST' : 'GET'} body (HTTP headers not visible to the page, not counted)`,
+      });
     };
 
     function watchEngine(engine) {
@@ -402,7 +404,19 @@
       watched.add(engine);
       wire.transport(engine.transport?.name ?? 'polling');
       wire.note(`new Engine.IO connection: ↑ GET /socket.io/?EIO=4&transport=${engine.transport?.name ?? 'polling'} (HTTP headers not visible to the page)`);
-      engine.on('packetCreate', (packet) => show('up', engine, packet));
+      // A packet made while a poll is in flight or the transport upgrades
+      // waits in the engine's write buffer: it is listed when the engine
+      // flushes that buffer, on the transport that then carries it.
+      let unsent = [];
+      engine.on('packetCreate', (packet) => {
+        if (wire.on && unsent.length < MAX_ENTRIES) unsent.push(packet);
+      });
+      engine.on('flush', () => {
+        if (unsent.length === 0) return;
+        const leaving = new Set(engine.writeBuffer);
+        for (const packet of unsent) if (leaving.has(packet)) show('up', engine, packet);
+        unsent = unsent.filter((packet) => !leaving.has(packet));
+      });
       engine.on('packet', (packet) => show('down', engine, packet));
       engine.on('upgrading', () => wire.note('probing a WebSocket beside the polling (2probe ↑, 3probe ↓, then 5 upgrade ↑: these probe packets bypass the engine\'s hooks and are not listed)'));
       engine.on('upgrade', (transport) => {
