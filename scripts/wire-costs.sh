@@ -17,7 +17,8 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 export BIN_DIR=${BIN_DIR:-$TARGET_DIR/release}
-OUT=$TARGET_DIR/bench
+OUT=$TARGET_DIR/bench/wire # beside the bench reports, out of their *.json
+REPORTS=$TARGET_DIR/bench
 PRINT=0
 case ${1:-} in
   --print) PRINT=1 ;;
@@ -41,7 +42,7 @@ node tests/tools/wire-costs.mjs >"$OUT/wire-costs.json"
 
 # bench RUN JQ-EXPRESSION [UNIT]: a figure from a bench report, named, or n/a.
 bench() {
-  local run=$1 expression=$2 unit=${3:-} file="$OUT/$1.json"
+  local run=$1 expression=$2 unit=${3:-} file="$REPORTS/$1.json"
   [ -s "$file" ] || { echo "n/a"; return; }
   jq -r --arg unit "$unit" "($expression) as \$v | if \$v == null then \"n/a\" else (\$v * 100 | round / 100 | tostring) + \$unit + \" (\`$run\`)\" end" "$file" 2>/dev/null || echo "n/a"
 }
