@@ -383,4 +383,6 @@ TABLE
 
 log "writing BENCHMARKS.md"
 write_report >BENCHMARKS.md
+# wire-costs hook (issue 14): README "The three techniques, measured" from these reports.
+"$ROOT/scripts/wire-costs.sh" || log "wire-costs.sh failed: README's techniques table not rewritten"
 log "done: BENCHMARKS.md"

@@ -76,7 +76,18 @@
     joining: new Map(), // room name -> messages that arrived before the join ack
   };
 
+  const wire = WireInspector.create({
+    mount: document.querySelector('.topbar-right'),
+    title: 'Wire · Socket.IO',
+    rttLabel: 'ack RTT',
+    notes: [
+      'socket.io-client hands a page events, not packets: the entries come from its engine\'s own hooks, "packetCreate" for every packet it sends (listed when the engine\'s "flush" sends it, on the transport that carries it) and "packet" for every one it receives, written back in the Engine.IO encoding: a type digit (0 open, 2 ping, 3 pong, 4 message), then for 4 the Socket.IO packet (0 connect, 2 event, 3 ack), its ack id if any, and the JSON.',
+      'Over WebSocket each packet is one frame and the size is exact (packet plus frame header, 4 bytes of mask upward). Over HTTP long-polling, packets travel in GET and POST bodies, joined by a 0x1E byte when several share one, and the HTTP headers around them are not visible to a page: the size shown is the packet\'s own.',
+      'Not listed: the upgrade probe (2probe, 3probe, 5), which the client sends on the new transport outside its hooks, and the HTTP headers. Round trip: from an event sent with an ack id until its ack (43…) comes back. Pings (2) come from the server, which times them; the client only answers with a pong (3), so a page cannot time a ping.',
+    ],
+  });
   const socket = io({ autoConnect: true });
+  WireInspector.watchSocketIo(wire, socket);
 
   // ------------------------------------------------------------ helpers
   async function request(event, payload) {

@@ -23,6 +23,15 @@ const state = {
 };
 
 const $ = (id) => document.getElementById(id);
+const wire = WireInspector.create({
+  mount: document.querySelector('.connection'),
+  title: 'Wire · SSE',
+  notes: [
+    'EventSource hands a page events, not bytes: each entry is rebuilt from the event it gives (its id, type and data) in the layout the server writes, id:, event: and data: lines ending with a blank line, and sized as that text. The HTTP response is not chunked, so these are the bytes of the body.',
+    'Not visible to a page: the HTTP request and response headers, the retry: line that opens the stream, and the ": keep-alive" comment lines the server sends after 15 s of silence (EventSource drops comments before any script sees them). They are not listed rather than made up.',
+    'On a reconnection the browser sends Last-Event-ID with the id of the last event it received; the server then replays every tick after it, with no snapshot. When this page itself opens a new stream (a symbol is picked), it passes that id as the lastEventId query parameter.',
+  ],
+});
 const priceFormat = new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
 const signed = (value) => (value > 0 ? '+' : value < 0 ? '−' : '') + priceFormat.format(Math.abs(value));
 
@@ -293,6 +302,7 @@ function subscribe({ resume = false } = {}) {
   setStatus('connecting', 'Connecting…');
   const source = new EventSource(streamUrl(resume));
   state.source = source;
+  WireInspector.watchEventSource(wire, source, ['snapshot', 'reset', 'tick', 'message']);
   source.addEventListener('open', () => setStatus('live', 'Live'));
   source.addEventListener('snapshot', applySnapshot);
   source.addEventListener('reset', applySnapshot);

@@ -13,6 +13,16 @@ const TYPING_SHOWN_MS = 3500; // how long someone shows as typing
 const CLOSE_REPLACED = 4000; // the server: another socket of ours took the name
 
 const $ = (id) => document.getElementById(id);
+const wire = WireInspector.create({
+  mount: document.querySelector('.topbar-right'),
+  title: 'Wire · WebSocket',
+  rttLabel: 'echo RTT',
+  notes: [
+    'Every frame on /ws is a JSON text frame. The sizes are exact: the payload in UTF-8 plus the frame header (2 bytes up to 125 bytes of payload, 4 up to 64 KiB), and 4 more for the mask on every frame the browser sends. The server negotiates no compression.',
+    'Not visible to a page: the HTTP upgrade request and its 101 answer (their headers), and the ping and pong control frames the server uses to detect dead peers; the browser answers those pings by itself.',
+    'Round trip: from sending a chat message until the server sends it back to us (it goes to every member, the sender included).',
+  ],
+});
 const ui = {
   login: $('login'), loginForm: $('login-form'), nameInput: $('name-input'),
   loginError: $('login-error'), loginButton: $('login-button'),
@@ -57,6 +67,7 @@ function connect() {
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
   const socket = new WebSocket(`${scheme}://${location.host}/ws`);
   state.socket = socket;
+  WireInspector.watchWebSocket(wire, socket, '/ws');
   setStatus('connecting', state.attempt === 0 ? 'connecting…' : 'reconnecting…');
 
   socket.addEventListener('open', () => {
