@@ -99,6 +99,12 @@ pub mod testing {
         in_write: Arc<AtomicBool>,
     }
 
+    impl Default for Probe {
+        fn default() -> Probe {
+            Probe::new()
+        }
+    }
+
     impl Probe {
         pub fn new() -> Probe {
             Probe {

@@ -320,7 +320,6 @@ mod tests {
 
     #[test]
     fn frames_far_apart_leave_at_once_even_within_the_delay() {
-        let writer = writer(3_600_000);
         let probe = Probe::new();
         let outlet = Arc::new(Outlet::default());
         // Far apart relative to a quarter of the delay: never busy.
@@ -330,7 +329,6 @@ mod tests {
             std::thread::sleep(Duration::from_millis(12));
         }
         assert_eq!(probe.writes(), vec![vec![1], vec![2], vec![3]]);
-        drop(writer);
     }
 
     #[tokio::test]
