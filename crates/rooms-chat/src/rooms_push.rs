@@ -2,16 +2,11 @@
 //! announced on the bus, from any instance), every client of this instance
 //! gets the new list; a burst of joins within the push delay gives one
 //! push, read fresh from the store, instead of one per join. The snapshot
-//! goes through each socket's outlet as a volatile frame: a socket that is
-//! behind skips it and gets the next.
+//! is volatile: a socket that is behind skips it and gets the next.
 
 use crate::app::App;
-use crate::recipient::Member;
-use crate::room::outlet::Frame;
-use crate::session::Session;
 use ops::Shutdown;
 use protocol::rooms::{RoomList, server_event};
-use serde_json::value::RawValue;
 use socketioxide::SocketIo;
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,27 +45,16 @@ impl RoomsPush {
                     continue;
                 }
             };
-            let json = match serde_json::to_string(&RoomList { rooms })
-                .map_err(anyhow::Error::from)
-                .and_then(|json| Ok(RawValue::from_string(json)?))
+            // One encoding shared by every socket (a frame per socket would
+            // cost each its own copy of the list). A socket whose queue is
+            // full skips this snapshot and gets the next: volatile.
+            if let Err(error) = io
+                .local()
+                .emit(server_event::ROOMS, &RoomList { rooms })
+                .await
             {
-                Ok(json) => Arc::<RawValue>::from(json),
-                Err(error) => {
-                    tracing::error!(%error, "cannot encode the room list");
-                    continue;
-                }
-            };
-            let writer = app.rooms.delivery.writer();
-            for socket in io.sockets() {
-                let Some(session) = socket.extensions.get::<Arc<Session>>() else {
-                    continue;
-                };
-                let member = Member {
-                    socket,
-                    hangups: app.hangups.clone(),
-                };
-                let frame = Frame::Other(server_event::ROOMS, json.clone());
-                writer.send(&member, &session.outlet, frame, true);
+                app.metrics.volatile_dropped.inc();
+                tracing::debug!(%error, "a rooms push missed some sockets");
             }
         }
     }

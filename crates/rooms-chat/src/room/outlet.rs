@@ -13,8 +13,8 @@
 //! its outlet refuses every later frame and the connection is ended (see
 //! [`Recipient::cut_off`]), so its client sees every event up to some
 //! point, then the close, and re-joins with `since`. A volatile frame
-//! (`typing`, the `rooms` snapshot) is dropped instead for a socket that
-//! is behind, and never delays anything.
+//! (`typing`) is dropped instead for a socket that is behind, and never
+//! delays anything.
 
 use crate::metrics::Metrics;
 use crate::recipient::{Delivery, Recipient};
@@ -28,27 +28,22 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
-/// What one frame carries.
+/// What one frame carries: a room event, its JSON shared by every member.
 #[derive(Debug, Clone)]
 pub enum Frame {
-    /// A room event, its JSON shared by every member.
     Room(Arc<RoomEvent>),
-    /// Any other server event (the `rooms` snapshot).
-    Other(&'static str, Arc<RawValue>),
 }
 
 impl Frame {
     fn event(&self) -> &'static str {
         match self {
             Frame::Room(event) => event.kind.event_name(),
-            Frame::Other(event, _) => event,
         }
     }
 
     fn json(&self) -> &RawValue {
         match self {
             Frame::Room(event) => &event.json,
-            Frame::Other(_, json) => json,
         }
     }
 }
