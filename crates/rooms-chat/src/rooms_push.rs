@@ -2,7 +2,7 @@
 //! announced on the bus, from any instance), every client of this instance
 //! gets the new list; a burst of joins within the push delay gives one
 //! push, read fresh from the store, instead of one per join. The snapshot
-//! is volatile: a socket that is behind skips it and gets the next.
+//! is volatile: a socket holds at most the latest one not yet written.
 
 use crate::app::App;
 use ops::Shutdown;
@@ -46,13 +46,12 @@ impl RoomsPush {
                 }
             };
             // One encoding shared by every socket (a frame per socket would
-            // cost each its own copy of the list). A socket whose queue is
-            // full skips this snapshot and gets the next: volatile.
-            if let Err(error) = io
-                .local()
-                .emit(server_event::ROOMS, &RoomList { rooms })
-                .await
-            {
+            // cost each its own copy of the list), and volatile: each
+            // socket holds at most the latest snapshot not yet written, so a
+            // burst of pushes never stacks copies of the list in a socket's
+            // queue and write buffer (which keeps its largest size for good).
+            let push = io.local().volatile();
+            if let Err(error) = push.emit(server_event::ROOMS, &RoomList { rooms }).await {
                 app.metrics.volatile_dropped.inc();
                 tracing::debug!(%error, "a rooms push missed some sockets");
             }
