@@ -6,6 +6,7 @@
 
 pub mod close;
 pub mod config;
+pub mod hangup;
 pub mod limits;
 pub mod metrics;
 pub mod origin;

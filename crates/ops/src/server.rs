@@ -6,6 +6,7 @@
 //! WebSocket upgrade (ws-chat) or by socketioxide (rooms-chat). sse-stocks
 //! also hands in its stream route, served outside hyper (see [`RawRoute`]).
 
+use crate::hangup::{Hangable, Hangup, WithHangup};
 use crate::raw_route::{self, HeadError, RawRoute};
 use crate::shutdown::Shutdown;
 use anyhow::{Context, Result};
@@ -186,8 +187,13 @@ async fn serve_http<S, B>(
     S: HttpService<B>,
     B: ResponseBody,
 {
+    // The app may end this connection from outside (see `hangup`).
+    let hangup = Hangup::default();
     let connection = http
-        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+        .serve_connection(
+            TokioIo::new(Hangable::new(stream, hangup.clone())),
+            TowerToHyperService::new(WithHangup::new(service, hangup)),
+        )
         .with_upgrades();
     tokio::pin!(connection);
     let result = tokio::select! {

@@ -129,6 +129,35 @@ pub struct RoomMessage {
     pub ts: i64,
 }
 
+/// A message's JSON without its id: everything after `{"id":N`, so that
+/// whoever assigns the id (the Redis script of cluster mode) can finish
+/// the JSON with [`splice_message_json`] without parsing or re-encoding it.
+pub fn message_json_tail(room: &str, from: &str, text: &str, ts: i64) -> String {
+    #[derive(Serialize)]
+    struct Tail<'a> {
+        room: &'a str,
+        from: &'a str,
+        text: &'a str,
+        ts: i64,
+    }
+    let tail = serde_json::to_string(&Tail {
+        room,
+        from,
+        text,
+        ts,
+    })
+    .unwrap_or_else(|_| String::from("{}"));
+    // `{"room":…}` becomes `,"room":…}`, to follow `{"id":N`.
+    format!(",{}", &tail[1..])
+}
+
+/// The message JSON from its id and its [`message_json_tail`]: exactly
+/// what serializing the [`RoomMessage`] gives (the Lua of cluster mode
+/// does the same concatenation).
+pub fn splice_message_json(id: u64, tail: &str) -> String {
+    format!("{{\"id\":{id}{tail}")
+}
+
 /// `user_joined`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserJoined {
@@ -232,6 +261,29 @@ impl ErrorAck {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_spliced_message_json_is_what_serde_writes() {
+        for text in [
+            "hi",
+            "quote \" and \\ back",
+            "emoji 😀 \u{7f}",
+            "tab\tnew\nline",
+        ] {
+            let message = RoomMessage {
+                id: 18,
+                room: "général \"r\"".into(),
+                from: "bob</script>".into(),
+                text: text.into(),
+                ts: 1_732_730_000_000,
+            };
+            let tail = message_json_tail(&message.room, &message.from, &message.text, message.ts);
+            assert_eq!(
+                splice_message_json(message.id, &tail),
+                serde_json::to_string(&message).unwrap()
+            );
+        }
+    }
 
     #[test]
     fn join_parses_and_validates() {

@@ -10,12 +10,13 @@ use std::time::Duration;
 /// The port the contract gives rooms-chat.
 pub const DEFAULT_PORT: u16 = 3000;
 
-/// Short enough to go unnoticed in a chat, long enough that a busy room's
-/// messages share one write per socket (see `sequencer`). In the fan-out
-/// benchmark (200 messages a second per room) 20 ms gives about 4 frames
-/// per write: 2.4 CPU-µs per delivery and p99 27 ms, against 3.0 and 15 ms
-/// at 10 ms and 4.6 and 7 ms with no delay.
+/// Short enough to go unnoticed in a chat, long enough that a busy socket's
+/// frames share one write (see `room::outlet`: only a socket receiving more
+/// than four frames per delay waits at all).
 const DEFAULT_WRITE_DELAY_MS: u64 = 20;
+
+/// How long a client event may wait on Redis before it is `unavailable`.
+const DEFAULT_REDIS_TIMEOUT_MS: u64 = 1000;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -30,18 +31,19 @@ pub struct Config {
     pub max_payload: u64,
     /// `MAX_BUFFER`: packets queued for one socket before it counts as too slow.
     pub max_buffer: usize,
-    /// `WRITE_DELAY_MS`: how long room messages gather before they are handed
-    /// to the sockets, so that each socket writes them in one system call
-    /// (0: at once).
+    /// `WRITE_DELAY_MS`: the least time between two writes of a busy socket,
+    /// whose frames meanwhile gather into one write (0: every frame at once).
     pub write_delay: Duration,
+    /// `REDIS_TIMEOUT_MS` (cluster): the longest a client event waits on Redis.
+    pub redis_timeout: Duration,
     /// `HISTORY_KEEP`: messages kept per room for `since` resumes.
     pub history_keep: usize,
     /// `ROOMS_PUSH_MS`: a burst of joins and leaves within this window gives one `rooms` push.
     pub rooms_push_delay: Duration,
-    /// `GAP_REPAIR_MS`: how long an out-of-order message waits for the missing
-    /// ones before they are fetched from the history.
+    /// `GAP_REPAIR_MS`: how long an early event waits for the missing ones
+    /// before they are fetched from the room's log.
     pub gap_repair_delay: Duration,
-    /// `PUBSUB_CAPACITY` (cluster): messages fred buffers per Pub/Sub
+    /// `PUBSUB_CAPACITY` (cluster): events fred buffers per Pub/Sub
     /// receiver before it lags (a lag is detected and repaired).
     pub pubsub_capacity: usize,
     /// `HEARTBEAT_MS` (cluster): how often an instance says it is alive.
@@ -60,6 +62,7 @@ impl Config {
             max_payload: env_or("MAX_PAYLOAD_BYTES", 128 * 1024)?,
             max_buffer: env_or("MAX_BUFFER", 256)?,
             write_delay: Duration::from_millis(env_or("WRITE_DELAY_MS", DEFAULT_WRITE_DELAY_MS)?),
+            redis_timeout: millis("REDIS_TIMEOUT_MS", DEFAULT_REDIS_TIMEOUT_MS)?,
             history_keep: env_or("HISTORY_KEEP", 1000)?,
             rooms_push_delay: millis("ROOMS_PUSH_MS", 200)?,
             gap_repair_delay: millis("GAP_REPAIR_MS", 150)?,

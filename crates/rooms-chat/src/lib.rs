@@ -1,18 +1,26 @@
 //! rooms-chat: multi-room chat over Socket.IO (contract section 3), alone in
 //! memory or as one of several instances sharing their state through Redis.
+//!
+//! How one event travels: a Socket.IO event → `handlers` (parse, admit) →
+//! `room` (the rules) → the `store` fixes the event's place in the room's
+//! order and publishes it (`cluster`: inside one Lua script; embedded: in
+//! process) → this instance's one subscriber → the room's `room::line`
+//! (in order, gaps repaired by `room::repair`) → `room::delivery` → each
+//! member's `room::outlet` (writes by need, cut-off of a slow socket) →
+//! the socket. Messages, joins, leaves and typing all take this road.
 #![deny(unsafe_code)]
 
 pub mod app;
+pub mod cluster;
 pub mod config;
 pub mod handlers;
+pub mod hangups;
 pub mod health;
-pub mod liveness;
 pub mod metrics;
 pub mod origin;
 pub mod recipient;
-pub mod resubscribe;
+pub mod room;
 pub mod rooms_push;
-pub mod sequencer;
 pub mod server;
 pub mod session;
 pub mod store;

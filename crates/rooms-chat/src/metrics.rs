@@ -1,6 +1,6 @@
 //! The Prometheus series of rooms-chat: the shared core series plus what
 //! an operator of a cluster needs to see (Redis link, cross-instance
-//! traffic, adapter errors, repaired gaps).
+//! traffic, dropped volatile frames, repaired gaps).
 
 use ops::metrics::CoreMetrics;
 use prometheus_client::metrics::counter::Counter;
@@ -12,12 +12,15 @@ pub struct Metrics {
     pub core: CoreMetrics,
     /// 1 while the Redis link works (always 1 in embedded mode).
     pub redis_up: Gauge,
-    /// Room messages this instance published to the other instances.
+    /// Room events this instance published to the other instances.
     pub cluster_messages_out: Counter,
-    /// Room messages received from Redis (every instance's, this one's included).
+    /// Room events received from Redis (every instance's, this one's included).
     pub cluster_messages_in: Counter,
-    /// Failed adapter broadcasts (notices that may not have reached every instance).
-    pub adapter_errors: Counter,
+    /// Volatile frames (`typing`, `rooms`) dropped for a socket that was behind.
+    pub volatile_dropped: Counter,
+    /// Client events refused at once because the Redis link was known down
+    /// or answered too late.
+    pub redis_unavailable: Counter,
     /// Messages fetched from the history because they went missing on the way.
     pub gap_repairs: Counter,
     /// Messages that went missing and could not be found in the history
@@ -45,18 +48,23 @@ impl Metrics {
         );
         rooms.register(
             "cluster_messages_out",
-            "Room messages published to the other instances",
+            "Room events published to the other instances",
             metrics.cluster_messages_out.clone(),
         );
         rooms.register(
             "cluster_messages_in",
-            "Room messages received through Redis",
+            "Room events received through Redis",
             metrics.cluster_messages_in.clone(),
         );
         rooms.register(
-            "adapter_errors",
-            "Failed Socket.IO adapter broadcasts",
-            metrics.adapter_errors.clone(),
+            "volatile_dropped",
+            "Volatile frames (typing, rooms) dropped for a socket that was behind",
+            metrics.volatile_dropped.clone(),
+        );
+        rooms.register(
+            "redis_unavailable",
+            "Client events answered unavailable because Redis was down or late",
+            metrics.redis_unavailable.clone(),
         );
         rooms.register(
             "gap_repairs",

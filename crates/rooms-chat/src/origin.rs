@@ -3,17 +3,22 @@
 //! and a listed origin (`ALLOWED_ORIGINS`) gets the CORS headers that
 //! long-polling from that site needs.
 //!
+//! It notes the connection of every WebSocket upgrade of a polling socket
+//! (see `hangups`), so a socket that cannot keep up can be hung up.
+//!
 //! It also gives Socket.IO requests a head of their own: hyper parses the
 //! URI and header values as slices of its 8 KiB connection read buffer,
 //! and socketioxide keeps each socket's request head for its whole life,
 //! which would pin one such buffer per idle socket.
 
+use crate::hangups::Hangups;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use http::header::HeaderName;
 use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, header};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty};
+use ops::hangup::Hangup;
 use ops::origin::OriginPolicy;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -27,14 +32,21 @@ pub struct OriginGuard<S> {
     inner: S,
     policy: Arc<OriginPolicy>,
     path: &'static str,
+    hangups: Arc<Hangups>,
 }
 
 impl<S> OriginGuard<S> {
-    pub fn new(inner: S, policy: OriginPolicy, path: &'static str) -> OriginGuard<S> {
+    pub fn new(
+        inner: S,
+        policy: OriginPolicy,
+        path: &'static str,
+        hangups: Arc<Hangups>,
+    ) -> OriginGuard<S> {
         OriginGuard {
             inner,
             policy: Arc::new(policy),
             path,
+            hangups,
         }
     }
 }
@@ -62,6 +74,7 @@ where
             return Box::pin(async { Ok(empty(StatusCode::FORBIDDEN)) });
         }
         let origin = request.headers().get(header::ORIGIN).cloned();
+        self.note_upgrade(&request);
         let request = with_owned_head(request);
         if request.method() == Method::OPTIONS {
             let mut response = empty(StatusCode::NO_CONTENT);
@@ -78,6 +91,30 @@ where
             return Box::pin(async { Ok(response) });
         }
         boxed(self.inner.call(request), origin)
+    }
+}
+
+impl<S> OriginGuard<S> {
+    /// A WebSocket upgrade of an existing (polling) socket: its connection
+    /// is the one to hang up from now on.
+    fn note_upgrade<B>(&self, request: &Request<B>) {
+        let Some(query) = request.uri().query() else {
+            return;
+        };
+        let mut sid = None;
+        let mut websocket = false;
+        for pair in query.split('&') {
+            match pair.split_once('=') {
+                Some(("sid", value)) => sid = Some(value),
+                Some(("transport", "websocket")) => websocket = true,
+                _ => {}
+            }
+        }
+        if let (Some(sid), true, Some(hangup)) =
+            (sid, websocket, request.extensions().get::<Hangup>())
+        {
+            self.hangups.upgrading(sid, hangup.clone());
+        }
     }
 }
 

@@ -1,12 +1,13 @@
-//! The `rooms` push: when the room list or a count changes, every client
-//! gets the new list, but a burst of joins within the push delay gives one
-//! push, read fresh from the store, instead of one per join.
+//! The `rooms` push: when the room list or a count changes (a change
+//! announced on the bus, from any instance), every client of this instance
+//! gets the new list; a burst of joins within the push delay gives one
+//! push, read fresh from the store, instead of one per join. The snapshot
+//! is volatile: a socket holds at most the latest one not yet written.
 
-use crate::store::Store;
+use crate::app::App;
 use ops::Shutdown;
 use protocol::rooms::{RoomList, server_event};
 use socketioxide::SocketIo;
-use socketioxide::adapter::Adapter;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -23,14 +24,7 @@ impl RoomsPush {
     }
 
     /// Pushes the list to this instance's clients after each burst of changes.
-    /// Every instance does the same for its own clients.
-    pub async fn run<A: Adapter>(
-        &self,
-        io: SocketIo<A>,
-        store: Arc<dyn Store>,
-        delay: Duration,
-        shutdown: Shutdown,
-    ) {
+    pub async fn run(&self, app: Arc<App>, io: SocketIo, delay: Duration, shutdown: Shutdown) {
         loop {
             tokio::select! {
                 _ = self.changed.notified() => {}
@@ -40,16 +34,26 @@ impl RoomsPush {
             if shutdown.is_triggered() {
                 return;
             }
-            match store.rooms().await {
-                Ok(rooms) => {
-                    // A client that misses one push gets the next: the list
-                    // is a snapshot, so a full buffer loses nothing lasting.
-                    let _ = io
-                        .local()
-                        .emit(server_event::ROOMS, &RoomList { rooms })
-                        .await;
+            if !app.rooms.link.is_up() {
+                // Pushed again once the link is back (see liveness).
+                continue;
+            }
+            let rooms = match app.rooms.store.rooms().await {
+                Ok(rooms) => rooms,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot read the room list");
+                    continue;
                 }
-                Err(error) => tracing::warn!(%error, "cannot read the room list"),
+            };
+            // One encoding shared by every socket (a frame per socket would
+            // cost each its own copy of the list), and volatile: each
+            // socket holds at most the latest snapshot not yet written, so a
+            // burst of pushes never stacks copies of the list in a socket's
+            // queue and write buffer (which keeps its largest size for good).
+            let push = io.local().volatile();
+            if let Err(error) = push.emit(server_event::ROOMS, &RoomList { rooms }).await {
+                app.metrics.volatile_dropped.inc();
+                tracing::debug!(%error, "a rooms push missed some sockets");
             }
         }
     }

@@ -1,15 +1,19 @@
 //! What the server remembers about one socket: the rooms it joined under
-//! which name, and its rate limits. Kept in the socket's extensions.
+//! which name, its rate limits and its outlet. Kept in the socket's extensions.
 
+use crate::room::outlet::Outlet;
 use crate::turn::TurnChain;
 use ops::rate::{AbuseCounter, TokenBucket};
+use parking_lot::Mutex;
 use protocol::{ErrorBody, ErrorCode};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::Arc;
 
 pub struct Session {
     /// Events are handled one at a time, in order.
     pub turns: TurnChain,
+    /// Frames on their way to the socket (see `room::outlet`).
+    pub outlet: Arc<Outlet>,
     /// Room → the name this socket holds in it.
     rooms: Mutex<HashMap<String, String>>,
     limits: Mutex<Limits>,
@@ -35,6 +39,7 @@ impl Session {
     pub fn new(msg_rate: u32) -> Session {
         Session {
             turns: TurnChain::default(),
+            outlet: Arc::default(),
             rooms: Mutex::new(HashMap::new()),
             limits: Mutex::new(Limits {
                 messages: TokenBucket::new(msg_rate),
@@ -45,7 +50,7 @@ impl Session {
     }
 
     pub fn admit(&self, is_message: bool) -> Admission {
-        let mut limits = self.limits.lock().unwrap();
+        let mut limits = self.limits.lock();
         let accepted = if is_message {
             limits.messages.try_take()
         } else {
@@ -60,7 +65,7 @@ impl Session {
 
     /// The name this socket holds in `room`.
     pub fn name_in(&self, room: &str) -> Option<String> {
-        self.rooms.lock().unwrap().get(room).cloned()
+        self.rooms.lock().get(room).cloned()
     }
 
     /// The name in `room`, or the contract's `not_in_room`.
@@ -74,18 +79,15 @@ impl Session {
     }
 
     pub fn enter(&self, room: &str, name: &str) {
-        self.rooms
-            .lock()
-            .unwrap()
-            .insert(room.to_owned(), name.to_owned());
+        self.rooms.lock().insert(room.to_owned(), name.to_owned());
     }
 
     pub fn exit(&self, room: &str) -> Option<String> {
-        self.rooms.lock().unwrap().remove(room)
+        self.rooms.lock().remove(room)
     }
 
     /// Every (room, name) this socket holds, emptying the list.
     pub fn exit_all(&self) -> Vec<(String, String)> {
-        self.rooms.lock().unwrap().drain().collect()
+        self.rooms.lock().drain().collect()
     }
 }

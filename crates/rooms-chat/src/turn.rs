@@ -9,7 +9,7 @@
 //! a handler first waits for the previous turn to end.
 
 use crate::session::Session;
-use socketioxide::adapter::Adapter;
+use socketioxide::adapter::LocalAdapter;
 use socketioxide::handler::{FromMessageParts, Value};
 use socketioxide::socket::Socket;
 use std::convert::Infallible;
@@ -36,13 +36,13 @@ impl Turn {
 /// The end of the chain of turns, kept in the session.
 #[derive(Default)]
 pub struct TurnChain {
-    last: std::sync::Mutex<Option<oneshot::Receiver<()>>>,
+    last: parking_lot::Mutex<Option<oneshot::Receiver<()>>>,
 }
 
 impl TurnChain {
     pub fn take(&self) -> Turn {
         let (done, next) = oneshot::channel();
-        let previous = self.last.lock().unwrap().replace(next);
+        let previous = self.last.lock().replace(next);
         Turn {
             previous,
             _done: done,
@@ -50,11 +50,11 @@ impl TurnChain {
     }
 }
 
-impl<A: Adapter> FromMessageParts<A> for Turn {
+impl FromMessageParts<LocalAdapter> for Turn {
     type Error = Infallible;
 
     fn from_message_parts(
-        socket: &Arc<Socket<A>>,
+        socket: &Arc<Socket<LocalAdapter>>,
         _: &mut Value,
         _: &Option<i64>,
     ) -> Result<Turn, Infallible> {
@@ -74,7 +74,7 @@ mod tests {
     #[tokio::test]
     async fn turns_run_in_the_order_they_were_taken() {
         let chain = TurnChain::default();
-        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let order = Arc::new(parking_lot::Mutex::new(Vec::new()));
         let mut tasks = Vec::new();
         for n in 0..5u64 {
             let mut turn = chain.take();
@@ -83,12 +83,12 @@ mod tests {
                 // Later turns are quicker, yet must wait.
                 tokio::time::sleep(Duration::from_millis(20 - 4 * n)).await;
                 turn.wait().await;
-                order.lock().unwrap().push(n);
+                order.lock().push(n);
             }));
         }
         for task in tasks {
             task.await.unwrap();
         }
-        assert_eq!(*order.lock().unwrap(), vec![0, 1, 2, 3, 4]);
+        assert_eq!(*order.lock(), vec![0, 1, 2, 3, 4]);
     }
 }

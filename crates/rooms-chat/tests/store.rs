@@ -1,9 +1,12 @@
 //! The room-state contract, run against both backends: the in-memory store
 //! and the Redis store (on a private redis-server).
 
+use protocol::rooms::LeaveReason;
+use rooms_chat::cluster::{RedisStore, Settings};
+use rooms_chat::health::Link;
 use rooms_chat::metrics::Metrics;
+use rooms_chat::room::event::Kind;
 use rooms_chat::store::memory::MemoryStore;
-use rooms_chat::store::redis::RedisStore;
 use rooms_chat::store::{JoinOutcome, Joined, Member, Store, StoreEvent};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -30,7 +33,15 @@ async fn redis_store(
     redis: &RedisServer,
     instance: &str,
 ) -> (RedisStore, UnboundedReceiver<StoreEvent>) {
-    RedisStore::connect(&redis.url(), instance.into(), 100, 1024, Metrics::default())
+    let settings = Settings {
+        url: &redis.url(),
+        instance: instance.into(),
+        history_keep: 100,
+        pubsub_capacity: 1024,
+        timeout: Duration::from_secs(5),
+    };
+    let link = Arc::new(Link::cluster(instance.into(), Metrics::default()));
+    RedisStore::connect(settings, link, Metrics::default())
         .await
         .unwrap()
 }
@@ -75,9 +86,24 @@ async fn names_are_unique_case_insensitively(store: &dyn Store) {
 
 async fn only_the_holder_leaves(store: &dyn Store) {
     joined(store, "room", &member("carol", "s1", None), None).await;
-    assert!(!store.leave("room", "carol", "someone-else").await.unwrap());
-    assert!(store.leave("room", "CAROL", "s1").await.unwrap());
-    assert!(!store.leave("room", "carol", "s1").await.unwrap());
+    assert!(
+        !store
+            .leave("room", "carol", "someone-else", LeaveReason::Left)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .leave("room", "CAROL", "s1", LeaveReason::Left)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .leave("room", "carol", "s1", LeaveReason::Left)
+            .await
+            .unwrap()
+    );
     // The name is free again.
     joined(store, "room", &member("Carol", "s2", None), None).await;
 }
@@ -121,7 +147,12 @@ async fn the_same_client_takes_its_name_over(
     .await;
     assert_eq!(evicted, ("takeover".to_owned(), "old".to_owned()));
     // The old socket's late disconnect does not remove the new one.
-    assert!(!store.leave("takeover", "dave", "old").await.unwrap());
+    assert!(
+        !store
+            .leave("takeover", "dave", "old", LeaveReason::Left)
+            .await
+            .unwrap()
+    );
     assert_eq!(
         store
             .rooms()
@@ -172,22 +203,60 @@ async fn history_follows_since(store: &dyn Store) {
     assert_eq!(after, vec![58, 59, 60]);
 }
 
-async fn messages_come_out_in_order(store: &dyn Store, events: &mut UnboundedReceiver<StoreEvent>) {
-    for n in 0..5 {
-        store.append("stream", "f", &format!("s{n}")).await.unwrap();
+/// Joins, messages, typing and leaves of a room come out in one order:
+/// dense positions for all but typing, which follows the event before it.
+async fn events_come_out_in_room_order(
+    store: &dyn Store,
+    events: &mut UnboundedReceiver<StoreEvent>,
+) {
+    let fay = member("fay", "f1", None);
+    let joined = joined(store, "stream", &fay, None).await;
+    for n in 0..3 {
+        store
+            .append("stream", "fay", &format!("s{n}"))
+            .await
+            .unwrap();
     }
-    let mut ids = Vec::new();
-    while ids.len() < 5 {
-        let id = next_event(events, |event| match event {
-            StoreEvent::Message(envelope) if envelope.message.room == "stream" => {
-                Some(envelope.message.id)
-            }
+    store.typing("stream", "fay", true).await.unwrap();
+    assert!(
+        store
+            .leave("stream", "fay", "f1", LeaveReason::Left)
+            .await
+            .unwrap()
+    );
+    let mut seen = Vec::new();
+    while seen.len() < 6 {
+        let event = next_event(events, |event| match event {
+            StoreEvent::Room(event) if event.room == "stream" => Some(event),
             _ => None,
         })
         .await;
-        ids.push(id);
+        seen.push((event.kind, event.pos));
     }
-    assert_eq!(ids, vec![1, 2, 3, 4, 5]);
+    let first = joined.position;
+    assert_eq!(
+        seen,
+        vec![
+            (Kind::Joined, first),
+            (Kind::Message { id: 1 }, first + 1),
+            (Kind::Message { id: 2 }, first + 2),
+            (Kind::Message { id: 3 }, first + 3),
+            (Kind::Typing, first + 3),
+            (Kind::Left, first + 4),
+        ]
+    );
+    let kept: Vec<u64> = store
+        .events_after("stream", first + 1)
+        .await
+        .unwrap()
+        .iter()
+        .map(|event| event.pos)
+        .collect();
+    assert_eq!(
+        kept,
+        vec![first + 2, first + 3, first + 4],
+        "typing is not kept"
+    );
 }
 
 async fn rooms_count_members(store: &dyn Store) {
@@ -201,7 +270,10 @@ async fn rooms_count_members(store: &dyn Store) {
         .map(|room| (room.name.as_str(), room.members))
         .collect();
     assert_eq!(counts, vec![("a-room", 1), ("b-room", 2)]);
-    store.leave("a-room", "x", "s1").await.unwrap();
+    store
+        .leave("a-room", "x", "s1", LeaveReason::Left)
+        .await
+        .unwrap();
     let rooms = store.rooms().await.unwrap();
     assert!(
         rooms.iter().all(|room| room.name != "a-room"),
@@ -216,7 +288,7 @@ async fn memory_store_keeps_the_contract() {
     only_the_holder_leaves(&store).await;
     the_same_client_takes_its_name_over(&store, &mut events).await;
     history_follows_since(&store).await;
-    messages_come_out_in_order(&store, &mut events).await;
+    events_come_out_in_room_order(&store, &mut events).await;
     rooms_count_members(&store).await;
 }
 
@@ -228,7 +300,7 @@ async fn redis_store_keeps_the_contract() {
     only_the_holder_leaves(&store).await;
     the_same_client_takes_its_name_over(&store, &mut events).await;
     history_follows_since(&store).await;
-    messages_come_out_in_order(&store, &mut events).await;
+    events_come_out_in_room_order(&store, &mut events).await;
     rooms_count_members(&store).await;
 }
 
@@ -259,7 +331,7 @@ async fn two_instances_never_share_an_id_or_a_name() {
     let mut heard = Vec::new();
     while heard.len() < 400 {
         let id = next_event(&mut one_events, |event| match event {
-            StoreEvent::Message(envelope) => Some(envelope.message.id),
+            StoreEvent::Room(event) => event.message_id(),
             _ => None,
         })
         .await;

@@ -1,23 +1,29 @@
 //! Embedded mode: the room state in this process's memory, behind one lock.
 //!
-//! Ids are taken and events are sent under that lock, so the event stream
-//! carries every room's messages in id order.
+//! Positions and ids are taken and events are sent under that lock, so the
+//! event stream carries every room's events in the room's order.
 
 use super::{JoinOutcome, Joined, Member, Store, StoreEvent, name_key};
-use anyhow::Result;
+use crate::room::event::{Kind, RoomEvent};
+use anyhow::{Context, Result};
 use futures::future::{BoxFuture, FutureExt};
-use protocol::rooms::{RoomCount, RoomMessage};
+use parking_lot::Mutex;
+use protocol::rooms::{LeaveReason, RoomCount, RoomMessage, Typing, UserJoined, UserLeft};
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::Arc;
 use tokio::sync::mpsc;
 
-/// One room: members by name key, sequence and recent history. A room
-/// keeps its sequence and history when it empties, so ids never restart.
+/// One room: members by name key, its order, sequence and recent history.
+/// A room keeps them when it empties, so ids never restart.
 #[derive(Default)]
 struct Room {
     members: HashMap<String, Member>,
     last_id: u64,
+    last_pos: u64,
     history: VecDeque<RoomMessage>,
+    /// Recent positioned events, to fill gaps (none occur in process, but
+    /// the interface is the same as Redis's).
+    log: VecDeque<Arc<RoomEvent>>,
 }
 
 pub struct MemoryStore {
@@ -43,8 +49,36 @@ impl MemoryStore {
         let _ = self.events.send(event);
     }
 
-    fn join_now(&self, room_name: &str, member: &Member, since: Option<u64>) -> JoinOutcome {
-        let mut rooms = self.rooms.lock().unwrap();
+    /// Gives a notice the room's next position and publishes it.
+    fn place(
+        &self,
+        room: &mut Room,
+        room_name: &str,
+        name: &str,
+        kind: Kind,
+        json: String,
+    ) -> Result<u64> {
+        room.last_pos += 1;
+        let event = RoomEvent::new(room_name, room.last_pos, kind, name, json)?;
+        self.keep_and_publish(room, event);
+        Ok(room.last_pos)
+    }
+
+    fn keep_and_publish(&self, room: &mut Room, event: Arc<RoomEvent>) {
+        room.log.push_back(event.clone());
+        if room.log.len() > self.history_keep {
+            room.log.pop_front();
+        }
+        self.publish(StoreEvent::Room(event));
+    }
+
+    fn join_now(
+        &self,
+        room_name: &str,
+        member: &Member,
+        since: Option<u64>,
+    ) -> Result<JoinOutcome> {
+        let mut rooms = self.rooms.lock();
         let room = rooms.entry(room_name.to_owned()).or_default();
         let key = name_key(&member.name);
         let mut silent = false;
@@ -52,7 +86,7 @@ impl MemoryStore {
             let same_socket = holder.sid == member.sid;
             let same_client = member.client_id.is_some() && holder.client_id == member.client_id;
             if !same_socket && !same_client {
-                return JoinOutcome::NameTaken;
+                return Ok(JoinOutcome::NameTaken);
             }
             if !same_socket {
                 self.publish(StoreEvent::Evicted {
@@ -63,9 +97,19 @@ impl MemoryStore {
             silent = true;
         }
         room.members.insert(key, member.clone());
-        if !silent {
+        let position = if silent {
+            room.last_pos
+        } else {
+            let notice = UserJoined {
+                room: room_name.to_owned(),
+                name: member.name.clone(),
+                ts: protocol::now_ms(),
+            };
+            let json = serde_json::to_string(&notice).context("encode user_joined")?;
+            let position = self.place(room, room_name, &member.name, Kind::Joined, json)?;
             self.publish(StoreEvent::RoomsChanged);
-        }
+            position
+        };
         let history = match since {
             Some(since) => room
                 .history
@@ -78,36 +122,52 @@ impl MemoryStore {
                 room.history.iter().skip(skip).cloned().collect()
             }
         };
-        JoinOutcome::Joined(Joined {
+        Ok(JoinOutcome::Joined(Joined {
             members: room.members.values().map(|m| m.name.clone()).collect(),
             history,
             last_id: room.last_id,
+            position,
             silent,
-        })
+        }))
     }
 
-    fn leave_now(&self, room_name: &str, name: &str, sid: &str) -> bool {
-        let mut rooms = self.rooms.lock().unwrap();
+    fn leave_now(
+        &self,
+        room_name: &str,
+        name: &str,
+        sid: &str,
+        reason: LeaveReason,
+    ) -> Result<bool> {
+        let mut rooms = self.rooms.lock();
         let Some(room) = rooms.get_mut(room_name) else {
-            return false;
+            return Ok(false);
         };
         let key = name_key(name);
-        if room
-            .members
-            .get(&key)
-            .is_none_or(|holder| holder.sid != sid)
-        {
-            return false;
+        let Some(holder) = room.members.get(&key) else {
+            return Ok(false);
+        };
+        if holder.sid != sid {
+            return Ok(false);
         }
+        let name = holder.name.clone();
         room.members.remove(&key);
+        let notice = UserLeft {
+            room: room_name.to_owned(),
+            name: name.clone(),
+            ts: protocol::now_ms(),
+            reason,
+        };
+        let json = serde_json::to_string(&notice).context("encode user_left")?;
+        self.place(room, room_name, &name, Kind::Left, json)?;
         self.publish(StoreEvent::RoomsChanged);
-        true
+        Ok(true)
     }
 
     fn append_now(&self, room_name: &str, from: &str, text: &str) -> Result<RoomMessage> {
-        let mut rooms = self.rooms.lock().unwrap();
+        let mut rooms = self.rooms.lock();
         let room = rooms.entry(room_name.to_owned()).or_default();
         room.last_id += 1;
+        room.last_pos += 1;
         let message = RoomMessage {
             id: room.last_id,
             room: room_name.to_owned(),
@@ -115,12 +175,31 @@ impl MemoryStore {
             text: text.to_owned(),
             ts: protocol::now_ms(),
         };
+        let json = serde_json::to_string(&message).context("encode a message")?;
+        let kind = Kind::Message { id: message.id };
+        let event = RoomEvent::new(room_name, room.last_pos, kind, from, json)?;
         room.history.push_back(message.clone());
         if room.history.len() > self.history_keep {
             room.history.pop_front();
         }
-        self.publish(StoreEvent::Message(super::Envelope::new(message.clone())?));
+        self.keep_and_publish(room, event);
         Ok(message)
+    }
+
+    fn typing_now(&self, room_name: &str, name: &str, typing: bool) -> Result<()> {
+        let rooms = self.rooms.lock();
+        let Some(room) = rooms.get(room_name) else {
+            return Ok(());
+        };
+        let notice = Typing {
+            room: room_name.to_owned(),
+            name: name.to_owned(),
+            typing,
+        };
+        let json = serde_json::to_string(&notice).context("encode typing")?;
+        let event = RoomEvent::new(room_name, room.last_pos, Kind::Typing, name, json)?;
+        self.publish(StoreEvent::Room(event));
+        Ok(())
     }
 }
 
@@ -132,7 +211,7 @@ impl Store for MemoryStore {
         since: Option<u64>,
     ) -> BoxFuture<'a, Result<JoinOutcome>> {
         let outcome = self.join_now(room, member, since);
-        async move { Ok(outcome) }.boxed()
+        async move { outcome }.boxed()
     }
 
     fn leave<'a>(
@@ -140,9 +219,10 @@ impl Store for MemoryStore {
         room: &'a str,
         name: &'a str,
         sid: &'a str,
+        reason: LeaveReason,
     ) -> BoxFuture<'a, Result<bool>> {
-        let left = self.leave_now(room, name, sid);
-        async move { Ok(left) }.boxed()
+        let left = self.leave_now(room, name, sid, reason);
+        async move { left }.boxed()
     }
 
     fn append<'a>(
@@ -155,12 +235,41 @@ impl Store for MemoryStore {
         async move { appended }.boxed()
     }
 
+    fn typing<'a>(
+        &'a self,
+        room: &'a str,
+        name: &'a str,
+        typing: bool,
+    ) -> BoxFuture<'a, Result<()>> {
+        let sent = self.typing_now(room, name, typing);
+        async move { sent }.boxed()
+    }
+
+    fn events_after<'a>(
+        &'a self,
+        room: &'a str,
+        after: u64,
+    ) -> BoxFuture<'a, Result<Vec<Arc<RoomEvent>>>> {
+        let rooms = self.rooms.lock();
+        let events = rooms
+            .get(room)
+            .map(|room| {
+                room.log
+                    .iter()
+                    .filter(|event| event.pos > after)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        async move { Ok(events) }.boxed()
+    }
+
     fn history_after<'a>(
         &'a self,
         room: &'a str,
         after: u64,
     ) -> BoxFuture<'a, Result<Vec<RoomMessage>>> {
-        let rooms = self.rooms.lock().unwrap();
+        let rooms = self.rooms.lock();
         let history = rooms
             .get(room)
             .map(|room| {
@@ -175,7 +284,7 @@ impl Store for MemoryStore {
     }
 
     fn rooms(&self) -> BoxFuture<'_, Result<Vec<RoomCount>>> {
-        let rooms = self.rooms.lock().unwrap();
+        let rooms = self.rooms.lock();
         let list = rooms
             .iter()
             .filter(|(_, room)| !room.members.is_empty())

@@ -1,22 +1,22 @@
 //! The room state behind one interface: members (with name uniqueness and
-//! the `clientId` takeover), the per-room message sequence, the history of
-//! recent messages and the room list with counts.
+//! the `clientId` takeover), each room's order of events with the message
+//! sequence inside it, the history of recent messages and the room list
+//! with counts.
 //!
 //! Two backends implement [`Store`]: [`memory::MemoryStore`] for embedded
-//! mode and [`redis::RedisStore`] for cluster mode. Handlers only see the
-//! trait. Each backend also produces a stream of [`StoreEvent`]s (room
-//! messages in id order, room-list changes, evictions), so that local
-//! delivery reads the same in both modes.
+//! mode and `cluster::RedisStore` for cluster mode. Whatever changes a
+//! room fixes the event's place in the room's order and publishes it in
+//! the same step (in process, or inside one Lua script), so every
+//! instance's one subscriber receives each room's events in that order as
+//! [`StoreEvent`]s, and local delivery reads the same in both modes.
 
 pub mod memory;
-pub mod redis;
 
-use anyhow::{Context, Result};
+use crate::room::event::RoomEvent;
+use anyhow::Result;
 use futures::future::BoxFuture;
-use protocol::rooms::{RoomCount, RoomMessage};
-use serde_json::value::RawValue;
+use protocol::rooms::{LeaveReason, RoomCount, RoomMessage};
 use std::sync::Arc;
-
 /// A socket asking to be a member of a room.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
@@ -37,6 +37,9 @@ pub struct Joined {
     pub history: Vec<RoomMessage>,
     /// The room's last message id when the join happened (0: none yet).
     pub last_id: u64,
+    /// The join's place in the room's order (its `user_joined`, or the
+    /// last event before it for a silent join): later events are live.
+    pub position: u64,
     /// The name was already held by this socket or by an older socket of the
     /// same `clientId`: the others must not hear of a join.
     pub silent: bool,
@@ -49,33 +52,12 @@ pub enum JoinOutcome {
     NameTaken,
 }
 
-/// A room message with its JSON, serialized once for every member.
-#[derive(Debug)]
-pub struct Envelope {
-    pub message: RoomMessage,
-    pub json: Box<RawValue>,
-}
-
-impl Envelope {
-    pub fn new(message: RoomMessage) -> Result<Arc<Envelope>> {
-        let json = serde_json::value::to_raw_value(&message).context("serialize a message")?;
-        Ok(Arc::new(Envelope { message, json }))
-    }
-
-    /// From the JSON kept in the history or received from another instance.
-    pub fn from_json(json: &str) -> Result<Arc<Envelope>> {
-        let message: RoomMessage = serde_json::from_str(json).context("parse a message")?;
-        let json = RawValue::from_string(json.to_owned()).context("keep a message's JSON")?;
-        Ok(Arc::new(Envelope { message, json }))
-    }
-}
-
 /// What happens to the shared state, as every instance must learn it.
 #[derive(Debug)]
 pub enum StoreEvent {
-    /// A new room message, in id order per room (gaps are possible in
-    /// cluster mode and are repaired by the sequencer).
-    Message(Arc<Envelope>),
+    /// A room event, in the room's order (gaps are possible in cluster
+    /// mode and are repaired from the room's log).
+    Room(Arc<RoomEvent>),
     /// The room list or a member count changed.
     RoomsChanged,
     /// `sid` lost its place in `room` to a newer socket of the same client.
@@ -98,22 +80,40 @@ pub trait Store: Send + Sync + 'static {
         since: Option<u64>,
     ) -> BoxFuture<'a, Result<JoinOutcome>>;
 
-    /// Removes `name` from `room` if socket `sid` still holds it; true if it did.
+    /// Removes `name` from `room` if socket `sid` still holds it, and
+    /// publishes its `user_left`; true if it did.
     fn leave<'a>(
         &'a self,
         room: &'a str,
         name: &'a str,
         sid: &'a str,
+        reason: LeaveReason,
     ) -> BoxFuture<'a, Result<bool>>;
 
-    /// Gives the message the room's next id, keeps it in the history and
-    /// publishes it, as one atomic step.
+    /// Gives the message the room's next id and position, keeps it in the
+    /// history and publishes it, as one atomic step.
     fn append<'a>(
         &'a self,
         room: &'a str,
         from: &'a str,
         text: &'a str,
     ) -> BoxFuture<'a, Result<RoomMessage>>;
+
+    /// Publishes a volatile `typing` notice after the room's last event.
+    fn typing<'a>(
+        &'a self,
+        room: &'a str,
+        name: &'a str,
+        typing: bool,
+    ) -> BoxFuture<'a, Result<()>>;
+
+    /// Every kept event of `room` after position `after`, oldest first
+    /// (to fill a gap).
+    fn events_after<'a>(
+        &'a self,
+        room: &'a str,
+        after: u64,
+    ) -> BoxFuture<'a, Result<Vec<Arc<RoomEvent>>>>;
 
     /// Every kept message of `room` with an id above `after`, oldest first.
     fn history_after<'a>(

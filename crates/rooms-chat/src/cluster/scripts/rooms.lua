@@ -2,7 +2,7 @@
 -- KEYS: room set; ARGV: prefix
 local list = {}
 for _, room in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local count = redis.call('HLEN', ARGV[1] .. 'members:' .. room)
+  local count = redis.call('HLEN', ARGV[1] .. '{' .. room .. '}:members')
   if count > 0 then
     table.insert(list, room)
     table.insert(list, count)

@@ -1,0 +1,283 @@
+//! The room rules: join (names, the `clientId` takeover, `since`), leave,
+//! post, typing, and what a closed socket leaves behind.
+//!
+//! Each rule asks the store, which fixes the event's place in the room's
+//! order and publishes it; what a member sees then comes back the one road
+//! every event takes: bus → [`line`] → [`delivery`] → [`outlet`]. A rule
+//! never waits on a store that is known down: it answers `unavailable`.
+
+pub mod delivery;
+pub mod event;
+pub mod line;
+pub mod outlet;
+pub mod repair;
+
+use crate::health::{Link, unavailable};
+use crate::metrics::Metrics;
+use crate::recipient::Member as Socket;
+use crate::session::Session;
+use crate::store::{JoinOutcome, Member, Store, name_key};
+use delivery::{Delivery, LocalMember, NeedEventsAfter};
+use parking_lot::Mutex;
+use protocol::rooms::{
+    JoinAck, JoinRequest, LeaveReason, MessageAck, MessageRequest, RoomCount, TypingRequest,
+};
+use protocol::{ErrorBody, ErrorCode};
+use socketioxide::socket::Sid;
+use std::future::Future;
+use std::str::FromStr;
+use std::sync::Arc;
+
+/// A disconnection the store could not record yet (Redis was down).
+pub struct PendingLeave {
+    pub room: String,
+    pub name: String,
+    pub sid: String,
+}
+
+pub struct Rooms {
+    pub store: Arc<dyn Store>,
+    pub delivery: Delivery<Socket>,
+    pub link: Arc<Link>,
+    pub metrics: Metrics,
+    /// Retried once the store is back, so that a name never stays taken
+    /// by a socket that is gone.
+    pub pending_leaves: Mutex<Vec<PendingLeave>>,
+}
+
+impl Rooms {
+    /// Asks the store, unless it is known down; its failure is `unavailable`.
+    async fn ask<T>(
+        &self,
+        what: &str,
+        call: impl Future<Output = anyhow::Result<T>>,
+    ) -> Result<T, ErrorBody> {
+        if let Err(error) = self.link.require_up() {
+            self.metrics.redis_unavailable.inc();
+            return Err(error);
+        }
+        call.await.map_err(|error| {
+            tracing::warn!(error = format!("{error:#}"), what, "store call failed");
+            self.metrics.redis_unavailable.inc();
+            unavailable()
+        })
+    }
+
+    /// Joins the room; on success `welcome` sends the ack, before any live
+    /// event of the room can reach the socket.
+    pub async fn join(
+        &self,
+        socket: &Socket,
+        session: &Session,
+        request: JoinRequest,
+        welcome: impl FnOnce(JoinAck),
+    ) -> Result<(), ErrorBody> {
+        let room = request.room;
+        let sid = socket.socket.id;
+        if let Some(held) = session.name_in(&room) {
+            if name_key(&held) != name_key(&request.name) {
+                return Err(ErrorBody::bad_request(format!(
+                    "you are already in {room:?} as {held:?}; leave first"
+                )));
+            }
+            // The same join again: answer it afresh, without notices.
+            self.delivery.detach(&room, sid);
+            session.exit(&room);
+        }
+        let member = Member {
+            name: request.name,
+            sid: sid.to_string(),
+            client_id: request.client_id,
+        };
+        self.delivery.prepare(&room);
+        let joined = match self
+            .ask("join", self.store.join(&room, &member, request.since))
+            .await
+        {
+            Ok(JoinOutcome::Joined(joined)) => joined,
+            Ok(JoinOutcome::NameTaken) => {
+                self.delivery.abandon(&room);
+                return Err(ErrorBody::new(
+                    ErrorCode::NameTaken,
+                    format!("{:?} is already in {room:?}", member.name),
+                ));
+            }
+            Err(error) => {
+                self.delivery.abandon(&room);
+                return Err(error);
+            }
+        };
+        let local = LocalMember {
+            socket: socket.clone(),
+            outlet: session.outlet.clone(),
+            name: member.name.clone(),
+            client_id: member.client_id.clone(),
+        };
+        let ack = JoinAck {
+            ok: true,
+            room: room.clone(),
+            members: joined.members,
+            history: joined.history,
+        };
+        let mut welcome = Some(welcome);
+        let mut ack = Some(ack);
+        let mut send_ack = || {
+            if let (Some(welcome), Some(ack)) = (welcome.take(), ack.take()) {
+                welcome(ack);
+            }
+        };
+        let mut fetched = None;
+        loop {
+            let attached = self.delivery.attach(
+                &room,
+                local.clone(),
+                joined.position,
+                fetched.as_deref(),
+                &mut send_ack,
+            );
+            let Err(NeedEventsAfter(after)) = attached else {
+                break;
+            };
+            // Rare: this instance ran ahead of the store's answer by more
+            // than it remembers; fetch the difference and try again.
+            match self
+                .ask("catch up", self.store.events_after(&room, after))
+                .await
+            {
+                Ok(events) => fetched = Some(events),
+                Err(error) => {
+                    self.delivery.abandon(&room);
+                    // The store holds a member that never got its ack; a
+                    // failure here leaves it to the disconnect or the retry.
+                    if let Err(leave_error) = self
+                        .store
+                        .leave(&room, &member.name, &member.sid, LeaveReason::Left)
+                        .await
+                    {
+                        tracing::warn!(%leave_error, "cannot undo a join");
+                    }
+                    return Err(error);
+                }
+            }
+        }
+        session.enter(&room, &member.name);
+        Ok(())
+    }
+
+    pub async fn leave(&self, sid: Sid, session: &Session, room: &str) -> Result<(), ErrorBody> {
+        let name = session.require_room(room)?;
+        self.ask(
+            "leave",
+            self.store
+                .leave(room, &name, &sid.to_string(), LeaveReason::Left),
+        )
+        .await?;
+        session.exit(room);
+        self.delivery.detach(room, sid);
+        Ok(())
+    }
+
+    pub async fn post(
+        &self,
+        session: &Session,
+        request: MessageRequest,
+    ) -> Result<MessageAck, ErrorBody> {
+        let name = session.require_room(&request.room)?;
+        // Delivery to every member, this socket included, follows from the
+        // store's events, in the room's order.
+        let message = self
+            .ask(
+                "message",
+                self.store.append(&request.room, &name, &request.text),
+            )
+            .await?;
+        Ok(MessageAck {
+            ok: true,
+            id: message.id,
+            ts: message.ts,
+        })
+    }
+
+    /// Publishes a `typing` notice without waiting for it: volatile, it
+    /// must never hold the socket's next event back. Dropped (the ack says
+    /// `unavailable`) while the store is known down.
+    pub fn typing(
+        self: &Arc<Self>,
+        session: &Session,
+        request: TypingRequest,
+    ) -> Result<(), ErrorBody> {
+        let name = session.require_room(&request.room)?;
+        if let Err(error) = self.link.require_up() {
+            self.metrics.redis_unavailable.inc();
+            return Err(error);
+        }
+        let rooms = self.clone();
+        tokio::spawn(async move {
+            let sent = rooms
+                .store
+                .typing(&request.room, &name, request.typing)
+                .await;
+            if let Err(error) = sent {
+                // Volatile: nobody misses a lost typing notice for long.
+                rooms.metrics.volatile_dropped.inc();
+                tracing::debug!(%error, "typing notice dropped");
+            }
+        });
+        Ok(())
+    }
+
+    pub async fn list(&self) -> Result<Vec<RoomCount>, ErrorBody> {
+        self.ask("rooms", self.store.rooms()).await
+    }
+
+    /// A closed socket leaves every room it was in, as `disconnected`.
+    pub async fn disconnected(&self, sid: Sid, session: &Session) {
+        for (room, name) in session.exit_all() {
+            self.delivery.detach(&room, sid);
+            let left = self
+                .ask(
+                    "disconnect",
+                    self.store
+                        .leave(&room, &name, &sid.to_string(), LeaveReason::Disconnected),
+                )
+                .await;
+            if left.is_err() {
+                self.pending_leaves.lock().push(PendingLeave {
+                    room,
+                    name,
+                    sid: sid.to_string(),
+                });
+            }
+        }
+    }
+
+    /// `sid` lost its name in `room` to a newer socket of the same client:
+    /// it leaves the room quietly (the others see no leave and no join).
+    pub fn evict(&self, room: &str, sid: &str) {
+        let Ok(sid) = Sid::from_str(sid) else {
+            return;
+        };
+        if let Some(member) = self.delivery.detach(room, sid) {
+            if let Some(session) = member.socket.socket.extensions.get::<Arc<Session>>() {
+                session.exit(room);
+            }
+            tracing::debug!(%sid, room, "socket replaced by a newer one of the same client");
+        }
+    }
+
+    /// Records the disconnections that happened while the store was away.
+    pub async fn retry_leaves(&self) {
+        let pending = std::mem::take(&mut *self.pending_leaves.lock());
+        for leave in pending {
+            let reason = LeaveReason::Disconnected;
+            if let Err(error) = self
+                .store
+                .leave(&leave.room, &leave.name, &leave.sid, reason)
+                .await
+            {
+                tracing::debug!(%error, "a disconnection still cannot be recorded");
+                self.pending_leaves.lock().push(leave);
+            }
+        }
+    }
+}

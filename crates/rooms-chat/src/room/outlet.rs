@@ -1,0 +1,382 @@
+//! One socket's way out: frames leave by need, not by clock, and a socket
+//! that cannot keep up is cut off, never skipped.
+//!
+//! A frame for a socket that wrote nothing during the last `WRITE_DELAY_MS`
+//! leaves at once, and so does one for a socket whose frames come far
+//! apart on average (less than four per delay): light load costs no
+//! latency. A frame arriving sooner at a busy socket waits in its outlet,
+//! and everything waiting leaves together when the delay since the last
+//! write is over: the socket's writer then wakes once and sends them in
+//! one system call (Nagle's idea), so heavy load batches by itself.
+//!
+//! When socketioxide's queue of a socket is full, the socket is cut off:
+//! its outlet refuses every later frame and the connection is ended (see
+//! [`Recipient::cut_off`]), so its client sees every event up to some
+//! point, then the close, and re-joins with `since`. A volatile frame
+//! (`typing`) is dropped instead for a socket that is behind, and never
+//! delays anything.
+
+use crate::metrics::Metrics;
+use crate::recipient::{Delivery, Recipient};
+use crate::room::event::RoomEvent;
+use ops::Shutdown;
+use parking_lot::Mutex;
+use serde_json::value::RawValue;
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+/// What one frame carries: a room event, its JSON shared by every member.
+#[derive(Debug, Clone)]
+pub enum Frame {
+    Room(Arc<RoomEvent>),
+}
+
+impl Frame {
+    fn event(&self) -> &'static str {
+        match self {
+            Frame::Room(event) => event.kind.event_name(),
+        }
+    }
+
+    fn json(&self) -> &RawValue {
+        match self {
+            Frame::Room(event) => &event.json,
+        }
+    }
+}
+
+/// The frames waiting for one socket, kept in its session.
+#[derive(Default)]
+pub struct Outlet {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    waiting: Vec<Frame>,
+    last_write: Option<Instant>,
+    last_frame: Option<Instant>,
+    /// Moving average of the time between two frames, in microseconds.
+    mean_gap_micros: u64,
+    /// Whether the writer's queue holds this outlet.
+    scheduled: bool,
+    /// Cut off (or closed): nothing may follow.
+    closed: bool,
+}
+
+/// Hands frames to sockets; one per process.
+pub struct Writer<R: Recipient> {
+    delay: Duration,
+    /// Waiting frames that leave at once, before the delay is over: a
+    /// burst must not fill a healthy socket's queue (`MAX_BUFFER`) in one
+    /// go and get it cut off as too slow.
+    max_waiting: usize,
+    queue: Mutex<BinaryHeap<Due<R>>>,
+    wake: Notify,
+    metrics: Metrics,
+}
+
+impl<R: Recipient> Writer<R> {
+    pub fn new(delay: Duration, max_waiting: usize, metrics: Metrics) -> Writer<R> {
+        Writer {
+            delay,
+            max_waiting: max_waiting.max(1),
+            queue: Mutex::new(BinaryHeap::new()),
+            wake: Notify::new(),
+            metrics,
+        }
+    }
+
+    /// Sends `frame` to `socket` now, or with the next write of its outlet.
+    pub fn send(&self, socket: &R, outlet: &Arc<Outlet>, frame: Frame, volatile: bool) {
+        let mut state = outlet.state.lock();
+        if state.closed {
+            return;
+        }
+        let now = Instant::now();
+        let idle = state
+            .last_write
+            .is_none_or(|last| now.duration_since(last) >= self.delay);
+        let busy = self.is_busy(&mut state, now);
+        if state.waiting.is_empty() && (idle || !busy) {
+            state.last_write = Some(now);
+            self.emit(socket, &mut state, &frame, volatile);
+            socket.end_of_write();
+            return;
+        }
+        if volatile && !state.waiting.is_empty() {
+            // Behind already: a volatile frame is not worth waiting for.
+            self.metrics.volatile_dropped.inc();
+            return;
+        }
+        state.waiting.push(frame);
+        if state.waiting.len() >= self.max_waiting {
+            self.write_waiting(socket, &mut state, now);
+        } else if !state.scheduled {
+            state.scheduled = true;
+            let due = state.last_write.map_or(now, |last| last + self.delay);
+            drop(state);
+            self.schedule(due, socket.clone(), outlet.clone());
+        }
+    }
+
+    /// Whether frames reach this socket more often than four per delay,
+    /// on average over the last few: only then is a frame worth holding.
+    fn is_busy(&self, state: &mut State, now: Instant) -> bool {
+        let delay = self.delay.as_micros() as u64;
+        // A long silence counts as one delay, so a burst is noticed soon.
+        let gap = state.last_frame.map_or(delay, |last| {
+            (now.duration_since(last).as_micros() as u64).min(delay)
+        });
+        state.last_frame = Some(now);
+        state.mean_gap_micros = if state.mean_gap_micros == 0 {
+            gap
+        } else {
+            (state.mean_gap_micros * 7 + gap) / 8
+        };
+        state.mean_gap_micros < delay / 4
+    }
+
+    /// Sends what waits in `outlet` now: before a frame that must follow it
+    /// (a join's ack).
+    pub fn flush(&self, socket: &R, outlet: &Outlet) {
+        let mut state = outlet.state.lock();
+        if !state.waiting.is_empty() && !state.closed {
+            self.write_waiting(socket, &mut state, Instant::now());
+        }
+    }
+
+    /// Runs until shutdown: writes every outlet whose delay is over.
+    pub async fn run(&self, shutdown: Shutdown) {
+        loop {
+            let next = self.queue.lock().peek().map(|due| due.at);
+            let now = Instant::now();
+            match next {
+                Some(at) if at <= now => self.write_due(now),
+                Some(at) => tokio::select! {
+                    _ = tokio::time::sleep_until(at.into()) => {}
+                    _ = self.wake.notified() => {}
+                    _ = shutdown.wait() => return,
+                },
+                None => tokio::select! {
+                    _ = self.wake.notified() => {}
+                    _ = shutdown.wait() => return,
+                },
+            }
+        }
+    }
+
+    fn schedule(&self, at: Instant, socket: R, outlet: Arc<Outlet>) {
+        let mut queue = self.queue.lock();
+        let first = queue.peek().is_none_or(|due| at < due.at);
+        queue.push(Due { at, socket, outlet });
+        drop(queue);
+        if first {
+            self.wake.notify_one();
+        }
+    }
+
+    fn write_due(&self, now: Instant) {
+        loop {
+            let due = {
+                let mut queue = self.queue.lock();
+                match queue.peek() {
+                    Some(due) if due.at <= now => queue.pop(),
+                    _ => None,
+                }
+            };
+            let Some(due) = due else { return };
+            let mut state = due.outlet.state.lock();
+            state.scheduled = false;
+            if !state.closed {
+                self.write_waiting(&due.socket, &mut state, now);
+            }
+        }
+    }
+
+    fn write_waiting(&self, socket: &R, state: &mut State, now: Instant) {
+        state.last_write = Some(now);
+        let waiting = std::mem::take(&mut state.waiting);
+        for frame in &waiting {
+            if !self.emit(socket, state, frame, false) {
+                break;
+            }
+        }
+        socket.end_of_write();
+        // Keep the allocation for the next batch, unless it grew large.
+        if waiting.capacity() <= self.max_waiting && state.waiting.is_empty() && !state.closed {
+            state.waiting = waiting;
+            state.waiting.clear();
+        }
+    }
+
+    /// Hands one frame to the socket; false if the socket is closed now.
+    fn emit(&self, socket: &R, state: &mut State, frame: &Frame, volatile: bool) -> bool {
+        match socket.send(frame.event(), frame.json()) {
+            Delivery::Sent => {
+                self.metrics.core.messages_out.inc();
+                true
+            }
+            Delivery::TooSlow if volatile => {
+                self.metrics.volatile_dropped.inc();
+                true
+            }
+            Delivery::TooSlow => {
+                tracing::info!(sid = %socket.sid(), "member too slow, cutting it off");
+                self.metrics.core.disconnects_forced.inc();
+                state.closed = true;
+                state.waiting.clear();
+                socket.cut_off();
+                false
+            }
+            Delivery::Gone => {
+                state.closed = true;
+                state.waiting.clear();
+                false
+            }
+        }
+    }
+}
+
+/// An outlet whose delay ends at `at`.
+struct Due<R> {
+    at: Instant,
+    socket: R,
+    outlet: Arc<Outlet>,
+}
+
+impl<R> PartialEq for Due<R> {
+    fn eq(&self, other: &Self) -> bool {
+        self.at == other.at
+    }
+}
+
+impl<R> Eq for Due<R> {}
+
+impl<R> PartialOrd for Due<R> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<R> Ord for Due<R> {
+    /// The earliest first out of the (max-)heap.
+    fn cmp(&self, other: &Self) -> Ordering {
+        other.at.cmp(&self.at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recipient::testing::Probe;
+    use crate::room::event::Kind;
+
+    fn frame(pos: u64) -> Frame {
+        let json = format!("{{\"id\":{pos}}}");
+        Frame::Room(RoomEvent::new("r", pos, Kind::Message { id: pos }, "a", json).unwrap())
+    }
+
+    fn writer(delay_ms: u64) -> Writer<Probe> {
+        Writer::new(Duration::from_millis(delay_ms), 64, Metrics::default())
+    }
+
+    #[test]
+    fn a_frame_for_an_idle_socket_leaves_at_once() {
+        let writer = writer(3_600_000);
+        let probe = Probe::new();
+        let outlet = Arc::new(Outlet::default());
+        writer.send(&probe, &outlet, frame(1), false);
+        assert_eq!(probe.writes(), vec![vec![1]]);
+    }
+
+    #[test]
+    fn frames_at_a_busy_socket_wait_and_leave_together() {
+        let writer = writer(3_600_000);
+        let probe = Probe::new();
+        let outlet = Arc::new(Outlet::default());
+        for pos in 1..=20 {
+            writer.send(&probe, &outlet, frame(pos), false);
+        }
+        let before_flush = probe.ids().len();
+        assert!(before_flush < 20, "once busy, frames wait for the delay");
+        writer.flush(&probe, &outlet);
+        assert_eq!(probe.ids(), (1..=20).collect::<Vec<_>>());
+        let writes = probe.writes();
+        assert_eq!(
+            writes.last().map(Vec::len),
+            Some(20 - before_flush),
+            "the waiting frames leave in one write"
+        );
+    }
+
+    #[test]
+    fn frames_far_apart_leave_at_once_even_within_the_delay() {
+        let probe = Probe::new();
+        let outlet = Arc::new(Outlet::default());
+        // Far apart relative to a quarter of the delay: never busy.
+        let slow = Writer::<Probe>::new(Duration::from_millis(40), 64, Metrics::default());
+        for pos in 1..=3 {
+            slow.send(&probe, &outlet, frame(pos), false);
+            std::thread::sleep(Duration::from_millis(12));
+        }
+        assert_eq!(probe.writes(), vec![vec![1], vec![2], vec![3]]);
+    }
+
+    #[tokio::test]
+    async fn the_writer_sends_waiting_frames_once_the_delay_is_over() {
+        let writer = Arc::new(writer(5));
+        let probe = Probe::new();
+        let outlet = Arc::new(Outlet::default());
+        let shutdown = Shutdown::new();
+        let running = tokio::spawn({
+            let writer = writer.clone();
+            let shutdown = shutdown.clone();
+            async move { writer.run(shutdown).await }
+        });
+        for pos in 1..=20 {
+            writer.send(&probe, &outlet, frame(pos), false);
+        }
+        while probe.ids().len() < 20 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert_eq!(probe.ids(), (1..=20).collect::<Vec<_>>());
+        assert!(probe.writes().last().is_some_and(|last| last.len() > 1));
+        shutdown.trigger();
+        running.await.unwrap();
+    }
+
+    #[test]
+    fn a_socket_that_cannot_keep_up_is_cut_off_and_gets_nothing_more() {
+        let writer = writer(0);
+        let probe = Probe::new();
+        let outlet = Arc::new(Outlet::default());
+        writer.send(&probe, &outlet, frame(1), false);
+        probe.set_full(true);
+        writer.send(&probe, &outlet, frame(2), false);
+        probe.set_full(false);
+        writer.send(&probe, &outlet, frame(3), false);
+        assert!(probe.is_cut());
+        assert_eq!(probe.ids(), vec![1], "a prefix, then the cut; never a gap");
+    }
+
+    #[test]
+    fn volatile_frames_are_dropped_for_a_socket_that_is_behind() {
+        let writer = writer(3_600_000);
+        let probe = Probe::new();
+        let outlet = Arc::new(Outlet::default());
+        for pos in 1..=20 {
+            writer.send(&probe, &outlet, frame(pos), false);
+        }
+        writer.send(&probe, &outlet, frame(21), true);
+        writer.flush(&probe, &outlet);
+        assert_eq!(probe.ids(), (1..=20).collect::<Vec<_>>());
+        probe.set_full(true);
+        let idle = Arc::new(Outlet::default());
+        writer.send(&probe, &idle, frame(4), true);
+        assert!(!probe.is_cut(), "a volatile frame never cuts a socket off");
+    }
+}
