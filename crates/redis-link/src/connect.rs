@@ -20,6 +20,10 @@ pub struct LinkOptions {
     pub command_timeout: Duration,
     /// Messages a Pub/Sub receiver buffers before it lags.
     pub pubsub_capacity: usize,
+    /// Whether the first connection attempt failing is an error (an app
+    /// that needs Redis to start) rather than a reason to keep trying (an
+    /// app that starts without it and serves once it is up).
+    pub fail_fast: bool,
 }
 
 impl Default for LinkOptions {
@@ -27,6 +31,7 @@ impl Default for LinkOptions {
         LinkOptions {
             command_timeout: Duration::from_secs(2),
             pubsub_capacity: 16 * 1024,
+            fail_fast: false,
         }
     }
 }
@@ -39,9 +44,7 @@ pub fn builder(url: &str, options: &LinkOptions) -> Result<Builder> {
     // RESP3 on every connection: Pub/Sub and commands share one connection
     // kind, and sharded Pub/Sub needs it.
     config.version = RespVersion::RESP3;
-    // Keep trying at start-up too: an instance starts while Redis is down
-    // and serves once it is back.
-    config.fail_fast = false;
+    config.fail_fast = options.fail_fast;
     let mut builder = Builder::from_config(config);
     let timeout = options.command_timeout;
     let capacity = options.pubsub_capacity;

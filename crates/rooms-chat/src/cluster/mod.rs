@@ -20,17 +20,17 @@ use crate::health::Link;
 use crate::metrics::Metrics;
 use crate::room::event::RoomEvent;
 use crate::store::{JoinOutcome, Joined, Member, Store, StoreEvent, name_key};
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use fred::clients::{Client, SubscriberClient};
-use fred::interfaces::{ClientLike, KeysInterface, LuaInterface, SetsInterface};
-use fred::prelude::{Builder, Config, ReconnectPolicy};
+use fred::interfaces::{ClientLike, KeysInterface, SetsInterface};
+use fred::prelude::Builder;
+use fred::types::FromValue;
 use fred::types::Value;
-use fred::types::{FromValue, MultipleKeys, MultipleValues};
 use futures::future::{BoxFuture, FutureExt};
-use parking_lot::Mutex;
 use protocol::rooms::{
     LeaveReason, RoomCount, RoomMessage, Typing, UserJoined, UserLeft, message_json_tail,
 };
+use redis_link::{LinkOptions, Script};
 use schema::{
     EMPTY_ROOM_KEEP_SECS, EVENTS_CHANNEL, MemberRecord, PREFIX, instance_key, instance_members_key,
     key, record_head, room_key,
@@ -39,76 +39,32 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// A Lua script run with `EVALSHA`, loaded on first use and again after
-/// Redis forgot it (a restart).
-struct LuaScript {
-    source: &'static str,
-    sha: Mutex<Option<String>>,
-}
-
-impl LuaScript {
-    fn new(source: &'static str) -> LuaScript {
-        LuaScript {
-            source,
-            sha: Mutex::new(None),
-        }
-    }
-
-    async fn run<R: FromValue>(
-        &self,
-        client: &Client,
-        keys: Vec<String>,
-        args: Vec<String>,
-    ) -> Result<R> {
-        let keys = MultipleKeys::from(keys);
-        let args = MultipleValues::try_from(args)?;
-        for _ in 0..2 {
-            let known = self.sha.lock().clone();
-            let sha = match known {
-                Some(sha) => sha,
-                None => {
-                    let sha: String = client.script_load(self.source).await?;
-                    *self.sha.lock() = Some(sha.clone());
-                    sha
-                }
-            };
-            match client.evalsha(sha, keys.clone(), args.clone()).await {
-                Err(error) if error.details().starts_with("NOSCRIPT") => {
-                    *self.sha.lock() = None;
-                }
-                result => return Ok(result?),
-            }
-        }
-        bail!("Redis keeps forgetting a script")
-    }
-}
-
 struct Scripts {
-    join: LuaScript,
-    leave: LuaScript,
-    append: LuaScript,
-    typing: LuaScript,
-    events_after: LuaScript,
-    history_after: LuaScript,
-    rooms: LuaScript,
-    heartbeat: LuaScript,
-    claim_dead: LuaScript,
-    restore_room: LuaScript,
+    join: Script,
+    leave: Script,
+    append: Script,
+    typing: Script,
+    events_after: Script,
+    history_after: Script,
+    rooms: Script,
+    heartbeat: Script,
+    claim_dead: Script,
+    restore_room: Script,
 }
 
 impl Scripts {
     fn new() -> Scripts {
         Scripts {
-            join: LuaScript::new(include_str!("scripts/join.lua")),
-            leave: LuaScript::new(include_str!("scripts/leave.lua")),
-            append: LuaScript::new(include_str!("scripts/append.lua")),
-            typing: LuaScript::new(include_str!("scripts/typing.lua")),
-            events_after: LuaScript::new(include_str!("scripts/events_after.lua")),
-            history_after: LuaScript::new(include_str!("scripts/history_after.lua")),
-            rooms: LuaScript::new(include_str!("scripts/rooms.lua")),
-            heartbeat: LuaScript::new(include_str!("scripts/heartbeat.lua")),
-            claim_dead: LuaScript::new(include_str!("scripts/claim_dead.lua")),
-            restore_room: LuaScript::new(include_str!("scripts/restore_room.lua")),
+            join: Script::new(include_str!("scripts/join.lua")),
+            leave: Script::new(include_str!("scripts/leave.lua")),
+            append: Script::new(include_str!("scripts/append.lua")),
+            typing: Script::new(include_str!("scripts/typing.lua")),
+            events_after: Script::new(include_str!("scripts/events_after.lua")),
+            history_after: Script::new(include_str!("scripts/history_after.lua")),
+            rooms: Script::new(include_str!("scripts/rooms.lua")),
+            heartbeat: Script::new(include_str!("scripts/heartbeat.lua")),
+            claim_dead: Script::new(include_str!("scripts/claim_dead.lua")),
+            restore_room: Script::new(include_str!("scripts/restore_room.lua")),
         }
     }
 }
@@ -131,26 +87,21 @@ pub struct RedisStore {
     metrics: Metrics,
 }
 
-/// A fred config with the reconnect policy and timeouts every client here
-/// needs: retry forever every half second, and never let a command hang
-/// longer than `timeout`. `pubsub_capacity` is the buffer of fred's Pub/Sub
-/// receivers: a burst larger than that makes the bus lag; lagging is
-/// detected and repaired (resync), and a large buffer keeps it rare.
+/// The connection settings every client here needs (redis-link's one
+/// reconnect policy): fail at start if Redis cannot be reached, and never
+/// let a command hang longer than `timeout`. `pubsub_capacity` is the
+/// buffer of fred's Pub/Sub receivers: a burst larger than that makes the
+/// bus lag; lagging is detected and repaired (resync), and a large buffer
+/// keeps it rare.
 fn builder(url: &str, pubsub_capacity: usize, timeout: Duration) -> Result<Builder> {
-    let config =
-        Config::from_url(url).with_context(|| format!("REDIS_URL={url:?} is not a Redis URL"))?;
-    let mut builder = Builder::from_config(config);
-    builder
-        .with_performance_config(|performance| {
-            performance.default_command_timeout = timeout;
-            performance.broadcast_channel_capacity = pubsub_capacity;
-        })
-        .with_connection_config(|connection| {
-            connection.connection_timeout = timeout;
-            connection.internal_command_timeout = timeout;
-        })
-        .set_policy(ReconnectPolicy::new_constant(0, 500));
-    Ok(builder)
+    redis_link::connect::builder(
+        url,
+        &LinkOptions {
+            command_timeout: timeout,
+            pubsub_capacity,
+            fail_fast: true,
+        },
+    )
 }
 
 /// How a [`RedisStore`] connects.
@@ -222,12 +173,12 @@ impl RedisStore {
     /// Runs a script within the timeout; a late answer marks the link down.
     async fn run<R: FromValue>(
         &self,
-        script: &LuaScript,
+        script: &Script,
         keys: Vec<String>,
         args: Vec<String>,
     ) -> Result<R> {
         match tokio::time::timeout(self.timeout, script.run(&self.client, keys, args)).await {
-            Ok(result) => result,
+            Ok(result) => Ok(result?),
             Err(_elapsed) => {
                 self.link.set_up(false);
                 Err(anyhow!("Redis did not answer within {:?}", self.timeout))
