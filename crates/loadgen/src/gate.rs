@@ -24,6 +24,9 @@ pub struct ServerMeter {
     pub steps: Vec<RssStep>,
     window_start: Option<(Instant, CpuTime)>,
     window_end: Option<(Instant, CpuTime)>,
+    /// Write system calls at the start and the end of the window.
+    writes_start: Option<u64>,
+    writes_end: Option<u64>,
 }
 
 /// What the servers cost, ready for the report.
@@ -37,6 +40,10 @@ pub struct ServerFigures {
     /// Share of one core the servers used over the window.
     pub cpu_cores: f64,
     pub cpu_us_per_delivery: Option<f64>,
+    /// Write system calls the servers made over the window (`syscw`).
+    pub write_syscalls: Option<u64>,
+    /// Deliveries per write system call: how many frames one write carried.
+    pub deliveries_per_write: Option<f64>,
     pub rss_before_kib: u64,
     pub rss_after_kib: u64,
     pub kib_per_connection: Option<f64>,
@@ -61,6 +68,8 @@ impl ServerMeter {
             steps: Vec::new(),
             window_start: None,
             window_end: None,
+            writes_start: None,
+            writes_end: None,
         })
     }
 
@@ -81,11 +90,13 @@ impl ServerMeter {
 
     pub fn window_started(&mut self) -> anyhow::Result<()> {
         self.window_start = Some((Instant::now(), procfs::total_cpu_time(&self.pids)?));
+        self.writes_start = procfs::total_write_syscalls(&self.pids);
         Ok(())
     }
 
     pub fn window_ended(&mut self) -> anyhow::Result<()> {
         self.window_end = Some((Instant::now(), procfs::total_cpu_time(&self.pids)?));
+        self.writes_end = procfs::total_write_syscalls(&self.pids);
         Ok(())
     }
 
@@ -109,6 +120,10 @@ impl ServerMeter {
                 .map(|step| (step.connections as f64, step.rss_kib as f64)),
         );
         let slope = least_squares_slope(&points);
+        let write_syscalls = self
+            .writes_start
+            .zip(self.writes_end)
+            .map(|(start, end)| end.saturating_sub(start));
         Some(ServerFigures {
             pids: self.pids.clone(),
             window_secs,
@@ -117,6 +132,10 @@ impl ServerMeter {
             cpu_system_seconds: cpu.system,
             cpu_cores: cpu_seconds / window_secs.max(1e-9),
             cpu_us_per_delivery: (deliveries > 0).then(|| cpu_seconds * 1e6 / deliveries as f64),
+            write_syscalls,
+            deliveries_per_write: write_syscalls
+                .filter(|&writes| writes > 0 && deliveries > 0)
+                .map(|writes| deliveries as f64 / writes as f64),
             rss_before_kib,
             rss_after_kib,
             kib_per_connection,
