@@ -215,10 +215,10 @@ ceiling() {
   echo "$best" >"$OUT/$name.ceiling"
 }
 
-# deliveries per write of RUN, rounded, at least 1: the raw reference's
-# "same writes" shape.
+# deliveries per TCP data segment of RUN (about per write), rounded, at
+# least 1: the raw reference's "same writes" shape.
 frames_per_write() {
-  jq -r '.server.deliveries_per_write // 1 | if . < 1 then 1 else (. + 0.5 | floor) end' \
+  jq -r '.server.deliveries_per_segment // 1 | if . < 1 then 1 else (. + 0.5 | floor) end' \
     "$OUT/$1.json" 2>/dev/null || echo 1
 }
 
@@ -456,13 +456,13 @@ row() {
     def n(d): if . == null then "n/a" else (. * pow(10; d) | round / pow(10; d) | tostring) end;
     (.server // {}) as $v | (.deliveries // 0) as $d |
     (if $d > 0 then 1e6 / $d else null end) as $per |
-    "| \($what) | `\($run)` | \(.connected)/\(.planned) | \(.deliveries_per_sec | n(0)) | \(.latency.p50_ms | n(1)) | \(.latency.p99_ms | n(1)) | \(.latency.max_ms | n(1)) | \(.messages.lost // .streams.lost // "–") | \(.delivery_rate_pct | n(2)) | \($v.cpu_us_per_delivery | n(2)) | \(if $per then ($v.cpu_user_seconds * $per | n(2)) else "n/a" end) | \(if $per then ($v.cpu_system_seconds * $per | n(2)) else "n/a" end) | \($v.deliveries_per_write | n(2)) | \($v.kib_per_connection | n(2)) | \($load) |"
+    "| \($what) | `\($run)` | \(.connected)/\(.planned) | \(.deliveries_per_sec | n(0)) | \(.latency.p50_ms | n(1)) | \(.latency.p99_ms | n(1)) | \(.latency.max_ms | n(1)) | \(.messages.lost // .streams.lost // "–") | \(.delivery_rate_pct | n(2)) | \($v.cpu_us_per_delivery | n(2)) | \(if $per then ($v.cpu_user_seconds * $per | n(2)) else "n/a" end) | \(if $per then ($v.cpu_system_seconds * $per | n(2)) else "n/a" end) | \($v.deliveries_per_segment | n(2)) | \($v.kib_per_connection | n(2)) | \($load) |"
   ' "$file"
 }
 
 table_head() {
   echo
-  echo "| server | run | connected | deliveries/s | p50 ms | p99 ms | max ms | lost | delivered % | CPU-µs/delivery | user | sys | deliveries/write | KiB/conn | load at start |"
+  echo "| server | run | connected | deliveries/s | p50 ms | p99 ms | max ms | lost | delivered % | CPU-µs/delivery | user | sys | deliveries/segment | KiB/conn | load at start |"
   echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 }
 
@@ -502,9 +502,13 @@ How to read the figures:
   the window alone (SSE), divided by deliveries. On loopback the kernel work
   of the receiving side of TCP runs in the sender's system call, so "sys"
   includes most of the clients' TCP receive cost.
-- Deliveries per write: deliveries divided by the server's write system
-  calls over the same span (\`syscw\` of \`/proc/PID/io\`; write and writev,
-  which is how tokio, Node and Python write to sockets).
+- Deliveries per segment: deliveries divided by the TCP data segments the
+  server's sockets sent over the same span (\`data_segs_out\` of \`ss -ti\`,
+  summed over the sockets of its port). With Nagle off (every server here)
+  a write is one segment unless the kernel merges writes queued behind each
+  other, so this is about how many frames one write carried, read the same
+  way for Rust, Node and Python (whose \`send\` calls \`/proc/PID/io\` does
+  not count).
 - The raw TCP reference (\`loadgen raw-server\`, no JSON, no framing) runs
   each shape twice: one write per frame (\`--frames-per-write 1\`), and with
   as many frames per write as our server made in that shape.

@@ -60,7 +60,8 @@ pub async fn run(mut args: Args) -> anyhow::Result<()> {
         .run_tag
         .get_or_insert_with(|| format!("r{}", crate::codec::stamp::unix_micros() % 1_000_000))
         .clone();
-    let mut meter = ServerMeter::new(args.server_pids.clone())?;
+    let ports = args.targets.iter().map(SocketAddr::port).collect();
+    let mut meter = ServerMeter::new(args.server_pids.clone(), ports)?;
     let outcome = if processes > 1 {
         if args.senders > 0 {
             bail!("sending scenarios run in one process (up to {SOCKETS_PER_PROCESS} clients)");

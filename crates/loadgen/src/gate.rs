@@ -5,6 +5,7 @@
 //! (`Gate::Worker`), so that several processes can load one server together.
 
 use crate::procfs::{self, CpuTime};
+use crate::segments;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines, Stdin};
@@ -24,9 +25,11 @@ pub struct ServerMeter {
     pub steps: Vec<RssStep>,
     window_start: Option<(Instant, CpuTime)>,
     window_end: Option<(Instant, CpuTime)>,
-    /// Write system calls at the start and the end of the window.
-    writes_start: Option<u64>,
-    writes_end: Option<u64>,
+    /// The servers' listening ports, whose sockets' segments are counted.
+    ports: Vec<u16>,
+    /// TCP data segments sent at the start and the end of the window.
+    segments_start: Option<u64>,
+    segments_end: Option<u64>,
 }
 
 /// What the servers cost, ready for the report.
@@ -40,10 +43,10 @@ pub struct ServerFigures {
     /// Share of one core the servers used over the window.
     pub cpu_cores: f64,
     pub cpu_us_per_delivery: Option<f64>,
-    /// Write system calls the servers made over the window (`syscw`).
-    pub write_syscalls: Option<u64>,
-    /// Deliveries per write system call: how many frames one write carried.
-    pub deliveries_per_write: Option<f64>,
+    /// TCP data segments the servers sent over the window (see `segments`).
+    pub data_segments: Option<u64>,
+    /// Deliveries per data segment: how many frames one write carried.
+    pub deliveries_per_segment: Option<f64>,
     pub rss_before_kib: u64,
     pub rss_after_kib: u64,
     pub kib_per_connection: Option<f64>,
@@ -56,7 +59,7 @@ pub struct ServerFigures {
 
 impl ServerMeter {
     /// Starts measuring: notes the servers' RSS before any client connects.
-    pub fn new(pids: Vec<u32>) -> anyhow::Result<Self> {
+    pub fn new(pids: Vec<u32>, ports: Vec<u16>) -> anyhow::Result<Self> {
         let rss_before_kib = if pids.is_empty() {
             None
         } else {
@@ -68,8 +71,9 @@ impl ServerMeter {
             steps: Vec::new(),
             window_start: None,
             window_end: None,
-            writes_start: None,
-            writes_end: None,
+            ports,
+            segments_start: None,
+            segments_end: None,
         })
     }
 
@@ -90,13 +94,13 @@ impl ServerMeter {
 
     pub fn window_started(&mut self) -> anyhow::Result<()> {
         self.window_start = Some((Instant::now(), procfs::total_cpu_time(&self.pids)?));
-        self.writes_start = procfs::total_write_syscalls(&self.pids);
+        self.segments_start = segments::data_segments_out(&self.ports);
         Ok(())
     }
 
     pub fn window_ended(&mut self) -> anyhow::Result<()> {
         self.window_end = Some((Instant::now(), procfs::total_cpu_time(&self.pids)?));
-        self.writes_end = procfs::total_write_syscalls(&self.pids);
+        self.segments_end = segments::data_segments_out(&self.ports);
         Ok(())
     }
 
@@ -120,9 +124,9 @@ impl ServerMeter {
                 .map(|step| (step.connections as f64, step.rss_kib as f64)),
         );
         let slope = least_squares_slope(&points);
-        let write_syscalls = self
-            .writes_start
-            .zip(self.writes_end)
+        let data_segments = self
+            .segments_start
+            .zip(self.segments_end)
             .map(|(start, end)| end.saturating_sub(start));
         Some(ServerFigures {
             pids: self.pids.clone(),
@@ -132,10 +136,10 @@ impl ServerMeter {
             cpu_system_seconds: cpu.system,
             cpu_cores: cpu_seconds / window_secs.max(1e-9),
             cpu_us_per_delivery: (deliveries > 0).then(|| cpu_seconds * 1e6 / deliveries as f64),
-            write_syscalls,
-            deliveries_per_write: write_syscalls
-                .filter(|&writes| writes > 0 && deliveries > 0)
-                .map(|writes| deliveries as f64 / writes as f64),
+            data_segments,
+            deliveries_per_segment: data_segments
+                .filter(|&segments| segments > 0 && deliveries > 0)
+                .map(|segments| deliveries as f64 / segments as f64),
             rss_before_kib,
             rss_after_kib,
             kib_per_connection,
@@ -215,7 +219,7 @@ mod tests {
 
     #[test]
     fn figures_divide_cpu_by_deliveries() {
-        let mut meter = ServerMeter::new(vec![std::process::id()]).unwrap();
+        let mut meter = ServerMeter::new(vec![std::process::id()], Vec::new()).unwrap();
         meter.steps.push(RssStep {
             connections: 10,
             rss_kib: meter.rss_before_kib.unwrap() + 80,

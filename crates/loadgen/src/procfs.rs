@@ -1,8 +1,6 @@
 //! What the server processes cost, read from `/proc`: CPU time
-//! (utime + stime of `/proc/PID/stat`), resident memory (`VmRSS` of
-//! `/proc/PID/status`) and write system calls (`syscw` of `/proc/PID/io`:
-//! write, writev and their kin, which is how tokio, Node and Python write
-//! to sockets), summed over every `--server-pid`.
+//! (utime + stime of `/proc/PID/stat`) and resident memory (`VmRSS` of
+//! `/proc/PID/status`), summed over every `--server-pid`.
 
 use anyhow::{Context, bail};
 use std::sync::OnceLock;
@@ -102,28 +100,6 @@ pub fn total_rss_kib(pids: &[u32]) -> anyhow::Result<u64> {
     pids.iter().map(|&pid| rss_kib(pid)).sum()
 }
 
-/// Write system calls a process has made so far (`syscw`).
-pub fn write_syscalls(pid: u32) -> anyhow::Result<u64> {
-    let io = std::fs::read_to_string(format!("/proc/{pid}/io"))
-        .with_context(|| format!("reading /proc/{pid}/io"))?;
-    parse_syscw(&io)
-}
-
-fn parse_syscw(io: &str) -> anyhow::Result<u64> {
-    io.lines()
-        .find_map(|line| line.strip_prefix("syscw:"))
-        .and_then(|value| value.trim().parse().ok())
-        .context("no syscw in /proc/PID/io")
-}
-
-/// Write system calls over several processes, or `None` when `/proc/PID/io`
-/// cannot be read (another user's process, a kernel without it).
-pub fn total_write_syscalls(pids: &[u32]) -> Option<u64> {
-    pids.iter()
-        .map(|&pid| write_syscalls(pid).ok())
-        .sum::<Option<u64>>()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,17 +118,9 @@ mod tests {
     }
 
     #[test]
-    fn parses_syscw() {
-        let io = "rchar: 10\nwchar: 20\nsyscr: 3\nsyscw: 77\nread_bytes: 0\n";
-        assert_eq!(parse_syscw(io).unwrap(), 77);
-        assert!(parse_syscw("rchar: 1\n").is_err());
-    }
-
-    #[test]
     fn reads_this_process() {
         let pid = std::process::id();
         assert!(rss_kib(pid).unwrap() > 0);
         assert!(cpu_time(pid).unwrap().total() >= 0.0);
-        assert!(total_write_syscalls(&[pid]).is_some());
     }
 }
