@@ -14,14 +14,15 @@ pub fn data_segments_out(ports: &[u16]) -> Option<u64> {
     if ports.is_empty() {
         return None;
     }
-    let mut filter = String::from("(");
+    // ss wants the parentheses apart from the terms: "( sport = :1 or … )".
+    let mut filter = String::from("( ");
     for (index, port) in ports.iter().enumerate() {
         if index > 0 {
             filter.push_str(" or ");
         }
         filter.push_str(&format!("sport = :{port}"));
     }
-    filter.push(')');
+    filter.push_str(" )");
     let output = Command::new("ss")
         .args(["-tinH", "state", "established", &filter])
         .output()
@@ -50,5 +51,23 @@ mod tests {
                       0 0 127.0.0.1:80 127.0.1.3:5001\n\t cubic segs_out:4 data_segs_out:3\n";
         assert_eq!(sum_data_segments(output), 10);
         assert_eq!(sum_data_segments(""), 0);
+    }
+
+    #[test]
+    fn counts_what_a_listening_port_sent() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        server.set_nodelay(true).unwrap();
+        let before = data_segments_out(&[port, 1]).expect("ss answers");
+        for _ in 0..3 {
+            server.write_all(b"frame").unwrap();
+            let mut frame = [0; 5];
+            client.read_exact(&mut frame).unwrap();
+        }
+        let after = data_segments_out(&[port, 1]).expect("ss answers");
+        assert_eq!(after - before, 3, "one segment per acknowledged write");
     }
 }
