@@ -196,12 +196,13 @@ clean() {
 }
 
 # ceiling NAME START STEP START-COMMAND...: the clean ceiling of one server,
-# a short search: rates START, START*STEP, ... (at most CEILING_STEPS), a
-# fresh server for each, until one is not clean. The fan-out arguments
-# without --rate come from CEILING_SHAPE; the server's port and pid from
-# the start command (it must set SERVER_PID and take the port as $port).
+# a short search of at most CEILING_STEPS runs, a fresh server for each:
+# from START up by STEP while the runs are clean, or, when START is not
+# clean, down by STEP until one is. The fan-out arguments without --rate
+# come from CEILING_SHAPE; the start command must take the port from $port
+# and set SERVER_PID.
 ceiling() {
-  local name=$1 rate=$2 step=$3 best="n/a"; shift 3
+  local name=$1 rate=$2 step=$3 best="n/a" direction=""; shift 3
   rm -f "$OUT/$name.ceiling"
   for n in $(seq "$CEILING_STEPS"); do
     port=$(free_port)
@@ -209,8 +210,16 @@ ceiling() {
     bench "$name-$n" 240 fanout --target "127.0.0.1:$port" --server-pid "$SERVER_PID" \
       "${CEILING_SHAPE[@]}" --rate "$rate"
     stop_servers
-    if clean "$name-$n"; then best=$rate; else break; fi
-    rate=$(awk -v r="$rate" -v s="$step" 'BEGIN { printf "%d", r * s }')
+    if clean "$name-$n"; then
+      best=$rate
+      [ "$direction" = down ] && break
+      direction=up
+      rate=$(awk -v r="$rate" -v s="$step" 'BEGIN { printf "%d", r * s }')
+    else
+      [ "$direction" = up ] && break
+      direction=down
+      rate=$(awk -v r="$rate" -v s="$step" 'BEGIN { printf "%d", r / s }')
+    fi
   done
   echo "$best" >"$OUT/$name.ceiling"
 }
@@ -288,8 +297,8 @@ if selected ws-chat; then
     raw_pair "chat-$load" "ws-chat-$load" "$rate" "${RAW_CHAT[@]}"
   done
   CEILING_SHAPE=("${CHAT[@]}")
-  ceiling ws-chat-ceiling 300 1.5 start_ws_chat
-  [ $NODE_PEERS = 1 ] && ceiling ws-node-ceiling 60 1.5 start_ws_node
+  ceiling ws-chat-ceiling 200 1.5 start_ws_chat
+  [ $NODE_PEERS = 1 ] && ceiling ws-node-ceiling 80 1.5 start_ws_node
   port=$(free_port)
   start_ws_chat && bench ws-chat-idle-10k 600 idle --proto ws-chat --target "127.0.0.1:$port" \
     --server-pid "$SERVER_PID" --clients 10000 --steps "$IDLE_STEPS" --duration 3
@@ -332,7 +341,8 @@ if selected sse; then
       # a second on the cores it shares with the server: it keeps reading
       # after the window to count what the server wrote in it.
       # shellcheck disable=SC2086 # SERVER_PID may hold a second --server-pid
-      bench "$impl-$streams" 600 streams --target "127.0.0.1:$port" --server-pid $SERVER_PID \
+      bench "$impl-$streams" "$([ $impl = sse-stocks ] && echo 600 || echo 300)" streams \
+        --target "127.0.0.1:$port" --server-pid $SERVER_PID \
         --clients "$count" --steps "$([ $count = 1000 ] && echo 1 || echo "$IDLE_STEPS")" \
         --duration "$WINDOW" --stream-grace "$([ $count = 1000 ] && echo 2 || echo 10)" \
         --connect-timeout 120
@@ -363,8 +373,8 @@ if selected rooms; then
     done
   done
   CEILING_SHAPE=("${ROOMS[@]}")
-  ceiling rooms-chat-ceiling 3000 1.5 start_rooms_chat
-  [ $NODE_PEERS = 1 ] && ceiling rooms-node-ceiling 400 1.5 start_rooms_node
+  ceiling rooms-chat-ceiling 2000 1.5 start_rooms_chat
+  [ $NODE_PEERS = 1 ] && ceiling rooms-node-ceiling 600 1.5 start_rooms_node
 
   # Idle memory: 19,000 sockets in 10 rooms and 15,000 in 100 rooms, beside
   # the floor: socketioxide alone, same buffers, joins answered and nothing else.
@@ -518,9 +528,10 @@ How to read the figures:
   generator becomes the bottleneck too (its clients read late, latency
   grows for every server alike); "load at start" is the 1-minute load
   average when each run began.
-- A clean ceiling is the highest rate of a short search (each step
-  ×1.5, a fresh server each) with p99 < 50 ms, nothing lost and every
-  delivery made; the next step is the first that was not clean.
+- A clean ceiling is the highest rate of a short search (steps of ×1.5 up
+  from a start while clean, or down from it until clean; a fresh server
+  each) with p99 < 50 ms, nothing lost and every delivery made. "n/a": no
+  step was clean.
 
 HEADER
 
