@@ -1,8 +1,10 @@
 //! ws-chat's settings, read once from the environment at start-up (the
 //! contract's configuration table), with a clear error for a bad value.
 //!
-//! Besides the contract's settings: `QUEUE_LEN` (default 1024): a socket
-//! more than that many frames behind is cut off with 1013.
+//! Besides the contract's settings: `QUEUE_LEN` (default 8192): a socket
+//! more than that many frames behind is cut off with 1013 (at 200 messages
+//! a second, about 40 seconds behind; the ring costs the frames it holds,
+//! shared by every socket).
 //! `WRITE_DELAY_MS` (default 10): after a write, a socket waits this long
 //! before it writes again, so that frames arriving meanwhile leave together
 //! in one system call; a frame for a socket that wrote longer ago than that
@@ -42,7 +44,7 @@ impl Config {
     pub fn from_env() -> Result<Config> {
         let ping_ms: u64 = env_or("PING_MS", 20_000)?;
         ensure!(ping_ms > 0, "PING_MS must be at least 1");
-        let queue_len: usize = env_or("QUEUE_LEN", 1024)?;
+        let queue_len: usize = env_or("QUEUE_LEN", 8192)?;
         ensure!(queue_len > 0, "QUEUE_LEN must be at least 1");
         Ok(Config {
             server: ServerConfig::from_env(DEFAULT_PORT)?,
