@@ -398,13 +398,14 @@ if selected rooms; then
     done
   done
 
-  # Join storm: 2,000 members join one room as fast as the handshakes go.
+  # Join storm: 2,000 members join one room as fast as the handshakes go;
+  # it ends once no notice came for --duration seconds.
   for impl in rooms-chat rooms-node; do
     [ $impl = rooms-node ] && [ $NODE_PEERS = 0 ] && continue
     port=$(free_port)
     "start_${impl/-/_}" || { stop_servers; continue; }
     bench "$impl-join-storm" 300 storm --proto rooms-chat --target "127.0.0.1:$port" \
-      --server-pid "$SERVER_PID" --clients 2000 --rooms 1 --connect-concurrency 500 --duration 3
+      --server-pid "$SERVER_PID" --clients 2000 --rooms 1 --connect-concurrency 500 --duration 5
     stop_servers
   done
 

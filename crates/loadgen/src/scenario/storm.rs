@@ -42,7 +42,8 @@ pub struct StormTally {
     pub missing: u64,
     /// Notices heard more than once for the same name.
     pub duplicates: u64,
-    /// Notices heard in another order than the reference member's.
+    /// Notices heard right after one that comes later in the reference
+    /// member's order (descents: one misplaced notice counts once or twice).
     pub out_of_order: u64,
     /// Members whose connection ended after they joined, before the end.
     pub disconnected: u64,
@@ -376,12 +377,14 @@ fn judge(members: &[Member]) -> StormTally {
                 tally.duplicates += 1;
             }
             known.insert(name.as_str());
+            // Each notice heard before one it follows in the reference
+            // counts once (a descent), so one early notice is one fault,
+            // not one per notice after it.
             if let Some(&position) = reference.get(name.as_str()) {
                 if last_position.is_some_and(|last| position < last) {
                     tally.out_of_order += 1;
-                } else {
-                    last_position = Some(position);
                 }
+                last_position = Some(position);
             }
         }
         let others = everyone.len() as u64 - 1;
