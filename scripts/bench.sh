@@ -608,7 +608,7 @@ HEADER
   echo "|---|---|---|---|---|---|---|---|---|"
   for run in rooms-chat-join-storm rooms-node-join-storm; do
     [ -s "$OUT/$run.json" ] || { echo "| ${run%-join-storm} | \`$run\` | no report | | | | | | |"; continue; }
-    jq -r --arg run "$run" '"| \($run | sub("-join-storm$"; "")) | `\($run)` | \(.connected)/\(.planned) | \(.storm.join_secs // "n/a") | \(.storm.expected // "n/a") | \(.storm.received // "n/a") | \(.storm.missing // "n/a") | \(.storm.out_of_order // "n/a") | \(.storm.disconnected // "n/a") |"' "$OUT/$run.json"
+    jq -r --arg run "$run" '"| \($run | sub("-join-storm$"; "")) | `\($run)` | \(.connected)/\(.planned) | \(.storm.join_secs // null | if . == null then "n/a" else (. * 10 | round / 10) end) | \(.storm.expected // "n/a") | \(.storm.received // "n/a") | \(.storm.missing // "n/a") | \(.storm.out_of_order // "n/a") | \(.storm.disconnected // "n/a") |"' "$OUT/$run.json"
   done
   echo
   echo "### rooms-chat targets"
