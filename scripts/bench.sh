@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
-# The standard benchmark set of the three servers (issue 6), run with the
-# load generator (crates/loadgen), written to BENCHMARKS.md.
+# The standard benchmark set (issues 6, 10, 11): our three servers side by
+# side with the reference peers of bench/peers/ (Node ws, Flask dev server
+# and gunicorn + gevent, Node socket.io with @socket.io/redis-adapter) and
+# the raw TCP reference, all driven by the same load generator
+# (crates/loadgen) in the same invocation, written to BENCHMARKS.md.
 #
-#   scripts/bench.sh            the full set (about 25 minutes on a busy 2-core machine)
-#   scripts/bench.sh --quick    shorter windows, same shapes (about 8 minutes)
+#   scripts/bench.sh            the full set
+#   scripts/bench.sh --quick    shorter windows and searches, same shapes (target: under 15 minutes)
 #   scripts/bench.sh --only ws  only the runs whose name contains "ws"
+#   scripts/bench.sh --no-peers ours and the raw reference only
 #
-# It builds release binaries, starts and stops every server itself (and a
-# private redis-server on a free port for the cluster runs), waits for a quiet
-# machine before each run (bounded), bounds every run in time, keeps each
-# run's JSON report under $TARGET_DIR/bench/, and writes BENCHMARKS.md with
-# the figures, the targets, the exact commands and the machine.
+# It builds release binaries, installs the peers (npm ci; a Python venv with
+# bench/peers/sse-flask/requirements.txt), starts and stops every server
+# itself (and a private redis-server on a free port for the cluster runs),
+# waits for a quiet machine before each run (bounded), bounds every run in
+# time, keeps each run's JSON report under target/bench/, and writes
+# BENCHMARKS.md with the figures, the targets, the exact commands and the
+# machine.
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
@@ -18,25 +24,29 @@ ROOT=$(pwd)
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 BIN=$TARGET_DIR/release
 OUT=$TARGET_DIR/bench
+PEERS=$ROOT/bench/peers
 QUICK=0
 ONLY=""
+WITH_PEERS=1
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) QUICK=1 ;;
     --only) ONLY=$2; shift ;;
-    -h|--help) sed -n 2,14p "$0"; exit 0 ;;
+    --no-peers) WITH_PEERS=0 ;;
+    -h|--help) sed -n 2,19p "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
 done
 
 if [ $QUICK = 1 ]; then
-  WINDOW=6 JITTER_WINDOW=30 QUIET_WAIT=20 IDLE_STEPS=2
+  WINDOW=5 JITTER_WINDOW=20 QUIET_WAIT=5 IDLE_STEPS=2 CEILING_STEPS=3
 else
-  WINDOW=15 JITTER_WINDOW=60 QUIET_WAIT=60 IDLE_STEPS=4
+  WINDOW=15 JITTER_WINDOW=60 QUIET_WAIT=60 IDLE_STEPS=4 CEILING_STEPS=6
 fi
 
 log() { printf '\n==> %s\n' "$*" >&2; }
+rel() { echo "${1#"$ROOT"/}"; } # a path as written in BENCHMARKS.md: relative to the repo
 
 # ------------------------------------------------------------- processes
 STARTED=()
@@ -58,31 +68,47 @@ free_port() {
   echo "no free port" >&2; exit 1
 }
 
-# start_server APP PORT [VAR=VALUE...]: starts a release server, waits for
-# /healthz, sets SERVER_PID and appends the launch line to SERVER_LINES.
-start_server() {
-  local app=$1 port=$2 health=${HEALTH_PATH:-/healthz}; shift 2
-  env PORT="$port" RUST_LOG=warn "$@" "$BIN/$app" >>"$OUT/${app##*/}-$port.log" 2>&1 &
+# start_cmd NAME PORT DIR COMMAND...: starts COMMAND (with PORT in its
+# environment) in DIR, waits for $HEALTH_PATH (default /healthz), sets
+# SERVER_PID and appends the launch line to SERVER_LINES. Variables for the
+# server go in front of the command through `env`.
+start_cmd() {
+  local name=$1 port=$2 dir=$3 health=${HEALTH_PATH:-/healthz}; shift 3
+  (cd "$dir" && exec env PORT="$port" RUST_LOG=warn "$@") >>"$OUT/$name-$port.log" 2>&1 &
   SERVER_PID=$!
   STARTED+=("$SERVER_PID")
-  SERVER_LINES+="PORT=$port $* $app"$'\n'
-  for _ in $(seq 100); do
+  SERVER_LINES+="(cd $(rel "$dir") && PORT=$port $*)"$'\n'
+  for _ in $(seq 150); do
     if curl -sf "http://127.0.0.1:$port$health" >/dev/null; then return 0; fi
     sleep 0.1
   done
-  echo "$app did not become healthy on port $port (see $OUT/$app-$port.log)" >&2
+  echo "$name did not become healthy on port $port (see $OUT/$name-$port.log)" >&2
   return 1
 }
 
-# start_rooms_cluster: a private redis-server and two rooms-chat instances
-# on it; sets port_a, port_b, pid_a and pid_b.
+# start_server APP PORT [VAR=VALUE...]: one of our release servers.
+start_server() {
+  local app=$1 port=$2; shift 2
+  start_cmd "${app##*/}" "$port" "$ROOT" env "$@" "$(rel "$BIN")/$app"
+}
+
+# start_rooms_cluster [node]: a private redis-server and two rooms-chat
+# instances (or two Node socket.io peers) on it; sets port_a, port_b, pid_a, pid_b.
 start_rooms_cluster() {
   start_redis
   port_a=$(free_port); port_b=$(free_port)
-  start_server rooms-chat "$port_a" MSG_RATE=0 "REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0"
-  pid_a=$SERVER_PID
-  start_server rooms-chat "$port_b" MSG_RATE=0 "REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0"
-  pid_b=$SERVER_PID
+  local url="REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0"
+  if [ "${1:-}" = node ]; then
+    start_cmd rooms-node "$port_a" "$PEERS/rooms-node" env MSG_RATE=0 "$url" node server.js
+    pid_a=$SERVER_PID
+    start_cmd rooms-node "$port_b" "$PEERS/rooms-node" env MSG_RATE=0 "$url" node server.js
+    pid_b=$SERVER_PID
+  else
+    start_server rooms-chat "$port_a" MSG_RATE=0 "$url"
+    pid_a=$SERVER_PID
+    start_server rooms-chat "$port_b" MSG_RATE=0 "$url"
+    pid_b=$SERVER_PID
+  fi
 }
 
 stop_servers() {
@@ -102,6 +128,30 @@ start_redis() {
     sleep 0.1
   done
   SERVER_LINES+="redis-server --port $REDIS_PORT --save '' --appendonly no"$'\n'
+}
+
+# The peers, installed from their lock files; a peer that cannot be
+# installed is left out (its rows say n/a, the log says why).
+NODE_PEERS=0 FLASK_PEER=0
+install_peers() {
+  [ "$WITH_PEERS" = 1 ] || return 0
+  if command -v node >/dev/null && command -v npm >/dev/null; then
+    NODE_PEERS=1
+    for peer in ws-node rooms-node; do
+      log "npm ci in $(rel "$PEERS/$peer")"
+      (cd "$PEERS/$peer" && npm ci --no-audit --no-fund --loglevel=error) >&2 || NODE_PEERS=0
+    done
+  else
+    log "node/npm missing: the Node peers are left out"
+  fi
+  local venv=$PEERS/sse-flask/.venv
+  log "Python venv for $(rel "$PEERS/sse-flask")"
+  if { [ -x "$venv/bin/gunicorn" ] || python3 -m venv "$venv"; } &&
+      "$venv/bin/pip" install -q -r "$PEERS/sse-flask/requirements.txt" >&2; then
+    FLASK_PEER=1
+  else
+    log "could not install the Flask peer: it is left out"
+  fi
 }
 
 # Waits (at most QUIET_WAIT seconds) for the 1-minute load average to fall
@@ -129,7 +179,7 @@ bench() {
   wait_quiet
   log "$name: loadgen $*"
   printf '%s' "$SERVER_LINES" >"$OUT/$name.servers"
-  echo "loadgen $*" >"$OUT/$name.command"
+  echo "$(rel "$BIN")/loadgen $*" >"$OUT/$name.command"
   echo "$LOAD_AT_START" >"$OUT/$name.load"
   if ! timeout --signal=INT --kill-after=20 "$limit" "$BIN/loadgen" "$@" \
       --label "$name" --json "$OUT/$name.json" 2>"$OUT/$name.stderr"; then
@@ -139,6 +189,58 @@ bench() {
   grep -v '^\S*\[' "$OUT/$name.stderr" | grep -v ' INFO ' | tail -n 6 >&2 || true
 }
 
+# clean RUN: true when the run kept p99 under 50 ms and lost nothing.
+clean() {
+  jq -e '(.latency.p99_ms < 50) and ((.messages.lost // 1) == 0) and (.messages.expected > 0)
+    and ((.delivery_rate_pct // 0) >= 100)' "$OUT/$1.json" >/dev/null 2>&1
+}
+
+# ceiling NAME START STEP START-COMMAND...: the clean ceiling of one server,
+# a short search of at most CEILING_STEPS runs, a fresh server for each:
+# from START up by STEP while the runs are clean, or, when START is not
+# clean, down by STEP until one is. The fan-out arguments without --rate
+# come from CEILING_SHAPE; the start command must take the port from $port
+# and set SERVER_PID.
+ceiling() {
+  local name=$1 rate=$2 step=$3 best="n/a" direction=""; shift 3
+  rm -f "$OUT/$name.ceiling"
+  for n in $(seq "$CEILING_STEPS"); do
+    port=$(free_port)
+    "$@" || { stop_servers; break; }
+    bench "$name-$n" 240 fanout --target "127.0.0.1:$port" --server-pid "$SERVER_PID" \
+      "${CEILING_SHAPE[@]}" --rate "$rate"
+    stop_servers
+    if clean "$name-$n"; then
+      best=$rate
+      [ "$direction" = down ] && break
+      direction=up
+      rate=$(awk -v r="$rate" -v s="$step" 'BEGIN { printf "%d", r * s }')
+    else
+      [ "$direction" = up ] && break
+      direction=down
+      rate=$(awk -v r="$rate" -v s="$step" 'BEGIN { printf "%d", r / s }')
+    fi
+  done
+  echo "$best" >"$OUT/$name.ceiling"
+}
+
+# deliveries per TCP data segment of RUN (about per write), rounded, at
+# least 1: the raw reference's "same writes" shape.
+frames_per_write() {
+  jq -r '.server.deliveries_per_segment // 1 | if . < 1 then 1 else (. + 0.5 | floor) end' \
+    "$OUT/$1.json" 2>/dev/null || echo 1
+}
+
+# ---------------------------------------------------------- hooks
+# Other bench scripts of the project, run in the same invocation after the
+# standard set; each gets OUT (where to put its JSON) and BIN. One line each.
+run_hook() {
+  local script=$1
+  [ -x "$ROOT/$script" ] || return 0
+  log "hook: $script"
+  OUT=$OUT BIN=$BIN QUICK=$QUICK "$ROOT/$script" >&2 || log "$script failed"
+}
+
 # --------------------------------------------------------------- build
 log "building release binaries in $TARGET_DIR"
 cargo build --release -p ws-chat -p sse-stocks -p rooms-chat -p loadgen 2>&1 | tail -n 3 \
@@ -146,98 +248,185 @@ cargo build --release -p ws-chat -p sse-stocks -p rooms-chat -p loadgen 2>&1 | t
 cargo build --release -p rooms-chat --example bare_socketioxide 2>&1 | tail -n 1 \
   || { echo "build failed" >&2; exit 1; }
 mkdir -p "$OUT"
-rm -f "$OUT"/*.json "$OUT"/*.command "$OUT"/*.servers "$OUT"/*.load "$OUT"/*.stderr "$OUT"/*.log
+rm -f "$OUT"/*.json "$OUT"/*.command "$OUT"/*.servers "$OUT"/*.load "$OUT"/*.stderr "$OUT"/*.log \
+  "$OUT"/*.ceiling "$OUT"/hooks/*.md
 SERVER_LINES=""
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+install_peers
+BENCH_STARTED=$(date +%s)
 
 # --------------------------------------------------------------- runs
-FANOUT_ROOMS=(--clients 1000 --rooms 10 --senders 50 --rate 2000 --duration "$WINDOW")
-FANOUT_CHAT=(--clients 1000 --senders 20 --rate 100 --duration "$WINDOW")
+# ws-chat (issue 11): light = 1,000 clients, 20 senders x 4 msg/s; heavy =
+# 200 msg/s in all (200k deliveries/s).
+CHAT=(--proto ws-chat --clients 1000 --senders 20 --duration "$WINDOW")
+CHAT_LIGHT=80 CHAT_HEAVY=200
+# rooms-chat (issues 10, 11): 1,000 clients in 10 rooms, 50 senders;
+# light 10 msg/s each, heavy 2,000 msg/s in all (200k deliveries/s).
+ROOMS=(--proto rooms-chat --clients 1000 --rooms 10 --senders 50 --duration "$WINDOW")
+ROOMS_LIGHT=500 ROOMS_HEAVY=2000
+RAW_CHAT=(--rooms 1 --clients 1000 --senders 20 --duration "$WINDOW")
+RAW_ROOMS=(--rooms 10 --clients 1000 --senders 50 --duration "$WINDOW")
 
-# The raw TCP reference of sse-stocks-streams-1k: one write of one feed step
-# (10 events, about 1.3 KB) to each of 1,000 sockets, 10 times a second.
-RAW_SSE=(--rooms 1 --clients 1000 --senders 1 --rate 10 --text-bytes 1300 --duration "$WINDOW")
+start_ws_chat() { start_server ws-chat "$port" MSG_RATE=0; }
+start_ws_node() { start_cmd ws-node "$port" "$PEERS/ws-node" node server.js; }
+start_rooms_chat() { start_server rooms-chat "$port" MSG_RATE=0; }
+start_rooms_node() { start_cmd rooms-node "$port" "$PEERS/rooms-node" env MSG_RATE=0 node server.js; }
 
-if selected rawtcp; then
-  bench rawtcp-rooms 120 rawtcp "${FANOUT_ROOMS[@]}"
-  bench rawtcp-chat 120 rawtcp --rooms 1 "${FANOUT_CHAT[@]}"
-  bench rawtcp-sse 120 rawtcp "${RAW_SSE[@]}"
-fi
+# chat_pair APP-NAME START-FUNCTION SHAPE-NAME RATE: one fan-out run.
+fanout_run() {
+  local name=$1 start=$2 rate=$3; shift 3
+  port=$(free_port)
+  "$start" || { stop_servers; return; }
+  bench "$name" 240 fanout --target "127.0.0.1:$port" --server-pid "$SERVER_PID" "$@" --rate "$rate"
+  stop_servers
+}
+
+# raw_pair NAME RUN RATE SHAPE...: the raw TCP reference of RUN, once with one
+# write per frame and once with as many frames per write as RUN made.
+raw_pair() {
+  local name=$1 run=$2 rate=$3; shift 3
+  bench "rawtcp-$name-1" 240 rawtcp "$@" --rate "$rate" --frames-per-write 1
+  bench "rawtcp-$name-same" 240 rawtcp "$@" --rate "$rate" --frames-per-write "$(frames_per_write "$run")"
+}
 
 if selected ws-chat; then
+  for load in light heavy; do
+    [ $load = light ] && rate=$CHAT_LIGHT || rate=$CHAT_HEAVY
+    fanout_run "ws-chat-$load" start_ws_chat "$rate" "${CHAT[@]}"
+    [ $NODE_PEERS = 1 ] && fanout_run "ws-node-$load" start_ws_node "$rate" "${CHAT[@]}"
+    raw_pair "chat-$load" "ws-chat-$load" "$rate" "${RAW_CHAT[@]}"
+  done
+  CEILING_SHAPE=("${CHAT[@]}")
+  ceiling ws-chat-ceiling 200 1.5 start_ws_chat
+  [ $NODE_PEERS = 1 ] && ceiling ws-node-ceiling 80 1.5 start_ws_node
   port=$(free_port)
-  start_server ws-chat "$port" MSG_RATE=0
-  bench ws-chat-fanout 180 fanout --proto ws-chat --target "127.0.0.1:$port" \
-    --server-pid "$SERVER_PID" "${FANOUT_CHAT[@]}"
+  start_ws_chat && bench ws-chat-idle-10k 600 idle --proto ws-chat --target "127.0.0.1:$port" \
+    --server-pid "$SERVER_PID" --clients 10000 --steps "$IDLE_STEPS" --duration 3
   stop_servers
-  # The same with rooms-chat's shorter window: lower latency, more CPU.
-  port=$(free_port)
-  start_server ws-chat "$port" MSG_RATE=0 WRITE_DELAY_MS=20
-  bench ws-chat-fanout-20ms 180 fanout --proto ws-chat --target "127.0.0.1:$port" \
-    --server-pid "$SERVER_PID" "${FANOUT_CHAT[@]}"
-  stop_servers
-  port=$(free_port)
-  start_server ws-chat "$port" MSG_RATE=0
-  bench ws-chat-idle-10k 900 idle --proto ws-chat --target "127.0.0.1:$port" \
-    --server-pid "$SERVER_PID" --clients 10000 --steps "$IDLE_STEPS" --duration 5
-  stop_servers
+  # Node's welcome lists every user, so its joins cost O(users): 10,000 of
+  # them take minutes on two busy cores; --quick leaves this row out.
+  if [ $NODE_PEERS = 1 ] && [ $QUICK = 0 ]; then
+    port=$(free_port)
+    start_ws_node && bench ws-node-idle-10k 600 idle --proto ws-chat --target "127.0.0.1:$port" \
+      --server-pid "$SERVER_PID" --clients 10000 --steps "$IDLE_STEPS" --duration 3
+    stop_servers
+  fi
 fi
 
-if selected sse-stocks; then
-  port=$(free_port)
-  start_server sse-stocks "$port" TICK_MS=100 SEED=7
-  bench sse-stocks-streams-1k 180 streams --target "127.0.0.1:$port" \
-    --server-pid "$SERVER_PID" --clients 1000 --duration "$WINDOW"
-  stop_servers
-  port=$(free_port)
-  start_server sse-stocks "$port" TICK_MS=100 SEED=7
-  # The load generator cannot read 1.9 million events a second on the
-  # cores it shares with the server: it falls behind, so it keeps reading
-  # longer after the window to count what the server wrote in it.
-  bench sse-stocks-streams-19k 900 streams --target "127.0.0.1:$port" \
-    --server-pid "$SERVER_PID" --clients 19000 \
-    --steps "$IDLE_STEPS" --duration "$WINDOW" --stream-grace 10
-  stop_servers
-  port=$(free_port)
-  start_server sse-stocks "$port" TICK_MS=100 SEED=7
-  bench sse-stocks-jitter 300 jitter --proto sse --target "127.0.0.1:$port" \
-    --server-pid "$SERVER_PID" --clients 1000 --duration "$JITTER_WINDOW"
-  stop_servers
+if selected sse; then
+  # The raw TCP reference of sse-stocks-1k: one write of one feed step
+  # (10 events, about 1.3 KB) to each of 1,000 sockets, 10 times a second.
+  bench rawtcp-sse 120 rawtcp --rooms 1 --clients 1000 --senders 1 --rate 10 --text-bytes 1300 \
+    --duration "$WINDOW" --frames-per-write 1
+  FLASK=$PEERS/sse-flask
+  start_sse() { start_server sse-stocks "$port" TICK_MS=100 SEED=7; }
+  start_flask_dev() { start_cmd flask-dev "$port" "$FLASK" env TICK_MS=100 SEED=7 .venv/bin/python app.py; }
+  # One gevent worker, as the peer's README says; worker-connections above
+  # the streams of the run so that gunicorn itself does not refuse them.
+  start_gunicorn() {
+    start_cmd flask-gevent "$port" "$FLASK" env TICK_MS=100 SEED=7 .venv/bin/gunicorn -k gevent -w 1 \
+      --worker-connections "$1" -b "127.0.0.1:$port" app:app || return 1
+    # Measure the master and its worker together.
+    SERVER_PID="$SERVER_PID --server-pid $(pgrep -P "$SERVER_PID" | head -n 1)"
+  }
+  for streams in 1k 19k; do
+    [ $streams = 1k ] && count=1000 || count=19000
+    for impl in sse-stocks flask-dev flask-gevent; do
+      [ $impl != sse-stocks ] && [ $FLASK_PEER = 0 ] && continue
+      port=$(free_port)
+      case $impl in
+        sse-stocks) start_sse ;;
+        flask-dev) start_flask_dev ;;
+        flask-gevent) start_gunicorn $((count + 1000)) ;;
+      esac || { stop_servers; continue; }
+      # At 19,000 streams the load generator cannot read 1.9 million events
+      # a second on the cores it shares with the server: it keeps reading
+      # after the window to count what the server wrote in it.
+      # shellcheck disable=SC2086 # SERVER_PID may hold a second --server-pid
+      bench "$impl-$streams" "$([ $impl = sse-stocks ] && echo 600 || echo 300)" streams \
+        --target "127.0.0.1:$port" --server-pid $SERVER_PID \
+        --clients "$count" --steps "$([ $count = 1000 ] && echo 1 || echo "$IDLE_STEPS")" \
+        --duration "$WINDOW" --stream-grace "$([ $count = 1000 ] && echo 2 || echo 10)" \
+        --connect-timeout 120
+      stop_servers
+    done
+  done
+  if [ $QUICK = 0 ]; then
+    port=$(free_port)
+    start_sse && bench sse-stocks-jitter 300 jitter --proto sse --target "127.0.0.1:$port" \
+      --server-pid "$SERVER_PID" --clients 1000 --duration "$JITTER_WINDOW"
+    stop_servers
+  fi
 fi
 
-if selected rooms-chat; then
-  port=$(free_port)
-  start_server rooms-chat "$port" MSG_RATE=0
-  bench rooms-chat-fanout-1 180 fanout --proto rooms-chat --target "127.0.0.1:$port" \
-    --server-pid "$SERVER_PID" "${FANOUT_ROOMS[@]}"
-  stop_servers
+if selected rooms; then
+  for load in light heavy; do
+    [ $load = light ] && rate=$ROOMS_LIGHT || rate=$ROOMS_HEAVY
+    fanout_run "rooms-chat-$load" start_rooms_chat "$rate" "${ROOMS[@]}"
+    [ $NODE_PEERS = 1 ] && fanout_run "rooms-node-$load" start_rooms_node "$rate" "${ROOMS[@]}"
+    raw_pair "rooms-$load" "rooms-chat-$load" "$rate" "${RAW_ROOMS[@]}"
+    # Two instances on one Redis, clients spread over both.
+    for impl in rooms-chat rooms-node; do
+      [ $impl = rooms-node ] && [ $NODE_PEERS = 0 ] && continue
+      start_rooms_cluster "$([ $impl = rooms-node ] && echo node)" || { stop_servers; continue; }
+      bench "$impl-$load-2" 240 fanout --target "127.0.0.1:$port_a" --target "127.0.0.1:$port_b" \
+        --server-pid "$pid_a" --server-pid "$pid_b" "${ROOMS[@]}" --rate "$rate"
+      stop_servers
+    done
+  done
+  CEILING_SHAPE=("${ROOMS[@]}")
+  ceiling rooms-chat-ceiling 2000 1.5 start_rooms_chat
+  [ $NODE_PEERS = 1 ] && ceiling rooms-node-ceiling 600 1.5 start_rooms_node
 
-  start_rooms_cluster
-  bench rooms-chat-fanout-2 180 fanout --proto rooms-chat \
-    --target "127.0.0.1:$port_a" --target "127.0.0.1:$port_b" \
-    --server-pid "$pid_a" --server-pid "$pid_b" "${FANOUT_ROOMS[@]}"
-  # Fresh instances, so that the jitter run's RSS figures are its own.
-  stop_servers
-  start_rooms_cluster
-  bench rooms-chat-jitter 300 jitter --proto rooms-chat \
-    --target "127.0.0.1:$port_a" --target "127.0.0.1:$port_b" \
-    --server-pid "$pid_a" --server-pid "$pid_b" \
-    --clients 1000 --rooms 10 --senders 50 --rate 500 --duration "$JITTER_WINDOW"
-  stop_servers
+  # Idle memory: 19,000 sockets in 10 rooms and 15,000 in 100 rooms, beside
+  # the floor: socketioxide alone, same buffers, joins answered and nothing else.
+  start_bare() { HEALTH_PATH="/socket.io/?EIO=4&transport=polling" start_server examples/bare_socketioxide "$port"; }
+  for shape in "19k 19000 10" "15k 15000 100"; do
+    read -r tag count rooms <<<"$shape"
+    for impl in rooms-chat socketioxide-bare rooms-node; do
+      # Node's idle row is left out of --quick: its 19,000 joins take minutes.
+      [ $impl = rooms-node ] && { [ $NODE_PEERS = 0 ] || [ $tag = 15k ] || [ $QUICK = 1 ]; } && continue
+      port=$(free_port)
+      case $impl in
+        rooms-chat) start_rooms_chat ;;
+        socketioxide-bare) start_bare ;;
+        rooms-node) start_rooms_node ;;
+      esac || { stop_servers; continue; }
+      bench "$impl-idle-$tag-$rooms" 600 idle --proto rooms-chat --target "127.0.0.1:$port" \
+        --server-pid "$SERVER_PID" --clients "$count" --rooms "$rooms" --steps "$IDLE_STEPS" --duration 3
+      stop_servers
+    done
+  done
 
-  port=$(free_port)
-  start_server rooms-chat "$port" MSG_RATE=0
-  bench rooms-chat-idle-19k 900 idle --proto rooms-chat --target "127.0.0.1:$port" \
-    --server-pid "$SERVER_PID" --clients 19000 --rooms 10 --steps "$IDLE_STEPS" --duration 5
-  stop_servers
+  # Join storm: 2,000 members join one room as fast as the handshakes go;
+  # it ends once no notice came for --duration seconds.
+  for impl in rooms-chat rooms-node; do
+    [ $impl = rooms-node ] && [ $NODE_PEERS = 0 ] && continue
+    port=$(free_port)
+    "start_${impl/-/_}" || { stop_servers; continue; }
+    bench "$impl-join-storm" 300 storm --proto rooms-chat --target "127.0.0.1:$port" \
+      --server-pid "$SERVER_PID" --clients 2000 --rooms 1 --connect-concurrency 500 --duration 5
+    stop_servers
+  done
 
-  # The floor: socketioxide alone, same buffers, joins answered and nothing else.
-  port=$(free_port)
-  HEALTH_PATH="/socket.io/?EIO=4&transport=polling" start_server examples/bare_socketioxide "$port"
-  bench socketioxide-bare-idle-19k 900 idle --proto rooms-chat --target "127.0.0.1:$port" \
-    --server-pid "$SERVER_PID" --clients 19000 --rooms 10 --steps "$IDLE_STEPS" --duration 5
-  stop_servers
+  if [ $QUICK = 0 ]; then
+    start_rooms_cluster
+    bench rooms-chat-jitter 300 jitter --proto rooms-chat \
+      --target "127.0.0.1:$port_a" --target "127.0.0.1:$port_b" \
+      --server-pid "$pid_a" --server-pid "$pid_b" \
+      --clients 1000 --rooms 10 --senders 50 --rate 500 --duration "$JITTER_WINDOW"
+    stop_servers
+  fi
 fi
+
+# ---------------------------------------------------------- hook calls
+# One line per script; a script that is not there is skipped. Each may
+# write a Markdown section to $OUT/hooks/<name>.md: the report appends it.
+mkdir -p "$OUT/hooks"
+selected wire && run_hook scripts/wire-costs.sh
+selected churn && run_hook scripts/churn.sh
+
+BENCH_SECONDS=$(( $(date +%s) - BENCH_STARTED ))
 
 # --------------------------------------------------------------- report
 # field RUN JQ-EXPRESSION [DECIMALS]: a figure of a run, or "n/a".
@@ -249,32 +438,64 @@ field() {
     else (\$v | tostring) end" "$file" 2>/dev/null || echo "n/a"
 }
 
+CPU=.server.cpu_us_per_delivery
+LOST='(.messages.lost // .streams.lost)'
+
+# calc EXPRESSION A B...: awk arithmetic over figures, "n/a" if one is missing.
+calc() {
+  local expression=$1; shift
+  for value in "$@"; do [ "$value" = "n/a" ] && { echo "n/a"; return; }; done
+  awk -v a="${1:-0}" -v b="${2:-0}" -v c="${3:-0}" "BEGIN { printf \"%.2f\", $expression }"
+}
+
 # verdict VALUE OP LIMIT: "met" / "**missed**" / "not measured".
 verdict() {
-  [ "$1" = "n/a" ] && { echo "not measured"; return; }
+  { [ "$1" = "n/a" ] || [ "$3" = "n/a" ]; } && { echo "not measured"; return; }
   if awk -v v="$1" -v l="$3" "BEGIN { exit !(v $2 l) }"; then echo "met"; else echo "**missed**"; fi
 }
 
-ratio() {
-  { [ "$1" = "n/a" ] || [ "$2" = "n/a" ]; } && { echo "n/a"; return; }
-  awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'
+target_row() { # description runs measured op limit target-text
+  printf '| %s | %s | %s | %s | %s |\n' "$1" "$2" "$3" "$6" "$(verdict "$3" "$4" "$5")"
 }
 
-target_row() { # description run measured op limit target-text reference
-  printf '| %s | `%s` | %s | %s | %s | %s |\n' "$1" "$2" "$3" "$6" "$(verdict "$3" "$4" "$5")" "$7"
+# row RUN WHAT: one line of a comparison table.
+row() {
+  local run=$1 what=$2 file="$OUT/$1.json"
+  if [ ! -s "$file" ]; then
+    printf '| %s | `%s` | no report%s |\n' "$what" "$run" \
+      "$( [ -f "$OUT/$run.stderr" ] && echo ": $(tail -n 1 "$OUT/$run.stderr" | tr '|' '/' | head -c 160)")"
+    return
+  fi
+  jq -r --arg run "$run" --arg what "$what" --arg load "$(cat "$OUT/$run.load" 2>/dev/null)" '
+    def n(d): if . == null then "n/a" else (. * pow(10; d) | round / pow(10; d) | tostring) end;
+    (.server // {}) as $v | (.deliveries // 0) as $d |
+    (if $d > 0 then 1e6 / $d else null end) as $per |
+    "| \($what) | `\($run)` | \(.connected)/\(.planned) | \(.deliveries_per_sec | n(0)) | \(.latency.p50_ms | n(1)) | \(.latency.p99_ms | n(1)) | \(.latency.max_ms | n(1)) | \(.messages.lost // .streams.lost // "–") | \(.delivery_rate_pct | n(2)) | \($v.cpu_us_per_delivery | n(2)) | \(if $per then ($v.cpu_user_seconds * $per | n(2)) else "n/a" end) | \(if $per then ($v.cpu_system_seconds * $per | n(2)) else "n/a" end) | \($v.deliveries_per_segment | n(2)) | \($v.kib_per_connection | n(2)) | \($load) |"
+  ' "$file"
 }
+
+table_head() {
+  echo
+  echo "| server | run | connected | deliveries/s | p50 ms | p99 ms | max ms | lost | delivered % | CPU-µs/delivery | user | sys | deliveries/segment | KiB/conn | load at start |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+}
+
+ceiling_of() { cat "$OUT/$1.ceiling" 2>/dev/null || echo "n/a"; }
 
 write_report() {
   local mode="full" run
-  [ "$QUICK" = 1 ] && mode="quick (--quick: ${WINDOW}s windows, ${JITTER_WINDOW}s jitter, $IDLE_STEPS RSS steps)"
-  local cpu=.server.cpu_us_per_delivery kib=.server.kib_per_connection
+  [ "$QUICK" = 1 ] && mode="quick (--quick: ${WINDOW}s windows, $IDLE_STEPS RSS steps, ceiling search of $CEILING_STEPS steps, no jitter runs, no idle rows of the Node peers)"
   cat <<HEADER
 # Benchmarks
 
-Written by \`scripts/bench.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'), mode: $mode,
+Written by \`scripts/bench.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC') in $((BENCH_SECONDS / 60)) min, mode: $mode,
 tree at commit \`$(git rev-parse --short HEAD 2>/dev/null || echo unknown)\`$( [ -n "$(git status --porcelain 2>/dev/null)" ] && echo " plus uncommitted changes").
-Every figure below comes from that run's JSON report (\`$OUT/<run>.json\`);
-"n/a" means the run did not produce the figure (see its stderr next to it).
+**Every figure below comes from that one run**: ours, the reference peers of
+\`bench/peers/\` (copied unchanged from the shared peers, installed from their
+lock files) and the raw TCP reference, one after the other, driven by the
+same load generator (\`crates/loadgen\`). Each run's JSON report is
+\`$(rel "$OUT")/<run>.json\`; "n/a" means the run did not produce the figure
+(see \`$(rel "$OUT")/<run>.stderr\`).
 
 ## Machine
 
@@ -284,71 +505,159 @@ Every figure below comes from that run's JSON report (\`$OUT/<run>.json\`);
 | CPU | $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //') |
 | memory | $(free -h | awk '/^Mem:/ { print $2 }') |
 | kernel | $(uname -sr) |
+| Node.js | $(node --version 2>/dev/null || echo none) |
+| Python | $("$PEERS/sse-flask/.venv/bin/python" --version 2>/dev/null || echo none) |
 | open files (hard limit per process) | $(ulimit -Hn) |
-
-The load generator runs on the same two cores as the servers; only the
-servers' CPU (utime + stime of \`/proc/PID/stat\`) is divided by deliveries.
 
 How to read the figures:
 
-- Server CPU is measured from the start of the window to the end of the drain
-  (messages) or over the window alone (SSE streams). On loopback, the kernel
-  work of the receiving side of TCP runs in the sender's system call, so the
-  "sys" part of a server's CPU includes most of the clients' TCP receive cost.
-- The cost of a delivery falls when several frames leave in one write, which
-  happens more when the machine is busy and sockets fall behind: compare runs
-  of one bench.sh invocation with each other (the raw TCP reference ran in the
-  same conditions), and mind the load average noted with every command.
+- Server CPU is utime + stime of \`/proc/PID/stat\` (user and system apart),
+  from the start of the window to the end of the drain (messages) or over
+  the window alone (SSE), divided by deliveries. On loopback the kernel work
+  of the receiving side of TCP runs in the sender's system call, so "sys"
+  includes most of the clients' TCP receive cost.
+- Deliveries per segment: deliveries divided by the TCP data segments the
+  server's sockets sent over the same span (\`data_segs_out\` of \`ss -ti\`,
+  summed over the sockets of its port). With Nagle off (every server here)
+  a write is one segment unless the kernel merges writes queued behind each
+  other, so this is about how many frames one write carried, read the same
+  way for Rust, Node and Python (whose \`send\` calls \`/proc/PID/io\` does
+  not count).
+- The raw TCP reference (\`loadgen raw-server\`, no JSON, no framing) runs
+  each shape twice: one write per frame (\`--frames-per-write 1\`), and with
+  as many frames per write as our server made in that shape.
 - Latency is end to end (sender's clock to receiver's clock, one machine),
-  including the load generator's own scheduling delays on the shared cores.
-- sse-stocks writes each stream one feed step (10 events) per system call,
-  so its cost per event is a tenth of a write's. At light load that write
-  costs what the raw TCP reference's does (\`rawtcp-sse\`, same writes to as
-  many sockets); at 19,000 streams writes are cheaper per byte.
+  including the load generator's own scheduling delays: it runs on the same
+  $(nproc) cores as the servers. Where a server uses most of a core the load
+  generator becomes the bottleneck too (its clients read late, latency
+  grows for every server alike); "load at start" is the 1-minute load
+  average when each run began.
+- A clean ceiling is the highest rate of a short search (steps of ×1.5 up
+  from a start while clean, or down from it until clean; a fresh server
+  each) with p99 < 50 ms, nothing lost and every delivery made. "n/a": no
+  step was clean.
 
-## Targets
-
-| target | run | measured | target | verdict | Node / Flask / others on this machine |
-|---|---|---|---|---|---|
 HEADER
-  target_row "rooms-chat CPU-µs per delivery, 1 instance" rooms-chat-fanout-1 "$(field rooms-chat-fanout-1 $cpu)" "<=" 2.5 "≤ 2.5" "socket.io 4: 10–16"
-  target_row "rooms-chat CPU-µs per delivery, 2 instances + Redis" rooms-chat-fanout-2 "$(field rooms-chat-fanout-2 $cpu)" "<=" 3 "≤ 3" "socket.io 4 + redis-adapter: 13–18"
-  target_row "rooms-chat p99 latency (ms) at 2,000 msg/s sent ($(field rooms-chat-fanout-1 .deliveries_per_sec 0) deliveries/s)" rooms-chat-fanout-1 "$(field rooms-chat-fanout-1 .latency.p99_ms)" "<" 50 "< 50 ms at 200k/s" "socket.io: p99 < 100 ms up to ~60k deliveries/s"
-  target_row "rooms-chat KiB RSS per idle joined socket" rooms-chat-idle-19k "$(field rooms-chat-idle-19k $kib)" "<=" 8 "≤ 8" "socket.io 14–31 KB; socketioxide 0.18.4 ~37 KB, Centrifugo ~30 KB, AnyCable Pro 19 KB (published)"
-  target_row "the floor: bare socketioxide 0.18, KiB RSS per idle joined socket (examples/bare_socketioxide.rs)" socketioxide-bare-idle-19k "$(field socketioxide-bare-idle-19k $kib)" "<=" 8 "≤ 8" "rooms-chat's own share: $(awk -v a="$(field rooms-chat-idle-19k $kib)" -v b="$(field socketioxide-bare-idle-19k $kib)" 'BEGIN { if (b + 0 > 0) printf "%.1f KiB", a - b; else print "n/a" }')"
-  target_row "rooms-chat idle sockets held by one instance" rooms-chat-idle-19k "$(field rooms-chat-idle-19k .connected 0)" ">=" 19000 "19,000" ""
-  target_row "ws-chat CPU-µs per delivery (WRITE_DELAY_MS=50, the default; p50 $(field ws-chat-fanout .latency.p50_ms 1) ms)" ws-chat-fanout "$(field ws-chat-fanout $cpu)" "<=" 1.8 "≤ 1.8" "Node ws: 8.6–9.5 (clean up to ~80k deliveries/s)"
-  target_row "ws-chat CPU-µs per delivery with WRITE_DELAY_MS=20 (p50 $(field ws-chat-fanout-20ms .latency.p50_ms 1) ms)" ws-chat-fanout-20ms "$(field ws-chat-fanout-20ms $cpu)" "<=" 1.8 "≤ 1.8" ""
-  target_row "ws-chat KiB RSS per idle joined socket at 10k" ws-chat-idle-10k "$(field ws-chat-idle-10k $kib)" "<=" 8 "≤ 8" "Node ws: 22.7 KB"
-  target_row "sse-stocks CPU-µs per event (19,000 streams × 10 symbols, TICK_MS=100)" sse-stocks-streams-19k "$(field sse-stocks-streams-19k $cpu 3)" "<=" 0.6 "≤ 0.6" "Flask dev server 34–70 (stops near 800 streams); gunicorn+gevent 11.5–13"
-  target_row "sse-stocks CPU-µs per event, light load (1,000 streams × 10 symbols)" sse-stocks-streams-1k "$(field sse-stocks-streams-1k $cpu 3)" "<=" 0.6 "≤ 0.6" "raw TCP, same writes: $(field rawtcp-sse $cpu 2) µs per write = $(awk -v c="$(field rawtcp-sse $cpu 3)" 'BEGIN { if (c + 0 > 0) printf "%.3f", c / 10; else print "n/a" }') per event"
-  target_row "sse-stocks concurrent streams at TICK_MS=100 (10 symbols each)" sse-stocks-streams-19k "$(field sse-stocks-streams-19k .connected 0)" ">=" 19000 "19,000" ""
-  target_row "sse-stocks KiB RSS per stream (at 19,000)" sse-stocks-streams-19k "$(field sse-stocks-streams-19k $kib)" "<=" 8 "≤ 8" "Flask: 25–49 KB"
-  target_row "rooms-chat jitter delivery (%), 1,000 clients over 2 instances" rooms-chat-jitter "$(field rooms-chat-jitter .delivery_rate_pct 3)" ">=" 100 "100 %" "socket.io 84.55 %, AnyCable 100 % (published run)"
-  target_row "sse-stocks jitter delivery (%)" sse-stocks-jitter "$(field sse-stocks-jitter .delivery_rate_pct 3)" ">=" 100 "100 %" ""
-  target_row "rooms-chat cost ÷ raw TCP fan-out, same shape" "rooms-chat-fanout-1 / rawtcp-rooms" "$(ratio "$(field rooms-chat-fanout-1 $cpu)" "$(field rawtcp-rooms $cpu)")" "<=" 2 "≤ 2×" ""
-  target_row "ws-chat cost ÷ raw TCP fan-out, same shape" "ws-chat-fanout / rawtcp-chat" "$(ratio "$(field ws-chat-fanout $cpu)" "$(field rawtcp-chat $cpu)")" "<=" 2 "≤ 2×" ""
-  target_row "sse-stocks cost per write ÷ raw TCP, same writes" "sse-stocks-streams-1k × 10 / rawtcp-sse" "$(ratio "$(awk -v c="$(field sse-stocks-streams-1k $cpu 3)" 'BEGIN { if (c + 0 > 0) print c * 10; else print "n/a" }')" "$(field rawtcp-sse $cpu)")" "<=" 2 "≤ 2×" ""
-  cat <<TABLE
 
-## All runs
-
-Messages: sent / accepted by the server (acked) / deliveries expected (accepted × room members) /
-received exactly once / lost / duplicates / out of order (per sender). SSE: a reference stream
-per load generator process (never cut, all symbols) defines the ticks every stream should get.
-
-| run | connected | sent | accepted | expected | received | lost | dup | out of order | delivery % | p50 ms | p99 ms | max ms | deliveries/s | server CPU s | CPU-µs/delivery | RSS before → after MiB | KiB/conn | slope KiB/conn | GiB at 1M |
-|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
-TABLE
-  for json in "$OUT"/*.json; do
-    [ -s "$json" ] || continue
-    run=$(basename "$json" .json)
-    jq -r --arg run "$run" '
-      def n(d): if . == null then "n/a" else (. * pow(10; d) | round / pow(10; d) | tostring) end;
-      (.messages // {}) as $m | (.streams // {}) as $s | (.server // {}) as $v |
-      "| \($run) | \(.connected)/\(.planned) | \($m.sent // "–") | \($m.accepted // "–") | \($m.expected // $s.expected // "–") | \($m.received // $s.received // "–") | \($m.lost // $s.lost // "–") | \($m.duplicates // $s.duplicates // "–") | \($m.out_of_order // $s.out_of_order // "–") | \(.delivery_rate_pct | n(3)) | \(.latency.p50_ms | n(2)) | \(.latency.p99_ms | n(2)) | \(.latency.max_ms | n(2)) | \(.deliveries_per_sec | n(0)) | \($v.cpu_seconds | n(2)) = \($v.cpu_user_seconds | n(2)) user + \($v.cpu_system_seconds | n(2)) sys (\($v.cpu_cores | n(2)) cores) | \($v.cpu_us_per_delivery | n(3)) | \(($v.rss_before_kib // null) | if . == null then "n/a" else (. / 1024 | n(1)) end) → \(($v.rss_after_kib // null) | if . == null then "n/a" else (. / 1024 | n(1)) end) | \($v.kib_per_connection | n(2)) | \($v.slope_kib_per_connection | n(2)) | \($v.projected_gib_at_1m | n(2)) |"
-    ' "$json"
+  local light_ours light_node heavy_raw
+  echo "## ws-chat beside Node \`ws\` (issue 11)"
+  echo
+  echo "1,000 clients in one chat, 20 senders; light: 80 msg/s in all (80k deliveries/s), heavy: 200 msg/s (200k deliveries/s)."
+  for load in light heavy; do
+    table_head
+    row "ws-chat-$load" "ws-chat, $load"
+    row "ws-node-$load" "Node ws, $load"
+    row "rawtcp-chat-$load-1" "raw TCP, one write per frame"
+    row "rawtcp-chat-$load-same" "raw TCP, ws-chat's writes"
   done
+  echo
+  echo "Clean ceiling (msg/s sent to 1,000 clients): ws-chat $(ceiling_of ws-chat-ceiling), Node ws $(ceiling_of ws-node-ceiling). Steps:"
+  table_head
+  for json in "$OUT"/ws-chat-ceiling-*.json "$OUT"/ws-node-ceiling-*.json; do
+    [ -e "$json" ] || continue
+    run=$(basename "$json" .json); row "$run" "$(field "$run" .rate 0) msg/s"
+  done
+  table_head
+  row ws-chat-idle-10k "ws-chat, 10,000 idle joined sockets"
+  row ws-node-idle-10k "Node ws, 10,000 idle joined sockets"
+  echo
+  echo "### ws-chat targets"
+  echo
+  echo "| target | runs | measured | target | verdict |"
+  echo "|---|---|---|---|---|"
+  light_ours=$(field ws-chat-light .latency.p50_ms); light_node=$(field ws-node-light .latency.p50_ms)
+  target_row "light p50 (ms) ≤ Node's + 0.5 ($light_node + 0.5)" "ws-chat-light, ws-node-light" "$light_ours" "<=" "$(calc 'a + 0.5' "$light_node")" "≤ Node + 0.5 ms"
+  target_row "light p99 (ms) ≤ Node's ($(field ws-node-light .latency.p99_ms))" "ws-chat-light, ws-node-light" "$(field ws-chat-light .latency.p99_ms)" "<=" "$(field ws-node-light .latency.p99_ms)" "≤ Node"
+  target_row "light CPU per delivery ÷ Node's" "ws-chat-light, ws-node-light" "$(calc 'a / b' "$(field ws-chat-light $CPU 3)" "$(field ws-node-light $CPU 3)")" "<=" 0.85 "≤ 0.85×"
+  target_row "heavy p99 (ms)" ws-chat-heavy "$(field ws-chat-heavy .latency.p99_ms)" "<" 30 "< 30 ms"
+  target_row "heavy deliveries lost" ws-chat-heavy "$(field ws-chat-heavy "$LOST" 0)" "==" 0 "0"
+  heavy_raw=$(field rawtcp-chat-heavy-1 $CPU 3)
+  target_row "heavy CPU per delivery ÷ raw TCP one write per frame ($heavy_raw µs)" "ws-chat-heavy, rawtcp-chat-heavy-1" "$(calc 'a / b' "$(field ws-chat-heavy $CPU 3)" "$heavy_raw")" "<=" 0.5 "≤ 0.5×"
+  target_row "idle KiB per joined socket at 10,000" ws-chat-idle-10k "$(field ws-chat-idle-10k .server.kib_per_connection)" "<=" 6 "≤ 6 KiB"
+
+  echo
+  echo "## rooms-chat beside Node socket.io (issues 10, 11)"
+  echo
+  echo "1,000 clients in 10 rooms, 50 senders; light: 500 msg/s in all (50k deliveries/s), heavy: 2,000 msg/s (200k deliveries/s). \"2 instances\": two servers on one private Redis, clients spread over both (Node: @socket.io/redis-adapter)."
+  for load in light heavy; do
+    table_head
+    row "rooms-chat-$load" "rooms-chat, $load"
+    row "rooms-node-$load" "Node socket.io, $load"
+    row "rooms-chat-$load-2" "rooms-chat, 2 instances + Redis, $load"
+    row "rooms-node-$load-2" "Node socket.io + redis-adapter, 2 instances, $load"
+    row "rawtcp-rooms-$load-1" "raw TCP, one write per frame"
+    row "rawtcp-rooms-$load-same" "raw TCP, rooms-chat's writes"
+  done
+  echo
+  echo "Clean ceiling (msg/s sent over 10 rooms of 100): rooms-chat $(ceiling_of rooms-chat-ceiling), Node socket.io $(ceiling_of rooms-node-ceiling). Steps:"
+  table_head
+  for json in "$OUT"/rooms-chat-ceiling-*.json "$OUT"/rooms-node-ceiling-*.json; do
+    [ -e "$json" ] || continue
+    run=$(basename "$json" .json); row "$run" "$(field "$run" .rate 0) msg/s"
+  done
+  table_head
+  for shape in 19k-10 15k-100; do
+    row "rooms-chat-idle-$shape" "rooms-chat, idle, ${shape%-*} sockets in ${shape#*-} rooms"
+    row "socketioxide-bare-idle-$shape" "bare socketioxide (crates/rooms-chat/examples/bare_socketioxide.rs)"
+  done
+  row rooms-node-idle-19k-10 "Node socket.io, idle, 19k sockets in 10 rooms"
+  echo
+  echo "Join storm: 2,000 members join one room with 500 handshakes in flight; every member checks the user_joined notices it gets (each later joiner exactly once, in the order every other member saw them)."
+  echo
+  echo "| server | run | joined | join time s | notices expected | received | missing | out of order | disconnected |"
+  echo "|---|---|---|---|---|---|---|---|---|"
+  for run in rooms-chat-join-storm rooms-node-join-storm; do
+    [ -s "$OUT/$run.json" ] || { echo "| ${run%-join-storm} | \`$run\` | no report | | | | | | |"; continue; }
+    jq -r --arg run "$run" '"| \($run | sub("-join-storm$"; "")) | `\($run)` | \(.connected)/\(.planned) | \(.storm.join_secs // null | if . == null then "n/a" else (. * 10 | round / 10) end) | \(.storm.expected // "n/a") | \(.storm.received // "n/a") | \(.storm.missing // "n/a") | \(.storm.out_of_order // "n/a") | \(.storm.disconnected // "n/a") |"' "$OUT/$run.json"
+  done
+  echo
+  echo "### rooms-chat targets"
+  echo
+  echo "| target | runs | measured | target | verdict |"
+  echo "|---|---|---|---|---|"
+  light_node=$(field rooms-node-light .latency.p50_ms)
+  target_row "light p50 (ms) ≤ Node's + 0.5 ($light_node + 0.5)" "rooms-chat-light, rooms-node-light" "$(field rooms-chat-light .latency.p50_ms)" "<=" "$(calc 'a + 0.5' "$light_node")" "≤ Node + 0.5 ms"
+  target_row "light p99 (ms) ≤ Node's ($(field rooms-node-light .latency.p99_ms))" "rooms-chat-light, rooms-node-light" "$(field rooms-chat-light .latency.p99_ms)" "<=" "$(field rooms-node-light .latency.p99_ms)" "≤ Node"
+  target_row "light CPU per delivery ÷ Node's" "rooms-chat-light, rooms-node-light" "$(calc 'a / b' "$(field rooms-chat-light $CPU 3)" "$(field rooms-node-light $CPU 3)")" "<=" 0.65 "≤ 0.65×"
+  target_row "light CPU per delivery ÷ raw TCP with the same writes" "rooms-chat-light, rawtcp-rooms-light-same" "$(calc 'a / b' "$(field rooms-chat-light $CPU 3)" "$(field rawtcp-rooms-light-same $CPU 3)")" "<=" 1.2 "≤ 1.2×"
+  target_row "heavy p99 (ms), 1 instance" rooms-chat-heavy "$(field rooms-chat-heavy .latency.p99_ms)" "<" 30 "< 30 ms"
+  target_row "heavy deliveries lost, 1 instance" rooms-chat-heavy "$(field rooms-chat-heavy "$LOST" 0)" "==" 0 "0"
+  heavy_raw=$(field rawtcp-rooms-heavy-1 $CPU 3)
+  target_row "heavy CPU per delivery ÷ raw TCP one write per frame ($heavy_raw µs), 1 instance" "rooms-chat-heavy, rawtcp-rooms-heavy-1" "$(calc 'a / b' "$(field rooms-chat-heavy $CPU 3)" "$heavy_raw")" "<=" 0.55 "≤ 0.55×"
+  target_row "heavy CPU per delivery ÷ raw TCP one write per frame, 2 instances + Redis" "rooms-chat-heavy-2, rawtcp-rooms-heavy-1" "$(calc 'a / b' "$(field rooms-chat-heavy-2 $CPU 3)" "$heavy_raw")" "<=" 0.65 "≤ 0.65×"
+  target_row "idle KiB per joined socket above bare socketioxide, 19,000 in 10 rooms" "rooms-chat-idle-19k-10, socketioxide-bare-idle-19k-10" "$(calc 'a - b' "$(field rooms-chat-idle-19k-10 .server.kib_per_connection)" "$(field socketioxide-bare-idle-19k-10 .server.kib_per_connection)")" "<=" 1.5 "≤ 1.5 KiB"
+  target_row "idle KiB per joined socket above bare socketioxide, 15,000 in 100 rooms" "rooms-chat-idle-15k-100, socketioxide-bare-idle-15k-100" "$(calc 'a - b' "$(field rooms-chat-idle-15k-100 .server.kib_per_connection)" "$(field socketioxide-bare-idle-15k-100 .server.kib_per_connection)")" "<=" 1.5 "≤ 1.5 KiB"
+  target_row "join storm: members disconnected" rooms-chat-join-storm "$(field rooms-chat-join-storm .storm.disconnected 0)" "==" 0 "0"
+  target_row "join storm: user_joined missing or out of order" rooms-chat-join-storm "$(field rooms-chat-join-storm '.storm.missing + .storm.out_of_order' 0)" "==" 0 "0"
+
+  echo
+  echo "## sse-stocks beside Flask (issue 11)"
+  echo
+  echo "10 symbols, TICK_MS=100, every stream subscribed to all of them; the Flask peer as its users run it (Werkzeug's threaded dev server) and the stronger variant (gunicorn, one gevent worker). sse-stocks writes one feed step (10 events) per stream per system call: its cost per event is a tenth of a write's; the raw TCP reference makes the same writes (one 1.3 KB write to each of 1,000 sockets, 10 times a second)."
+  for streams in 1k 19k; do
+    table_head
+    row "sse-stocks-$streams" "sse-stocks, $streams streams"
+    row "flask-dev-$streams" "Flask dev server, $streams streams"
+    row "flask-gevent-$streams" "Flask on gunicorn + gevent, $streams streams"
+  done
+  row rawtcp-sse "raw TCP, the same writes as sse-stocks-1k (per write, not per event)"
+  [ -s "$OUT/sse-stocks-jitter.json" ] && row sse-stocks-jitter "sse-stocks, jitter"
+  echo
+  echo "sse-stocks per event at 1,000 streams ÷ the raw reference's per write / 10: $(calc 'a / (b / 10)' "$(field sse-stocks-1k $CPU 3)" "$(field rawtcp-sse $CPU 3)"); CPU per event ÷ gunicorn + gevent's: $(calc 'a / b' "$(field sse-stocks-1k $CPU 3)" "$(field flask-gevent-1k $CPU 3)") at 1,000 streams, $(calc 'a / b' "$(field sse-stocks-19k $CPU 3)" "$(field flask-gevent-19k $CPU 3)") at 19,000."
+
+  if [ -s "$OUT/rooms-chat-jitter.json" ]; then
+    echo
+    echo "## Jitter (clients cut and back, resuming)"
+    table_head
+    row rooms-chat-jitter "rooms-chat, 2 instances, jitter"
+  fi
+
+  for section in "$OUT"/hooks/*.md; do
+    [ -s "$section" ] || continue
+    echo
+    cat "$section"
+  done
+
   echo
   echo "## RSS steps (idle and stream runs)"
   echo
@@ -361,7 +670,7 @@ TABLE
   echo
   echo "## Exact commands"
   echo
-  echo "Binaries: \`$BIN\`. Each run waited (at most ${QUIET_WAIT}s) for the 1-minute load average to fall under $(nproc)/2."
+  echo "Paths are relative to the repository. Each run waited (at most ${QUIET_WAIT}s) for the 1-minute load average to fall under $(nproc)/2."
   for command in "$OUT"/*.command; do
     [ -f "$command" ] || continue
     run=$(basename "$command" .command)
@@ -383,6 +692,4 @@ TABLE
 
 log "writing BENCHMARKS.md"
 write_report >BENCHMARKS.md
-# wire-costs hook (issue 14): README "The three techniques, measured" from these reports.
-"$ROOT/scripts/wire-costs.sh" || log "wire-costs.sh failed: README's techniques table not rewritten"
-log "done: BENCHMARKS.md"
+log "done in $((BENCH_SECONDS / 60)) min: BENCHMARKS.md"

@@ -127,6 +127,22 @@ describe('ws-chat with the ws package', () => {
     assert.deepEqual(texts.slice(-5), [0, 1, 2, 3, 4].map((n) => `${n} ${long}`));
   });
 
+  test('welcome.history holds the very message frames a client saw live', async () => {
+    // The contract: history holds <message>s, the objects of the live
+    // `message` frames, "type" included, so one handler renders both.
+    const first = await join('historian', 'historian-client');
+    const live = [];
+    for (let n = 0; n < 3; n += 1) first.client.send({ type: 'message', text: `kept ${n}` });
+    for (let n = 0; n < 3; n += 1) live.push(await first.client.next('message'));
+    first.client.close();
+    await first.client.closed;
+    const again = await join('historian', 'historian-client');
+    const ids = new Set(live.map((message) => message.id));
+    const fromHistory = again.welcome.history.filter((message) => ids.has(message.id));
+    assert.deepEqual(fromHistory, live);
+    for (const message of again.welcome.history) assert.equal(message.type, 'message');
+  });
+
   test('errors carry the contract codes and leave the socket open', async () => {
     const client = await open();
     client.send({ type: 'message', text: 'too early' });

@@ -9,6 +9,7 @@ use crate::net::SourceAddrs;
 use crate::report::Report;
 use crate::run::Jitter;
 use crate::scenario::outcome::Outcome;
+use crate::scenario::storm::{self, StormSettings};
 use crate::scenario::{Drain, Plan, chat, streams, workers};
 use anyhow::{Context, bail};
 use std::net::SocketAddr;
@@ -23,7 +24,7 @@ pub async fn run(mut args: Args) -> anyhow::Result<()> {
     if args.scenario == Scenario::RawServer {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await?;
         println!("LISTENING {}", listener.local_addr()?.port());
-        return crate::raw_server::serve(listener).await;
+        return crate::raw_server::serve(listener, args.frames_per_write).await;
     }
     if args.scenario == Scenario::Streams {
         args.proto = Proto::Sse;
@@ -34,7 +35,7 @@ pub async fn run(mut args: Args) -> anyhow::Result<()> {
     let mut raw_server = None;
     if args.scenario == Scenario::Rawtcp {
         args.proto = Proto::Raw;
-        let (child, address) = start_raw_server().await?;
+        let (child, address) = start_raw_server(args.frames_per_write).await?;
         args.targets = vec![address];
         args.server_pids = child.id().into_iter().collect();
         raw_server = Some(child);
@@ -59,7 +60,8 @@ pub async fn run(mut args: Args) -> anyhow::Result<()> {
         .run_tag
         .get_or_insert_with(|| format!("r{}", crate::codec::stamp::unix_micros() % 1_000_000))
         .clone();
-    let mut meter = ServerMeter::new(args.server_pids.clone())?;
+    let ports = args.targets.iter().map(SocketAddr::port).collect();
+    let mut meter = ServerMeter::new(args.server_pids.clone(), ports)?;
     let outcome = if processes > 1 {
         if args.senders > 0 {
             bail!("sending scenarios run in one process (up to {SOCKETS_PER_PROCESS} clients)");
@@ -118,6 +120,18 @@ async fn run_here(
         connect_timeout: Duration::from_secs_f64(args.connect_timeout),
     };
     let run_tag = args.run_tag.as_deref().unwrap_or("r");
+    if args.scenario == Scenario::Storm {
+        let settings = StormSettings {
+            target: args.targets[0],
+            clients: plan.count,
+            name_prefix: format!("{run_tag}s{index}-"),
+            connect_concurrency: args.connect_concurrency,
+            join_timeout,
+            connect_timeout: plan.connect_timeout,
+            quiet: Duration::from_secs_f64(args.duration),
+        };
+        return storm::run(settings, sources, gate).await;
+    }
     match args.proto.chat() {
         Some(proto) => {
             let senders = args.senders.min(args.clients as usize);
@@ -159,9 +173,12 @@ async fn run_here(
 
 /// Starts `loadgen raw-server` as a separate process, so that its CPU and
 /// memory are measured apart from the clients'.
-async fn start_raw_server() -> anyhow::Result<(tokio::process::Child, SocketAddr)> {
+async fn start_raw_server(
+    frames_per_write: usize,
+) -> anyhow::Result<(tokio::process::Child, SocketAddr)> {
     let mut child = Command::new(std::env::current_exe()?)
-        .args(["raw-server", "--port", "0"])
+        .args(["raw-server", "--port", "0", "--frames-per-write"])
+        .arg(frames_per_write.to_string())
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()

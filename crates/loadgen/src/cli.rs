@@ -87,6 +87,12 @@ pub struct Args {
     /// A name for the run in the report.
     #[arg(long, default_value = "")]
     pub label: String,
+    /// rawtcp / raw-server: frames per write system call. 0: whatever is
+    /// waiting; 1: one write per frame; N: N frames gathered per write (the
+    /// last ones of a burst after at most `RAW_GATHER_MS`), so that the
+    /// reference makes as many writes as the server it is compared with.
+    #[arg(long, default_value_t = 0)]
+    pub frames_per_write: usize,
     /// raw-server: port to listen on (0: any free port).
     #[arg(long, default_value_t = 0)]
     pub port: u16,
@@ -111,6 +117,8 @@ pub enum Scenario {
     Jitter,
     /// The same fan-out through the raw TCP reference server.
     Rawtcp,
+    /// rooms-chat: every client joins one room at once; notices checked.
+    Storm,
     /// Serve as the raw TCP reference server.
     RawServer,
 }

@@ -5,6 +5,7 @@
 //! (`Gate::Worker`), so that several processes can load one server together.
 
 use crate::procfs::{self, CpuTime};
+use crate::segments;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines, Stdin};
@@ -24,6 +25,11 @@ pub struct ServerMeter {
     pub steps: Vec<RssStep>,
     window_start: Option<(Instant, CpuTime)>,
     window_end: Option<(Instant, CpuTime)>,
+    /// The servers' listening ports, whose sockets' segments are counted.
+    ports: Vec<u16>,
+    /// TCP data segments sent at the start and the end of the window.
+    segments_start: Option<u64>,
+    segments_end: Option<u64>,
 }
 
 /// What the servers cost, ready for the report.
@@ -37,6 +43,10 @@ pub struct ServerFigures {
     /// Share of one core the servers used over the window.
     pub cpu_cores: f64,
     pub cpu_us_per_delivery: Option<f64>,
+    /// TCP data segments the servers sent over the window (see `segments`).
+    pub data_segments: Option<u64>,
+    /// Deliveries per data segment: how many frames one write carried.
+    pub deliveries_per_segment: Option<f64>,
     pub rss_before_kib: u64,
     pub rss_after_kib: u64,
     pub kib_per_connection: Option<f64>,
@@ -49,7 +59,7 @@ pub struct ServerFigures {
 
 impl ServerMeter {
     /// Starts measuring: notes the servers' RSS before any client connects.
-    pub fn new(pids: Vec<u32>) -> anyhow::Result<Self> {
+    pub fn new(pids: Vec<u32>, ports: Vec<u16>) -> anyhow::Result<Self> {
         let rss_before_kib = if pids.is_empty() {
             None
         } else {
@@ -61,6 +71,9 @@ impl ServerMeter {
             steps: Vec::new(),
             window_start: None,
             window_end: None,
+            ports,
+            segments_start: None,
+            segments_end: None,
         })
     }
 
@@ -81,11 +94,13 @@ impl ServerMeter {
 
     pub fn window_started(&mut self) -> anyhow::Result<()> {
         self.window_start = Some((Instant::now(), procfs::total_cpu_time(&self.pids)?));
+        self.segments_start = segments::data_segments_out(&self.ports);
         Ok(())
     }
 
     pub fn window_ended(&mut self) -> anyhow::Result<()> {
         self.window_end = Some((Instant::now(), procfs::total_cpu_time(&self.pids)?));
+        self.segments_end = segments::data_segments_out(&self.ports);
         Ok(())
     }
 
@@ -109,6 +124,10 @@ impl ServerMeter {
                 .map(|step| (step.connections as f64, step.rss_kib as f64)),
         );
         let slope = least_squares_slope(&points);
+        let data_segments = self
+            .segments_start
+            .zip(self.segments_end)
+            .map(|(start, end)| end.saturating_sub(start));
         Some(ServerFigures {
             pids: self.pids.clone(),
             window_secs,
@@ -117,6 +136,10 @@ impl ServerMeter {
             cpu_system_seconds: cpu.system,
             cpu_cores: cpu_seconds / window_secs.max(1e-9),
             cpu_us_per_delivery: (deliveries > 0).then(|| cpu_seconds * 1e6 / deliveries as f64),
+            data_segments,
+            deliveries_per_segment: data_segments
+                .filter(|&segments| segments > 0 && deliveries > 0)
+                .map(|segments| deliveries as f64 / segments as f64),
             rss_before_kib,
             rss_after_kib,
             kib_per_connection,
@@ -196,7 +219,7 @@ mod tests {
 
     #[test]
     fn figures_divide_cpu_by_deliveries() {
-        let mut meter = ServerMeter::new(vec![std::process::id()]).unwrap();
+        let mut meter = ServerMeter::new(vec![std::process::id()], Vec::new()).unwrap();
         meter.steps.push(RssStep {
             connections: 10,
             rss_kib: meter.rss_before_kib.unwrap() + 80,

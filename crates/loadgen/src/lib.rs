@@ -16,3 +16,4 @@ pub mod raw_server;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod segments;

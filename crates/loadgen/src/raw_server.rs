@@ -1,9 +1,12 @@
 //! The physical reference: a raw tokio TCP fan-out server. Clients send
 //! `JOIN <room>\n`, then `<room> <text>\n` lines; every line goes, as one
 //! shared `Bytes`, to every member of the room, through a bounded queue per
-//! socket and a writer task that batches what is waiting into one write.
-//! It does what a chat server must do at the least: no JSON, no framing,
-//! no validation. Delivery costs are compared with it.
+//! socket and a writer task. It does what a chat server must do at the
+//! least: no JSON, no framing, no validation. Delivery costs are compared
+//! with it, in two shapes: one write per frame (`--frames-per-write 1`, the
+//! floor of a server that does not batch) and as many frames per write as
+//! the server under test made (`--frames-per-write N`); 0 writes whatever
+//! is waiting.
 
 use anyhow::Context;
 use bytes::{Bytes, BytesMut};
@@ -13,11 +16,15 @@ use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
+use tokio::time::{Duration, timeout};
 
 /// Lines a slow socket may have waiting before new ones are dropped.
 const QUEUE_LINES: usize = 4096;
 /// Most bytes one batched write gathers.
 const BATCH_BYTES: usize = 64 * 1024;
+/// How long a writer gathering N frames waits for the rest of them before
+/// it writes what it has (the end of a burst, the end of the run).
+const RAW_GATHER: Duration = Duration::from_millis(50);
 
 type Members = HashMap<u64, mpsc::Sender<Bytes>>;
 
@@ -29,16 +36,33 @@ struct Rooms {
 }
 
 /// Serves until the process is stopped.
-pub async fn serve(listener: TcpListener) -> anyhow::Result<()> {
+pub async fn serve(listener: TcpListener, frames_per_write: usize) -> anyhow::Result<()> {
     let rooms = Arc::new(Rooms::default());
     loop {
         let (stream, _) = listener.accept().await.context("accepting")?;
+        // Nagle off, as every server compared with it has: a write is a segment.
         let _ = stream.set_nodelay(true);
-        tokio::spawn(connection(stream, rooms.clone()));
+        tokio::spawn(connection(stream, rooms.clone(), frames_per_write));
     }
 }
 
-async fn connection(stream: TcpStream, rooms: Arc<Rooms>) {
+/// Appends frames from `waiting` to `batch` until it holds `frames` of them
+/// (0: until nothing more is waiting), or `BATCH_BYTES`.
+async fn gather(waiting: &mut mpsc::Receiver<Bytes>, batch: &mut BytesMut, frames: usize) {
+    let mut count = 1;
+    while batch.len() < BATCH_BYTES && (frames == 0 || count < frames) {
+        let more = if frames == 0 {
+            waiting.try_recv().ok()
+        } else {
+            timeout(RAW_GATHER, waiting.recv()).await.ok().flatten()
+        };
+        let Some(more) = more else { break };
+        batch.extend_from_slice(&more);
+        count += 1;
+    }
+}
+
+async fn connection(stream: TcpStream, rooms: Arc<Rooms>, frames_per_write: usize) {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
     let mut line = Vec::new();
@@ -67,12 +91,7 @@ async fn connection(stream: TcpStream, rooms: Arc<Rooms>) {
         let mut batch = BytesMut::new();
         while let Some(first) = waiting.recv().await {
             batch.extend_from_slice(&first);
-            while batch.len() < BATCH_BYTES {
-                match waiting.try_recv() {
-                    Ok(more) => batch.extend_from_slice(&more),
-                    Err(_) => break,
-                }
-            }
+            gather(&mut waiting, &mut batch, frames_per_write).await;
             if write.write_all(&batch).await.is_err() {
                 break;
             }
@@ -120,7 +139,7 @@ mod tests {
     async fn fans_lines_out_to_the_room_only() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        tokio::spawn(serve(listener));
+        tokio::spawn(serve(listener, 0));
         let mut clients = Vec::new();
         for room in ["a", "a", "b"] {
             let mut client = TcpStream::connect(address).await.unwrap();

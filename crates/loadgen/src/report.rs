@@ -4,6 +4,7 @@ use crate::cli::{Args, Proto, Scenario};
 use crate::deliveries::Tally;
 use crate::gate::ServerFigures;
 use crate::scenario::outcome::{Outcome, StreamTally};
+use crate::scenario::storm::StormTally;
 use serde::Serialize;
 
 #[derive(Debug, Serialize)]
@@ -43,6 +44,7 @@ pub struct Report {
     pub delivery_rate_pct: Option<f64>,
     pub messages: Option<Tally>,
     pub streams: Option<StreamTally>,
+    pub storm: Option<StormTally>,
     pub latency: Latency,
     pub server: Option<ServerFigures>,
 }
@@ -86,6 +88,7 @@ impl Report {
             delivery_rate_pct: (expected > 0).then(|| received as f64 * 100.0 / expected as f64),
             messages: outcome.tally,
             streams: outcome.streams,
+            storm: outcome.storm,
             latency: Latency {
                 count: summary.count,
                 p50_ms: summary.p50 as f64 / 1000.0,
@@ -130,6 +133,13 @@ impl Report {
                 streams.streams, streams.reference_ticks, streams.expected, streams.received,
                 streams.lost, streams.duplicates, streams.out_of_order, streams.snapshots,
                 streams.resets, streams.keepalives
+            ));
+        }
+        if let Some(storm) = &self.storm {
+            lines.push(format!(
+                "storm: joined in {:.2} s | members known expected {} received {} missing {} | notices dup {} out-of-order {} | disconnected {}",
+                storm.join_secs, storm.expected, storm.received, storm.missing,
+                storm.duplicates, storm.out_of_order, storm.disconnected
             ));
         }
         lines.push(format!(

@@ -78,6 +78,37 @@ pub struct ChatMessage {
     pub ts: i64,
 }
 
+/// A history entry as it goes on the wire: the very object of the live
+/// `message` frame, `"type":"message"` included, so that a client can render
+/// history with the handler it uses for live messages.
+#[derive(Serialize)]
+#[serde(tag = "type", rename = "message")]
+struct MessageFrame<'a> {
+    id: u64,
+    from: &'a User,
+    text: &'a str,
+    ts: i64,
+}
+
+impl<'a> From<&'a ChatMessage> for MessageFrame<'a> {
+    fn from(message: &'a ChatMessage) -> Self {
+        MessageFrame {
+            id: message.id,
+            from: &message.from,
+            text: &message.text,
+            ts: message.ts,
+        }
+    }
+}
+
+/// Serializes a history as an array of `message` frames.
+fn serialize_history<S: serde::Serializer>(
+    history: &[ChatMessage],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(history.iter().map(MessageFrame::from))
+}
+
 /// Everything the server sends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
@@ -85,6 +116,8 @@ pub enum ServerFrame {
     Welcome {
         you: User,
         users: Vec<User>,
+        /// Up to the last 50 messages, each exactly as its `message` frame.
+        #[serde(serialize_with = "serialize_history")]
         history: Vec<ChatMessage>,
     },
     Message(ChatMessage),
@@ -151,7 +184,7 @@ where
     let welcome = WelcomeRef {
         you,
         users: SeqOf(users),
-        history: SeqOf(history),
+        history: SeqOf(history.map(MessageFrame::from)),
     };
     serde_json::to_writer(writer, &welcome)
 }
@@ -297,7 +330,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(welcome["type"], "welcome");
-        assert_eq!(welcome["history"][0]["id"], 42);
+        // A history entry is the live frame itself, "type" included.
+        assert_eq!(welcome["history"][0], frame);
         let error: Value = serde_json::from_str(
             &ServerFrame::Error(ErrorBody::new(ErrorCode::RateLimited, "slow down")).to_json(),
         )

@@ -1,11 +1,14 @@
 //! ws-chat's settings, read once from the environment at start-up (the
 //! contract's configuration table), with a clear error for a bad value.
 //!
-//! Besides the contract's settings: `QUEUE_LEN` (default 1024) counts write
-//! windows, not frames: a socket more than that many batches behind is cut
-//! off with 1013. `WRITE_DELAY_MS` (default 50) is how long the hub gathers
-//! frames before handing them to the sockets in one batch, so that each
-//! socket writes them in one system call; 0 hands every frame over at once.
+//! Besides the contract's settings: `QUEUE_LEN` (default 8192): a socket
+//! more than that many frames behind is cut off with 1013 (at 200 messages
+//! a second, about 40 seconds behind; the ring costs the frames it holds,
+//! shared by every socket).
+//! `WRITE_DELAY_MS` (default 10): after a write, a socket waits this long
+//! before it writes again, so that frames arriving meanwhile leave together
+//! in one system call; a frame for a socket that wrote longer ago than that
+//! leaves at once. 0 writes whenever the socket is free.
 
 use anyhow::{Result, ensure};
 use ops::ServerConfig;
@@ -15,12 +18,10 @@ use std::time::Duration;
 /// ws-chat listens on 8080 unless `PORT` says otherwise.
 pub const DEFAULT_PORT: u16 = 8080;
 
-/// Long enough to gather several frames per socket when the chat is busy
-/// (at 100 messages a second, about five per write: half the CPU per
-/// delivery of a 20 ms window, see BENCHMARKS.md), short enough that people
-/// typing to each other do not notice it. rooms-chat keeps 20 ms: its
-/// contract asks for a p99 under 50 ms.
-const DEFAULT_WRITE_DELAY_MS: u64 = 50;
+/// Shorter than the gap between messages of an everyday chat, so that such
+/// a chat never waits for it; long enough that a busy chat (hundreds of
+/// messages a second) writes a few frames per system call.
+const DEFAULT_WRITE_DELAY_MS: u64 = 10;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -31,11 +32,11 @@ pub struct Config {
     pub msg_rate: u32,
     /// `PING_MS`: how often the server pings; two unanswered pings drop the peer.
     pub ping_interval: Duration,
-    /// `QUEUE_LEN`: how many published batches (write windows) a socket may
-    /// fall behind before it is cut off as too slow.
+    /// `QUEUE_LEN`: how many published frames a socket may fall behind
+    /// before it is cut off as too slow.
     pub queue_len: usize,
-    /// `WRITE_DELAY_MS`: how long frames gather before they are published
-    /// as one batch; zero publishes each frame at once.
+    /// `WRITE_DELAY_MS`: the least time between two writes of one socket;
+    /// frames that come sooner gather and leave together.
     pub write_delay: Duration,
 }
 
@@ -43,7 +44,7 @@ impl Config {
     pub fn from_env() -> Result<Config> {
         let ping_ms: u64 = env_or("PING_MS", 20_000)?;
         ensure!(ping_ms > 0, "PING_MS must be at least 1");
-        let queue_len: usize = env_or("QUEUE_LEN", 1024)?;
+        let queue_len: usize = env_or("QUEUE_LEN", 8192)?;
         ensure!(queue_len > 0, "QUEUE_LEN must be at least 1");
         Ok(Config {
             server: ServerConfig::from_env(DEFAULT_PORT)?,

@@ -1,27 +1,21 @@
 //! The chat itself: who is in it, the recent history, the message ids, and
 //! the fan-out of every outgoing frame to every joined socket.
 //!
-//! Each frame is serialized once into shared bytes and goes into the hub's
-//! outbox. The outbox is published as one [`Batch`] per write window on one
-//! bounded broadcast ring (`QUEUE_LEN` batches). Every joined session reads
-//! the ring at its own pace: its unread part is that socket's outbound
+//! Each frame is serialized once into shared bytes and published at once on
+//! one bounded broadcast ring (`QUEUE_LEN` frames). Every joined session
+//! reads the ring at its own pace: its unread part is that socket's outbound
 //! queue, bounded, shared with everyone else's, and costing nothing per
-//! socket; taking a batch from it is a reference-count increment. Publishing
-//! never waits for a reader, and a socket that falls more than the ring's
-//! length behind is cut off (close 1013) without slowing anyone else.
-//! Everything is published under the hub's lock, so every session sees the
-//! same frames in the same order and message ids increase on every socket.
+//! socket; taking a frame from it is a reference-count increment.
+//! Publishing never waits for a reader, and a socket that falls more than
+//! the ring's length behind is cut off (close 1013) without slowing anyone
+//! else. Everything is published under the hub's lock, so every session
+//! sees the same frames in the same order and message ids increase on every
+//! socket.
 //!
-//! Why windows: a socket woken once per frame writes each frame in its own
-//! system call, and at a hundred frames a second per socket the kernel time
-//! dominates. With a write delay (`WRITE_DELAY_MS`, see [`Hub::run_flusher`])
-//! a socket wakes once per window and writes all of that window's frames at
-//! once, like rooms-chat's outbox or Nagle's algorithm. A delay of zero
-//! publishes every frame at once. A window also ends early once its frames
-//! reach [`MAX_BATCH_BYTES`], so that one batch always fits a healthy
-//! socket's write buffer. A join publishes the outbox before the newcomer
-//! subscribes, so its welcome and its live frames neither overlap nor leave
-//! a gap.
+//! When a socket writes is the session's business (write by need, see
+//! `session`): the hub holds nothing back. A join subscribes the newcomer
+//! under the same lock that publishes, so its welcome and its live frames
+//! neither overlap nor leave a gap.
 
 use crate::frames::PieceWriter;
 use crate::metrics::ChatMetrics;
@@ -29,11 +23,9 @@ use bytes::Bytes;
 use protocol::ws::{self, ChatMessage, ServerFrame, User};
 use protocol::{ErrorBody, ErrorCode, HISTORY_LEN, now_ms, validate};
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::broadcast;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 /// Identifies one WebSocket for the whole life of the process. A user keeps
@@ -54,22 +46,13 @@ pub enum Outgoing {
     Replaced(ConnectionId),
 }
 
-/// The frames of one write window, in publication order: one ring entry.
-pub type Batch = Arc<[Outgoing]>;
-
-/// A window is published early once its frames add up to this many bytes.
-/// With the session's write buffer at most 1 KiB full when it takes a batch,
-/// and a server frame at most a little over `MAX_FRAME_BYTES`, a batch stays
-/// well under the 64 KiB `max_write_buffer_size` (see `upgrade`).
-pub const MAX_BATCH_BYTES: usize = 16 * 1024;
-
 /// What a session gets for a successful `hello`.
 pub struct Joined {
     pub user: User,
     /// The serialized `welcome` frame for this socket alone, in fragments.
     pub welcome: Vec<Bytes>,
-    /// Every batch published from now on, in order.
-    pub deliveries: broadcast::Receiver<Batch>,
+    /// Every frame published from now on, in order.
+    pub deliveries: broadcast::Receiver<Outgoing>,
 }
 
 /// The member holding a name: who they are, and which socket speaks for them.
@@ -81,10 +64,7 @@ struct Member {
 
 struct State {
     /// `None` once the server shuts down: joined sessions see the ring close.
-    publisher: Option<broadcast::Sender<Batch>>,
-    /// The current window's frames, not yet published.
-    outbox: Vec<Outgoing>,
-    outbox_bytes: usize,
+    publisher: Option<broadcast::Sender<Outgoing>>,
     /// Keyed by the case-insensitive name, which is what must be unique.
     members: HashMap<String, Member>,
     history: VecDeque<ChatMessage>,
@@ -96,22 +76,15 @@ pub struct Hub {
     state: Mutex<State>,
     next_connection_id: AtomicU64,
     metrics: ChatMetrics,
-    /// How long a window gathers frames; zero publishes each at once.
-    write_delay: Duration,
-    /// Wakes [`Hub::run_flusher`] when a window opens (the outbox fills).
-    window_opened: Notify,
 }
 
 impl Hub {
-    /// A hub whose sessions may fall at most `queue_len` batches behind,
-    /// and whose frames gather for `write_delay` before they are published.
-    pub fn new(queue_len: usize, write_delay: Duration, metrics: ChatMetrics) -> Hub {
+    /// A hub whose sessions may fall at most `queue_len` frames behind.
+    pub fn new(queue_len: usize, metrics: ChatMetrics) -> Hub {
         let (publisher, _) = broadcast::channel(queue_len);
         Hub {
             state: Mutex::new(State {
                 publisher: Some(publisher),
-                outbox: Vec::new(),
-                outbox_bytes: 0,
                 members: HashMap::new(),
                 history: VecDeque::with_capacity(HISTORY_LEN),
                 next_message_id: 1,
@@ -119,24 +92,7 @@ impl Hub {
             }),
             next_connection_id: AtomicU64::new(1),
             metrics,
-            write_delay,
-            window_opened: Notify::new(),
         }
-    }
-
-    /// Publishes each write window once its delay has passed. Runs for the
-    /// life of the server; it sleeps while nobody says anything.
-    pub async fn run_flusher(&self) {
-        loop {
-            self.window_opened.notified().await;
-            tokio::time::sleep(self.write_delay).await;
-            self.flush();
-        }
-    }
-
-    /// Publishes the frames gathered so far as one batch.
-    pub fn flush(&self) {
-        self.lock().flush();
     }
 
     pub fn new_connection_id(&self) -> ConnectionId {
@@ -198,10 +154,9 @@ impl Hub {
                 user
             }
         };
-        // Publishing the outbox and subscribing under the lock that guards
-        // every publication makes the welcome and the deliveries meet
-        // exactly: nothing missed, nothing twice.
-        state.flush();
+        // Subscribing under the lock that guards every publication makes
+        // the welcome and the deliveries meet exactly: nothing missed,
+        // nothing twice.
         let deliveries = publisher.subscribe();
         let mut welcome = PieceWriter::default();
         ws::write_welcome(
@@ -269,29 +224,20 @@ impl Hub {
     /// Closes the broadcast ring: every joined session delivers what it has
     /// left to read, then sees the end and closes its socket with 1001.
     pub fn shut_down(&self) {
-        let mut state = self.lock();
-        state.flush();
-        state.publisher = None;
+        self.lock().publisher = None;
     }
 
-    /// Serializes `frame` once and puts it in the outbox.
+    /// Serializes `frame` once and publishes it.
     fn publish_frame(&self, state: &mut State, frame: &ServerFrame, except: Option<ConnectionId>) {
         let json = Utf8Bytes::from(frame.to_json());
-        state.outbox_bytes += json.len();
         self.publish(state, Outgoing::Frame { json, except });
     }
 
-    /// Puts `outgoing` in the outbox, and publishes the outbox when there is
-    /// no window or this one is full; otherwise a new window wakes the flusher.
+    /// Hands `outgoing` to every subscriber.
     fn publish(&self, state: &mut State, outgoing: Outgoing) {
-        if state.publisher.is_none() {
-            return;
-        }
-        state.outbox.push(outgoing);
-        if self.write_delay.is_zero() || state.outbox_bytes >= MAX_BATCH_BYTES {
-            state.flush();
-        } else if state.outbox.len() == 1 {
-            self.window_opened.notify_one();
+        if let Some(publisher) = &state.publisher {
+            // An error only means nobody is subscribed, which is fine.
+            let _ = publisher.send(outgoing);
         }
     }
 
@@ -304,29 +250,13 @@ impl Hub {
     }
 }
 
-impl State {
-    /// Hands the outbox to every subscriber as one batch.
-    fn flush(&mut self) {
-        if self.outbox.is_empty() {
-            return;
-        }
-        let batch: Batch = std::mem::take(&mut self.outbox).into();
-        self.outbox_bytes = 0;
-        if let Some(publisher) = &self.publisher {
-            // An error only means nobody is subscribed, which is fine.
-            let _ = publisher.send(batch);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::Value;
 
-    /// A hub without a write window: every frame is a batch of its own.
     fn hub() -> Hub {
-        Hub::new(16, Duration::ZERO, ChatMetrics::default())
+        Hub::new(16, ChatMetrics::default())
     }
 
     fn parse(outgoing: &Outgoing) -> Value {
@@ -336,73 +266,41 @@ mod tests {
         }
     }
 
-    fn next_batch(deliveries: &mut broadcast::Receiver<Batch>) -> Vec<Value> {
-        deliveries
-            .try_recv()
-            .expect("a batch")
-            .iter()
-            .map(parse)
-            .collect()
-    }
-
-    fn next_frame(deliveries: &mut broadcast::Receiver<Batch>) -> Value {
-        let mut batch = next_batch(deliveries);
-        assert_eq!(batch.len(), 1, "one frame per batch without a window");
-        batch.remove(0)
+    fn next_frame(deliveries: &mut broadcast::Receiver<Outgoing>) -> Value {
+        parse(&deliveries.try_recv().expect("a frame"))
     }
 
     #[test]
-    fn a_window_publishes_its_frames_together_and_a_join_flushes_it_first() {
-        // A window that never ends on its own: only `flush` and joins end it.
-        let hub = Hub::new(16, Duration::from_secs(3600), ChatMetrics::default());
+    fn a_newcomer_gets_the_history_then_exactly_what_follows_it() {
+        let hub = hub();
         let mut alice = hub
             .join(hub.new_connection_id(), "alice".into(), None)
             .unwrap();
         for n in 1..=3 {
             hub.post(&alice.user, format!("m{n}"));
         }
-        assert!(alice.deliveries.try_recv().is_err(), "the window is open");
-        hub.flush();
-        let ids: Vec<_> = next_batch(&mut alice.deliveries)
-            .iter()
-            .map(|frame| frame["id"].clone())
-            .collect();
-        assert_eq!(ids, [1, 2, 3]);
-
-        hub.post(&alice.user, "m4".into());
+        for id in 1..=3 {
+            assert_eq!(next_frame(&mut alice.deliveries)["id"], id);
+        }
         let mut bob = hub
             .join(hub.new_connection_id(), "bob".into(), None)
             .unwrap();
-        // Message 4 is in bob's history, and reaches alice before bob's arrival.
         let welcome: Value = serde_json::from_slice(&bob.welcome.concat()).unwrap();
         let history = welcome["history"].as_array().unwrap();
-        assert_eq!(history.last().unwrap()["id"], 4);
-        let batch = next_batch(&mut alice.deliveries);
-        assert_eq!(batch.len(), 2);
-        assert_eq!(batch[0]["id"], 4);
-        assert_eq!(batch[1]["type"], "joined");
+        assert_eq!(history.last().unwrap()["id"], 3);
+        assert_eq!(next_frame(&mut alice.deliveries)["type"], "joined");
         // Bob's live stream starts right after his history.
         assert!(bob.deliveries.try_recv().is_err());
-        hub.post(&bob.user, "m5".into());
-        hub.flush();
-        assert_eq!(next_batch(&mut bob.deliveries)[0]["id"], 5);
-        assert_eq!(next_batch(&mut alice.deliveries)[0]["id"], 5);
-    }
-
-    #[test]
-    fn a_full_window_is_published_early() {
-        let hub = Hub::new(16, Duration::from_secs(3600), ChatMetrics::default());
-        let mut alice = hub
-            .join(hub.new_connection_id(), "alice".into(), None)
+        hub.post(&bob.user, "m4".into());
+        let live = next_frame(&mut bob.deliveries);
+        assert_eq!(live["id"], 4);
+        assert_eq!(next_frame(&mut alice.deliveries), live);
+        // A history entry is the very frame the others saw live.
+        let carol = hub
+            .join(hub.new_connection_id(), "carol".into(), None)
             .unwrap();
-        let text = "x".repeat(1000);
-        let mut posted = 0;
-        while alice.deliveries.is_empty() {
-            hub.post(&alice.user, text.clone());
-            posted += 1;
-            assert!(posted <= MAX_BATCH_BYTES / 1000, "the window never filled");
-        }
-        assert_eq!(next_batch(&mut alice.deliveries).len(), posted);
+        let welcome: Value = serde_json::from_slice(&carol.welcome.concat()).unwrap();
+        assert_eq!(welcome["history"].as_array().unwrap().last(), Some(&live));
     }
 
     #[test]
@@ -451,8 +349,8 @@ mod tests {
         let second = hub.new_connection_id();
         let again = hub.join(second, "ALICE".into(), Some("k1".into())).unwrap();
         assert_eq!(again.user, alice.user);
-        let batch = watcher.try_recv().unwrap();
-        assert!(matches!(batch[..], [Outgoing::Replaced(c)] if c == first));
+        let replaced = watcher.try_recv().unwrap();
+        assert!(matches!(replaced, Outgoing::Replaced(c) if c == first));
         // The old socket's departure goes unnoticed; the new one's does not.
         hub.leave(first, &alice.user);
         assert!(watcher.try_recv().is_err());

@@ -29,7 +29,7 @@ pub struct Chat {
 impl Chat {
     pub fn new(config: Config, metrics: ChatMetrics) -> Chat {
         Chat {
-            hub: Hub::new(config.queue_len, config.write_delay, metrics.clone()),
+            hub: Hub::new(config.queue_len, metrics.clone()),
             config,
             metrics,
         }

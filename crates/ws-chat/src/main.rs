@@ -34,11 +34,6 @@ async fn main() -> Result<()> {
     let mut registry = Registry::default();
     let metrics = ChatMetrics::register(&mut registry);
     let chat = Arc::new(Chat::new(config.clone(), metrics));
-    // Publishes each write window; it ends with the process.
-    tokio::spawn({
-        let chat = chat.clone();
-        async move { chat.hub.run_flusher().await }
-    });
     let sessions = TaskTracker::new();
     let service = WithWebSocket::new(
         warp::service(routes::routes(Arc::new(registry))),

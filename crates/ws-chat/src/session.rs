@@ -8,15 +8,19 @@
 //! Writes never block the loop: frames are handed to tungstenite's write
 //! buffer and the loop keeps reading while that buffer drains. A socket
 //! whose buffer does not drain stops taking frames from the hub, falls
-//! behind, and is cut off once it is more than `QUEUE_LEN` batches late.
+//! behind, and is cut off once it is more than `QUEUE_LEN` frames late.
 //!
-//! The hub publishes a write window's frames as one batch; the session
-//! writes every frame of it into tungstenite's buffer and flushes once, so
-//! a window costs each socket one wake-up and usually one system call.
+//! Write by need, not by clock: a frame for a socket that is not writing and
+//! has not written for `WRITE_DELAY_MS` leaves at once. After each write the
+//! session stops looking at the hub's ring for `WRITE_DELAY_MS` (and while
+//! the write is still going out); whatever arrived meanwhile then leaves
+//! together, in one flush, usually one system call. A quiet chat never
+//! waits; a busy one costs each socket at most one wake-up and one write
+//! per `WRITE_DELAY_MS`, however many frames it carries.
 
 use crate::Chat;
 use crate::frames;
-use crate::hub::{Batch, ConnectionId, Outgoing};
+use crate::hub::{ConnectionId, Outgoing};
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
@@ -43,9 +47,9 @@ use tokio_util::sync::WaitForCancellationFutureOwned;
 
 pub type Socket = WebSocketStream<TokioIo<Upgraded>>;
 
-/// How many published batches one wake-up writes before it gives the other
+/// How many published frames one wake-up writes before it gives the other
 /// sockets a turn.
-const BATCHES_PER_WAKE: usize = 16;
+const FRAMES_PER_WAKE: usize = 64;
 
 /// How often a socket whose writes are stuck checks whether it fell too far behind.
 const STALL_CHECK: Duration = Duration::from_millis(250);
@@ -61,7 +65,7 @@ pub const CLOSE_REPLACED: u16 = 4000;
 /// The member this socket speaks for, once its `hello` succeeded.
 struct Membership {
     user: User,
-    deliveries: broadcast::Receiver<Batch>,
+    deliveries: broadcast::Receiver<Outgoing>,
 }
 
 /// Something that woke the session up.
@@ -70,7 +74,9 @@ enum Event {
     /// The socket can no longer be read or written.
     Broken(Ending),
     Flushed,
-    Delivery(Result<Batch, RecvError>),
+    Delivery(Result<Outgoing, RecvError>),
+    /// `WRITE_DELAY_MS` have passed since the last write.
+    HoldOver,
     PingDue,
     StallCheck,
     ShutdownBeforeJoin,
@@ -97,6 +103,9 @@ pub struct Session {
     /// Armed only while a write is stuck: when it fires, the session checks
     /// whether it fell too far behind.
     stall: Option<Pin<Box<Sleep>>>,
+    /// Armed when the session writes the hub's frames: until it fires, new
+    /// frames gather in the ring instead of waking the session.
+    hold: Option<Pin<Box<Sleep>>>,
     /// Frames that must go out before anything else, in order: the
     /// fragments of a large welcome, and any error frame that came up
     /// meanwhile (nothing but a control frame may come between fragments).
@@ -115,6 +124,7 @@ impl Session {
             unanswered_pings: 0,
             flushing: false,
             stall: None,
+            hold: None,
             backlog: VecDeque::new(),
             chat,
         }
@@ -158,9 +168,10 @@ impl Session {
                     event
                 }
                 delivery = next_delivery(&mut self.membership),
-                    if joined && !flushing && self.backlog.is_empty() => {
+                    if joined && !flushing && self.hold.is_none() && self.backlog.is_empty() => {
                     Event::Delivery(delivery)
                 }
+                _ = until_hold_over(&mut self.hold) => Event::HoldOver,
                 _ = ping.tick() => Event::PingDue,
             };
             if let ControlFlow::Break(ending) = self.handle(event) {
@@ -178,6 +189,10 @@ impl Session {
                 self.write_backlog()
             }
             Event::Delivery(delivery) => self.on_delivery(delivery),
+            Event::HoldOver => {
+                self.hold = None;
+                ControlFlow::Continue(())
+            }
             Event::PingDue => self.on_ping_due(),
             Event::StallCheck => self.check_not_too_far_behind(),
             Event::ShutdownBeforeJoin => {
@@ -291,19 +306,18 @@ impl Session {
         ControlFlow::Continue(())
     }
 
-    /// Writes the batch the hub published, then whatever else is already
-    /// waiting, as long as the socket keeps taking it. A whole batch goes
-    /// into the buffer at once: the hub keeps batches small enough for that.
-    fn on_delivery(&mut self, delivery: Result<Batch, RecvError>) -> ControlFlow<Ending> {
+    /// Writes the frame the hub published, then whatever else is already
+    /// waiting, as long as the socket keeps taking it. When that empties the
+    /// ring, the hold starts: the next frames wait `WRITE_DELAY_MS` and go
+    /// together. When the socket is full instead, the flush in progress is
+    /// the wait; when the wake-up's share ran out, the rest follows at once.
+    fn on_delivery(&mut self, delivery: Result<Outgoing, RecvError>) -> ControlFlow<Ending> {
         let mut delivered = 0;
         let mut next = delivery;
-        for _ in 0..BATCHES_PER_WAKE {
+        let mut drained = false;
+        for _ in 0..FRAMES_PER_WAKE {
             match next {
-                Ok(batch) => {
-                    for outgoing in batch.iter() {
-                        delivered += self.deliver(outgoing)?;
-                    }
-                }
+                Ok(outgoing) => delivered += self.deliver(&outgoing)?,
                 Err(RecvError::Lagged(_)) => return self.too_slow(),
                 Err(RecvError::Closed) => {
                     return ControlFlow::Break(Ending::Close(
@@ -320,7 +334,10 @@ impl Session {
             };
             next = match member.deliveries.try_recv() {
                 Ok(outgoing) => Ok(outgoing),
-                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Empty) => {
+                    drained = true;
+                    break;
+                }
                 Err(TryRecvError::Lagged(skipped)) => Err(RecvError::Lagged(skipped)),
                 Err(TryRecvError::Closed) => Err(RecvError::Closed),
             };
@@ -328,6 +345,10 @@ impl Session {
         if delivered > 0 {
             self.chat.metrics.core.messages_out.inc_by(delivered);
             self.flushing = true;
+            let delay = self.chat.config.write_delay;
+            if drained && !delay.is_zero() {
+                self.hold = Some(Box::pin(tokio::time::sleep(delay)));
+            }
         }
         ControlFlow::Continue(())
     }
@@ -439,9 +460,17 @@ impl Session {
 }
 
 /// Waits for the next frame published by the hub (never, before `hello`).
-async fn next_delivery(membership: &mut Option<Membership>) -> Result<Batch, RecvError> {
+async fn next_delivery(membership: &mut Option<Membership>) -> Result<Outgoing, RecvError> {
     match membership {
         Some(member) => member.deliveries.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Resolves when the hold after a write is over, never while none is armed.
+async fn until_hold_over(hold: &mut Option<Pin<Box<Sleep>>>) {
+    match hold {
+        Some(hold) => hold.as_mut().await,
         None => std::future::pending().await,
     }
 }

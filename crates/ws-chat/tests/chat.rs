@@ -166,3 +166,27 @@ async fn the_same_client_id_takes_its_name_over_silently() {
     assert_eq!(next["from"], first_welcome["you"]);
     assert_eq!(second.next().await["text"], "back again");
 }
+
+#[tokio::test]
+async fn a_frame_for_a_socket_that_has_not_written_leaves_at_once() {
+    // A write delay of an hour: a frame that waited for it would never come
+    // within the test's timeouts, so what arrives left by need, not by clock.
+    let server = start(&[("WRITE_DELAY_MS", "3600000")]).await;
+    let (mut alice, _) = Client::join(&server, "alice").await;
+    let (mut bob, _) = Client::join(&server, "bob").await;
+    assert_eq!(alice.next().await["type"], "joined");
+    bob.say("first").await;
+    assert_eq!(bob.next().await["text"], "first");
+}
+
+#[tokio::test]
+async fn frames_that_come_during_the_hold_all_leave_after_it_in_order() {
+    let server = start(&[("WRITE_DELAY_MS", "200")]).await;
+    let (mut alice, _) = Client::join(&server, "alice").await;
+    for n in 0..5 {
+        alice.say(&format!("m{n}")).await;
+    }
+    for n in 0..5 {
+        assert_eq!(alice.next().await["text"], format!("m{n}"));
+    }
+}

@@ -50,6 +50,7 @@ pub async fn run(
         deliveries: context.deliveries.load(Ordering::Relaxed),
         tally: Some(tally(&receivers, &senders)),
         streams: None,
+        storm: None,
         latency_us: context.latency.snapshot(),
     })
 }

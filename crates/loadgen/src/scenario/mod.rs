@@ -5,6 +5,7 @@
 
 pub mod chat;
 pub mod outcome;
+pub mod storm;
 pub mod streams;
 pub mod workers;
 

@@ -3,6 +3,7 @@
 
 use crate::deliveries::Tally;
 use crate::histogram::Snapshot;
+use crate::scenario::storm::StormTally;
 use serde::{Deserialize, Serialize};
 
 /// Stream accounting against the reference stream (see `scenario::streams`).
@@ -40,6 +41,8 @@ pub struct Outcome {
     pub deliveries: u64,
     pub tally: Option<Tally>,
     pub streams: Option<StreamTally>,
+    #[serde(default)]
+    pub storm: Option<StormTally>,
     pub latency_us: Snapshot,
 }
 
@@ -58,6 +61,8 @@ impl Outcome {
         self.deliveries += other.deliveries;
         self.tally = merge_option(self.tally, other.tally, add_tallies);
         self.streams = merge_option(self.streams, other.streams, add_stream_tallies);
+        // A storm runs in one process: there is nothing to add.
+        self.storm = self.storm.or(other.storm);
         self.latency_us.merge(&other.latency_us);
     }
 }

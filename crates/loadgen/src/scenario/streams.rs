@@ -41,6 +41,7 @@ pub async fn run(
         deliveries: streams.iter().map(|stream| stream.window_events).sum(),
         tally: None,
         streams: Some(tally(streams, context.settings.symbols.len())),
+        storm: None,
         latency_us: context.latency.snapshot(),
     })
 }
