@@ -14,8 +14,9 @@
 //! over a limit is answered `503` (server full) or `429` (this client's
 //! limit) with `Retry-After` before any request reaches the app, so no
 //! upgrade or stream starts; `/healthz` and `/metrics` are served anyway from
-//! a small reserve of slots ([`RESERVE_SLOTS`]). Each refusal is counted in
-//! `/metrics` as `connections_refused_total{reason}`.
+//! a reserve of their own ([`PROBE_SLOTS`]), which refusals cannot use up
+//! (they have [`REFUSAL_SLOTS`]). Each refusal is counted in `/metrics` as
+//! `connections_refused_total{reason}`.
 
 use crate::config::env_or;
 use crate::forwarded::TrustedProxies;
@@ -29,10 +30,13 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Connections served beyond the limits at once: health checks and scrapes,
-/// and refusals while their answer is delivered. Beyond this a refused
-/// connection is closed without waiting for its answer to arrive.
-pub const RESERVE_SLOTS: usize = 32;
+/// Health checks and scrapes served beyond the limits at once.
+pub const PROBE_SLOTS: usize = 16;
+
+/// Refused connections held at once while their answer is delivered (and
+/// while they show whether they are a probe). Beyond this a refused
+/// connection is answered with what its socket takes at once and closed.
+pub const REFUSAL_SLOTS: usize = 32;
 
 /// The paths served even when every limit is reached.
 pub const PROBE_PATHS: [&str; 2] = ["/healthz", "/metrics"];
@@ -166,8 +170,8 @@ pub fn refusal_response(reason: Reason) -> Vec<u8> {
 pub enum Verdict {
     /// Serve it; the ticket frees its slot when dropped.
     Admit(Ticket),
-    /// Refuse it, or serve it only for a probe path. `reserve` is the slot
-    /// it may hold meanwhile, `None` when the reserve is used up.
+    /// Refuse it, or serve it only for a probe path. `reserve` is the
+    /// refusal slot it may hold meanwhile, `None` when they are used up.
     Refuse {
         reason: Reason,
         reserve: Option<Ticket>,
@@ -184,7 +188,8 @@ pub struct Admission {
 #[derive(Default)]
 struct State {
     open: usize,
-    reserve_open: usize,
+    probes_open: usize,
+    refusals_open: usize,
     clients: HashMap<IpAddr, Client>,
     /// The map is swept of forgotten clients when it grows past this.
     sweep_above: usize,
@@ -225,7 +230,7 @@ impl Admission {
         let mut state = self.state.lock();
         let refused = |state: &mut State, reason: Reason| {
             self.metrics.count_refusal(reason.as_str());
-            let reserve = self.take_reserve(state);
+            let reserve = self.take(state, Reserve::Refusal);
             Verdict::Refuse { reason, reserve }
         };
         let rate = self.config.handshake_rate;
@@ -257,22 +262,33 @@ impl Admission {
         })
     }
 
-    /// A reserve slot for a connection the limits do not cover (accepted
-    /// while out of descriptors), if one is free.
-    pub fn reserve(self: &Arc<Self>) -> Option<Ticket> {
+    /// A slot to serve a probe (health check or scrape) beyond the limits,
+    /// if one is free.
+    pub fn probe_slot(self: &Arc<Self>) -> Option<Ticket> {
         let mut state = self.state.lock();
-        self.take_reserve(&mut state)
+        self.take(&mut state, Reserve::Probe)
     }
 
-    fn take_reserve(self: &Arc<Self>, state: &mut State) -> Option<Ticket> {
-        if state.reserve_open >= RESERVE_SLOTS {
+    /// A slot to hold a refused connection while it is answered, if one is
+    /// free.
+    pub fn refusal_slot(self: &Arc<Self>) -> Option<Ticket> {
+        let mut state = self.state.lock();
+        self.take(&mut state, Reserve::Refusal)
+    }
+
+    fn take(self: &Arc<Self>, state: &mut State, reserve: Reserve) -> Option<Ticket> {
+        let (open, bound) = match reserve {
+            Reserve::Probe => (&mut state.probes_open, PROBE_SLOTS),
+            Reserve::Refusal => (&mut state.refusals_open, REFUSAL_SLOTS),
+        };
+        if *open >= bound {
             return None;
         }
-        state.reserve_open += 1;
+        *open += 1;
         self.metrics.tcp_connections.inc();
         Some(Ticket {
             admission: self.clone(),
-            slot: Slot::Reserve,
+            slot: Slot::Reserve(reserve),
         })
     }
 
@@ -294,7 +310,8 @@ impl Admission {
     fn release(&self, slot: &Slot) {
         let mut state = self.state.lock();
         match slot {
-            Slot::Reserve => state.reserve_open -= 1,
+            Slot::Reserve(Reserve::Probe) => state.probes_open -= 1,
+            Slot::Reserve(Reserve::Refusal) => state.refusals_open -= 1,
             Slot::Regular(client) => {
                 state.open -= 1;
                 if let Some(entry) = state.clients.get_mut(client) {
@@ -322,7 +339,13 @@ impl State {
 
 enum Slot {
     Regular(IpAddr),
-    Reserve,
+    Reserve(Reserve),
+}
+
+#[derive(Clone, Copy)]
+enum Reserve {
+    Probe,
+    Refusal,
 }
 
 /// One connection's place in the budget, given back when dropped.
@@ -407,9 +430,9 @@ mod tests {
     }
 
     #[test]
-    fn the_reserve_is_bounded() {
+    fn refusals_cannot_use_up_the_probes_reserve() {
         let admission = Admission::new(AdmissionConfig::only_max_connections(0));
-        let refusals: Vec<_> = (0..RESERVE_SLOTS + 3)
+        let refusals: Vec<_> = (0..REFUSAL_SLOTS + 3)
             .map(|_| admission.admit(ip(1)))
             .collect();
         let with_reserve = refusals
@@ -424,10 +447,13 @@ mod tests {
                 )
             })
             .count();
-        assert_eq!(with_reserve, RESERVE_SLOTS);
-        assert!(admission.reserve().is_none());
+        assert_eq!(with_reserve, REFUSAL_SLOTS);
+        assert!(admission.refusal_slot().is_none());
+        let probes: Vec<_> = (0..PROBE_SLOTS).map(|_| admission.probe_slot()).collect();
+        assert!(probes.iter().all(Option::is_some));
+        assert!(admission.probe_slot().is_none());
         drop(refusals);
-        assert!(admission.reserve().is_some());
+        assert!(admission.refusal_slot().is_some());
     }
 
     #[test]

@@ -224,6 +224,10 @@ where
 /// path ([`crate::admission::PROBE_PATHS`]).
 const PROBE_PATIENCE: Duration = Duration::from_secs(2);
 
+/// How long a refused connection may take to show that it is a probe when
+/// every refusal slot is taken: it holds a probe slot meanwhile.
+const CROWDED_PATIENCE: Duration = Duration::from_secs(1);
+
 /// Admits one new connection, then serves it; a refused one gets its 503 or
 /// 429, unless it asks for a probe path and a reserve slot is free.
 async fn serve_connection<S, B, R>(serving: Serving<S, R>, stream: TcpStream, peer: SocketAddr)
@@ -240,27 +244,35 @@ where
     } else {
         peer.ip()
     };
-    match serving.admission.admit(client) {
-        Verdict::Admit(ticket) => serve_admitted(serving, stream, peer, ticket).await,
-        Verdict::Refuse {
-            reason,
-            reserve: Some(ticket),
-        } => {
-            let probe = tokio::select! {
-                asks = raw_route::asks_for_any(&stream, &PROBE_PATHS, PROBE_PATIENCE) => asks.unwrap_or(false),
-                _ = serving.shutdown.wait() => return,
-            };
-            if probe {
-                serve_probe(serving, stream, peer, ticket).await;
-            } else {
-                tracing::debug!(%peer, %client, reason = reason.as_str(), "connection refused");
-                refuse(stream, reason, Patience::Linger).await;
-            }
+    let (reason, refusal_slot) = match serving.admission.admit(client) {
+        Verdict::Admit(ticket) => return serve_admitted(serving, stream, peer, ticket).await,
+        Verdict::Refuse { reason, reserve } => (reason, reserve),
+    };
+    tracing::debug!(%peer, %client, reason = reason.as_str(), "connection refused");
+    let Some(refusal_slot) = refusal_slot else {
+        // Too many refusals at once: one of the few probe slots waits for
+        // the request line a little, so that a probe is still served;
+        // anyone else gets what the socket takes now.
+        return serve_probe_or_refuse(serving, stream, peer, reason, CROWDED_PATIENCE).await;
+    };
+    let probe = tokio::select! {
+        asks = raw_route::asks_for_any(&stream, &PROBE_PATHS, PROBE_PATIENCE) => asks.unwrap_or(false),
+        _ = serving.shutdown.wait() => return,
+    };
+    let probe_slot = if probe {
+        serving.admission.probe_slot()
+    } else {
+        None
+    };
+    match probe_slot {
+        Some(probe_slot) => {
+            drop(refusal_slot);
+            serve_probe(serving, stream, peer, probe_slot).await;
         }
-        Verdict::Refuse {
-            reason,
-            reserve: None,
-        } => refuse(stream, reason, Patience::None).await,
+        None => {
+            refuse(stream, reason, Patience::Linger).await;
+            drop(refusal_slot);
+        }
     }
 }
 
@@ -274,15 +286,46 @@ where
     B: ResponseBody,
     R: RawRoute,
 {
+    /// The probe connected before it was accepted: its request is there.
     const STARVED_PATIENCE: Duration = Duration::from_millis(100);
-    let ticket = serving.admission.reserve();
-    serving.admission.count_refusal(Reason::OutOfDescriptors);
-    let probe = raw_route::asks_for_any(&stream, &PROBE_PATHS, STARVED_PATIENCE)
-        .await
-        .unwrap_or(false);
-    match ticket {
-        Some(ticket) if probe => serve_probe(serving, stream, peer, ticket).await,
-        _ => refuse(stream, Reason::OutOfDescriptors, Patience::None).await,
+    serve_probe_or_refuse(
+        serving,
+        stream,
+        peer,
+        Reason::OutOfDescriptors,
+        STARVED_PATIENCE,
+    )
+    .await;
+}
+
+/// Serves a probe whose request line arrives within `patience`, if a probe
+/// slot is free; refuses anything else without lingering.
+async fn serve_probe_or_refuse<S, B, R>(
+    serving: Serving<S, R>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    reason: Reason,
+    patience: Duration,
+) where
+    S: HttpService<B>,
+    B: ResponseBody,
+    R: RawRoute,
+{
+    let Some(probe_slot) = serving.admission.probe_slot() else {
+        return refuse(stream, reason, Patience::None).await;
+    };
+    let probe = tokio::time::timeout(
+        patience,
+        raw_route::asks_for_any(&stream, &PROBE_PATHS, patience),
+    )
+    .await;
+    if matches!(probe, Ok(Ok(true))) {
+        serve_probe(serving, stream, peer, probe_slot).await;
+    } else {
+        if reason == Reason::OutOfDescriptors {
+            serving.admission.count_refusal(reason);
+        }
+        refuse(stream, reason, Patience::None).await;
     }
 }
 
@@ -297,6 +340,7 @@ async fn serve_probe<S, B, R>(
     S: HttpService<B>,
     B: ResponseBody,
 {
+    tracing::debug!(%peer, "probe served beyond the limits");
     let mut http = serving.http.clone();
     http.keep_alive(false);
     serve_http(http, serving.service, stream, peer, serving.shutdown).await;
@@ -388,6 +432,7 @@ enum Patience {
 
 /// Answers a refused connection with its status and `Retry-After`.
 async fn refuse(mut stream: TcpStream, reason: Reason, patience: Patience) {
+    tracing::debug!(lingering = matches!(patience, Patience::Linger), "refusing");
     let response = admission::refusal_response(reason);
     match patience {
         Patience::Linger => {
@@ -450,8 +495,12 @@ async fn serve_route_or_http<S, B, R>(
     B: ResponseBody,
     R: RawRoute,
 {
+    // A client that connects and says nothing must not hold its slot for
+    // ever: after the head timeout hyper takes it, and closes it.
     let asks_for_route = tokio::select! {
-        asks = raw_route::asks_for(&stream, R::PATH) => asks.unwrap_or(false),
+        asks = tokio::time::timeout(HEAD_TIMEOUT, raw_route::asks_for(&stream, R::PATH)) => {
+            matches!(asks, Ok(Ok(true)))
+        }
         _ = shutdown.wait() => return,
     };
     if asks_for_route {
