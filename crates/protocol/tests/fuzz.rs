@@ -24,7 +24,7 @@ mod rules {
     pub fn line(raw: &str, max: usize) -> Option<String> {
         let trimmed = raw.trim();
         let len = trimmed.chars().count();
-        (len >= 1 && len <= max && !controls(trimmed, &[])).then(|| trimmed.to_owned())
+        ((1..=max).contains(&len) && !controls(trimmed, &[])).then(|| trimmed.to_owned())
     }
 
     pub fn name(raw: &str) -> Option<String> {
@@ -39,7 +39,7 @@ mod rules {
     pub fn text(raw: &str) -> Option<String> {
         let trimmed = raw.trim();
         let len = trimmed.chars().count();
-        (len >= 1 && len <= 2000 && !controls(trimmed, &['\n', '\t'])).then(|| trimmed.to_owned())
+        ((1..=2000).contains(&len) && !controls(trimmed, &['\n', '\t'])).then(|| trimmed.to_owned())
     }
 
     /// Optional, empty counts as absent, up to 64 characters, no controls.
