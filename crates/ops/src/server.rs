@@ -432,7 +432,6 @@ enum Patience {
 
 /// Answers a refused connection with its status and `Retry-After`.
 async fn refuse(mut stream: TcpStream, reason: Reason, patience: Patience) {
-    tracing::debug!(lingering = matches!(patience, Patience::Linger), "refusing");
     let response = admission::refusal_response(reason);
     match patience {
         Patience::Linger => {
