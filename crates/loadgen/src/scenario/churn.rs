@@ -5,11 +5,13 @@
 //! instead of the WebSocket. After each round the server's open descriptors
 //! (`/proc/PID/fd`), live tokio tasks (`tokio_alive_tasks` in `/metrics`)
 //! and RSS are read once they settle; a round passes when they are back
-//! within the bound of the baseline taken after a warm-up round:
+//! within the bound of the baseline, read before the first client:
 //!
 //! - descriptors and tasks: at most [`COUNT_SLACK`] above the baseline;
-//! - RSS: at most a tenth or [`RSS_SLACK_KIB`] above it, whichever is more
-//!   (allocators keep freed pages; rooms-chat keeps room history).
+//! - RSS: at most a tenth or [`RSS_SLACK_KIB`] above the RSS after the
+//!   first round, whichever is more. The first round grows the heap once
+//!   (allocator arenas, buffers, room history) and that memory is kept for
+//!   reuse; a leak shows as growth from one round to the next.
 //!
 //! A reset client's session lives until the server's ping timeout, so the
 //! servers should run with short pings (`scripts/churn.sh` sets them).
@@ -34,6 +36,8 @@ use tokio_tungstenite::tungstenite::Message;
 pub const COUNT_SLACK: u64 = 3;
 /// RSS a settled server may hold above its baseline, at least.
 pub const RSS_SLACK_KIB: u64 = 8 * 1024;
+/// A run fails when more than one client in this many failed.
+const MAX_FAILED_PER_CLIENTS: u64 = 100;
 /// Longest wait for the figures to settle after a round.
 const SETTLE_MAX: Duration = Duration::from_secs(20);
 /// Longest one client may take for its whole life.
@@ -70,19 +74,33 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     let sources = SourceAddrs::new(0, args.source_ips);
     let rounds = args.steps.max(1);
 
-    // Round 0 warms the server up (thread stacks, pools, lazy statics).
-    let warm_up = run_round(args.proto, target, &sources, args.clients, 0).await;
-    let (baseline, _) = settle(target, pid, None).await?;
+    // The baseline is the server before any client: whatever a round
+    // leaves behind counts against it (RSS has its slack for what the
+    // allocator keeps and for room history).
+    let baseline = read_figures(target, pid).await?;
     eprintln!(
-        "churn {:?}: {} clients a round; baseline after warm-up ({} failed): {} fds, {} tasks, {} KiB RSS",
-        args.proto, args.clients, warm_up.failed, baseline.fds, baseline.tasks, baseline.rss_kib
+        "churn {:?}: {} clients a round; baseline before any client: {} fds, {} tasks, {} KiB RSS",
+        args.proto, args.clients, baseline.fds, baseline.tasks, baseline.rss_kib
     );
     eprintln!("round  clients  failed  resets  polling  settle_s   fds  tasks  rss_kib  ok");
     let mut report = Vec::new();
+    let mut baseline = baseline;
     for round in 1..=rounds {
         let outcome = run_round(args.proto, target, &sources, args.clients, round).await;
         let started = Instant::now();
-        let (figures, within_bound) = settle(target, pid, Some(baseline)).await?;
+        let reference = if round == 1 {
+            // The RSS reference is what the first round leaves.
+            Figures {
+                rss_kib: u64::MAX / 2,
+                ..baseline
+            }
+        } else {
+            baseline
+        };
+        let (figures, within_bound) = settle(target, pid, reference).await?;
+        if round == 1 {
+            baseline.rss_kib = figures.rss_kib;
+        }
         let round = Round {
             round,
             clients: args.clients,
@@ -125,8 +143,12 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     if failed_rounds > 0 {
         bail!("{failed_rounds} of {rounds} rounds did not return to the baseline");
     }
-    if failed_clients > 0 {
-        bail!("{failed_clients} clients failed their round");
+    // A client may fail on a machine busy with other work (a ping missed,
+    // a timeout): counted and shown, and a run fails when more than one in
+    // a hundred did, which is a server that stopped serving.
+    let clients = u64::from(args.clients) * rounds as u64;
+    if u64::from(failed_clients) * MAX_FAILED_PER_CLIENTS > clients {
+        bail!("{failed_clients} of {clients} clients failed their round");
     }
     Ok(())
 }
@@ -139,28 +161,21 @@ pub fn within_bound(baseline: Figures, now: Figures) -> bool {
         && now.rss_kib <= baseline.rss_kib + rss_slack
 }
 
-/// Reads the figures until they are within the bound (or, for the
-/// baseline, until they stop falling), at most [`SETTLE_MAX`].
+/// Reads the figures until they are within the bound of `baseline`, at
+/// most [`SETTLE_MAX`]; the last reading, and whether it was within.
 async fn settle(
     target: SocketAddr,
     pid: u32,
-    baseline: Option<Figures>,
+    baseline: Figures,
 ) -> anyhow::Result<(Figures, bool)> {
     let deadline = Instant::now() + SETTLE_MAX;
-    let mut previous: Option<Figures> = None;
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let figures = read_figures(target, pid).await?;
-        let settled = match baseline {
-            Some(baseline) => within_bound(baseline, figures),
-            None => previous.is_some_and(|previous| {
-                figures.fds >= previous.fds && figures.tasks >= previous.tasks
-            }),
-        };
+        let settled = within_bound(baseline, figures);
         if settled || Instant::now() >= deadline {
-            return Ok((figures, settled || baseline.is_none()));
+            return Ok((figures, settled));
         }
-        previous = Some(figures);
     }
 }
 
