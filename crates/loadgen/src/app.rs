@@ -29,6 +29,15 @@ pub async fn run(mut args: Args) -> anyhow::Result<()> {
     if args.scenario == Scenario::Streams {
         args.proto = Proto::Sse;
     }
+    if args.scenario == Scenario::Churn {
+        if args.targets.is_empty() {
+            args.targets = vec![SocketAddr::from((
+                [127, 0, 0, 1],
+                args.proto.default_port(),
+            ))];
+        }
+        return crate::scenario::churn::run(&args).await;
+    }
     if args.scenario == Scenario::Idle {
         args.senders = 0;
     }

@@ -48,7 +48,8 @@ pub struct Args {
     /// Message text length in bytes (stamp plus padding).
     #[arg(long, default_value_t = 48)]
     pub text_bytes: usize,
-    /// Connection steps, with a server RSS reading after each (RSS slope).
+    /// Connection steps, with a server RSS reading after each (RSS slope);
+    /// for `churn`, the number of rounds.
     #[arg(long, default_value_t = 1)]
     pub steps: usize,
     /// Server process to measure (CPU, RSS); may be given several times.
@@ -121,6 +122,10 @@ pub enum Scenario {
     Storm,
     /// Serve as the raw TCP reference server.
     RawServer,
+    /// Rounds of `--clients` clients that connect, join, talk, leave and
+    /// go (some with a TCP reset); `--steps` rounds, the server's
+    /// descriptors, tasks and RSS checked against the baseline after each.
+    Churn,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]

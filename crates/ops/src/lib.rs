@@ -4,8 +4,10 @@
 //! limiting and the browser-origin check.
 #![deny(unsafe_code)]
 
+pub mod admission;
 pub mod close;
 pub mod config;
+pub mod forwarded;
 pub mod hangup;
 pub mod limits;
 pub mod metrics;
@@ -14,6 +16,7 @@ pub mod rate;
 pub mod raw_route;
 pub mod server;
 pub mod shutdown;
+pub mod spare;
 pub mod telemetry;
 pub mod web;
 

@@ -9,3 +9,15 @@ pub fn raise_open_files_limit() {
         Err(error) => tracing::warn!(%error, "could not raise the open-files limit"),
     }
 }
+
+/// The open-files soft limit now (what the process may really open), or a
+/// conservative 1024 when it cannot be read.
+pub fn open_files_limit() -> u64 {
+    match rlimit::getrlimit(rlimit::Resource::NOFILE) {
+        Ok((soft, _hard)) => soft,
+        Err(error) => {
+            tracing::warn!(%error, "could not read the open-files limit");
+            1024
+        }
+    }
+}

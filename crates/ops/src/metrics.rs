@@ -10,7 +10,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use serde_json::{Map, Value};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use warp::Filter;
 use warp::http::StatusCode;
 
@@ -83,6 +83,80 @@ impl CoreMetrics {
     }
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: &'static str,
+}
+
+/// Series about the process rather than the app, kept by `ops` itself (the
+/// accept loop and the tokio runtime) and appended to every app's
+/// `/metrics`. One set per process: servers started side by side in one
+/// process (tests) add up.
+#[derive(Clone, Default)]
+pub struct ProcessMetrics {
+    /// Connections answered 503/429 or dropped before any request was
+    /// served, by reason (see [`crate::admission`]).
+    pub connections_refused: Family<ReasonLabel, Counter>,
+    /// TCP connections the accept loop holds now, of every kind.
+    pub tcp_connections: Gauge,
+    /// Tasks alive in the tokio runtime, read at each scrape: the figure
+    /// that shows a task leak after clients have come and gone.
+    pub tokio_alive_tasks: Gauge,
+}
+
+impl ProcessMetrics {
+    pub fn count_refusal(&self, reason: &'static str) {
+        self.connections_refused
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
+    }
+}
+
+struct ProcessSeries {
+    metrics: ProcessMetrics,
+    registry: Registry,
+}
+
+static PROCESS: LazyLock<ProcessSeries> = LazyLock::new(|| {
+    let metrics = ProcessMetrics::default();
+    let mut registry = Registry::default();
+    registry.register(
+        "connections_refused",
+        "Connections refused before any request was served, by reason",
+        metrics.connections_refused.clone(),
+    );
+    registry.register(
+        "tcp_connections",
+        "TCP connections held by the accept loop now",
+        metrics.tcp_connections.clone(),
+    );
+    registry.register(
+        "tokio_alive_tasks",
+        "Tasks alive in the tokio runtime",
+        metrics.tokio_alive_tasks.clone(),
+    );
+    ProcessSeries { metrics, registry }
+});
+
+/// The process-wide series.
+pub fn process() -> &'static ProcessMetrics {
+    &PROCESS.metrics
+}
+
+/// The text exposition of the app's `registry` followed by the process
+/// series, as one document (a single `# EOF` at the end).
+pub fn encode(registry: &Registry) -> Result<String, std::fmt::Error> {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        let alive = i64::try_from(runtime.metrics().num_alive_tasks()).unwrap_or(i64::MAX);
+        PROCESS.metrics.tokio_alive_tasks.set(alive);
+    }
+    let mut body = String::new();
+    prometheus_client::encoding::text::encode_registry(&mut body, registry)?;
+    prometheus_client::encoding::text::encode_registry(&mut body, &PROCESS.registry)?;
+    prometheus_client::encoding::text::encode_eof(&mut body)?;
+    Ok(body)
+}
+
 /// What `/healthz` says: whether the instance can serve, and details.
 pub struct HealthReport {
     pub serving: bool,
@@ -111,18 +185,17 @@ pub fn routes(
     registry: Arc<Registry>,
     health: Arc<dyn HealthCheck>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
-    let metrics = warp::path!("metrics").and(warp::get()).map(move || {
-        let mut body = String::new();
-        match prometheus_client::encoding::text::encode(&mut body, &registry) {
-            Ok(()) => warp::reply::with_header(
+    let metrics = warp::path!("metrics")
+        .and(warp::get())
+        .map(move || match encode(&registry) {
+            Ok(body) => warp::reply::with_header(
                 body,
                 "content-type",
                 "text/plain; version=0.0.4; charset=utf-8",
             )
             .into_response(),
             Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-        }
-    });
+        });
     let healthz = warp::path!("healthz").and(warp::get()).map(move || {
         let report = health.report();
         let mut body = Map::new();

@@ -1,5 +1,6 @@
-//! Per-connection token bucket (`MSG_RATE`): steady `rate` messages per
-//! second, bursts up to twice that, `0` meaning unlimited.
+//! Token buckets: steady `rate` per second, bursts up to twice that, `0`
+//! meaning unlimited. Per connection for messages (`MSG_RATE`), per client
+//! address for new connections (`HANDSHAKE_RATE`, see [`crate::admission`]).
 
 use std::time::Instant;
 
@@ -43,6 +44,15 @@ impl TokenBucket {
         } else {
             false
         }
+    }
+
+    /// Whether the bucket would be full at `now`: it then remembers nothing
+    /// and a new bucket would behave the same.
+    pub fn is_full_at(&self, now: Instant) -> bool {
+        let elapsed = now
+            .saturating_duration_since(self.refilled_at)
+            .as_secs_f64();
+        self.rate_per_sec == 0.0 || self.tokens + elapsed * self.rate_per_sec >= self.capacity
     }
 }
 
@@ -88,6 +98,18 @@ mod tests {
         let later = start + Duration::from_secs(60);
         let accepted = (0..20).filter(|_| bucket.try_take_at(later)).count();
         assert_eq!(accepted, 10);
+    }
+
+    #[test]
+    fn a_bucket_is_full_again_once_its_burst_has_refilled() {
+        let start = Instant::now();
+        let mut bucket = TokenBucket::new(10);
+        bucket.refilled_at = start;
+        assert!(bucket.is_full_at(start));
+        assert!(bucket.try_take_at(start));
+        assert!(!bucket.is_full_at(start));
+        assert!(!bucket.is_full_at(start + Duration::from_millis(50)));
+        assert!(bucket.is_full_at(start + Duration::from_millis(100)));
     }
 
     #[test]

@@ -18,8 +18,11 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// The largest request head a raw route reads, as hyper's default.
-pub const MAX_HEAD_BYTES: usize = 8 * 1024;
+/// The largest request head accepted, here and by hyper
+/// ([`crate::server`]): larger gets `431`. nginx allows 8 KiB per line and
+/// four such lines; 16 KiB is room for large cookies without letting a
+/// client make the server buffer hundreds of kilobytes.
+pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 
 /// How many headers a raw route's request may carry.
 const MAX_HEADERS: usize = 64;
@@ -42,17 +45,30 @@ pub trait RawRoute: Clone + Send + Sync + 'static {
 /// A request line that trickles in slower than [`PEEK_PATIENCE`] is left to
 /// hyper.
 pub async fn asks_for(socket: &TcpStream, path: &str) -> io::Result<bool> {
-    let wanted = format!("GET {path}");
-    let wanted = wanted.as_bytes();
+    asks_for_any(socket, &[path], PEEK_PATIENCE).await
+}
+
+/// As [`asks_for`], for any of `paths` (each shorter than 50 bytes), with a
+/// given patience.
+pub async fn asks_for_any(
+    socket: &TcpStream,
+    paths: &[&str],
+    patience: Duration,
+) -> io::Result<bool> {
     let mut seen = [0u8; 64];
-    let give_up = tokio::time::Instant::now() + PEEK_PATIENCE;
+    let give_up = tokio::time::Instant::now() + patience;
     loop {
         let len = socket.peek(&mut seen).await?;
         let seen = &seen[..len];
-        if len > wanted.len() {
-            return Ok(seen.starts_with(wanted) && matches!(seen[wanted.len()], b' ' | b'?'));
+        let mut undecided = false;
+        for path in paths {
+            match request_line_asks_for(seen, path) {
+                Some(true) => return Ok(true),
+                Some(false) => {}
+                None => undecided = true,
+            }
         }
-        if len == 0 || !wanted.starts_with(seen) || tokio::time::Instant::now() >= give_up {
+        if len == 0 || !undecided || tokio::time::Instant::now() >= give_up {
             return Ok(false);
         }
         // A peek returns at once while any byte waits, so wait for more
@@ -61,13 +77,29 @@ pub async fn asks_for(socket: &TcpStream, path: &str) -> io::Result<bool> {
     }
 }
 
+/// Whether the first bytes of a request, `seen`, are `GET <path>` then a
+/// space or a query; `None` while too few bytes arrived to tell.
+pub fn request_line_asks_for(seen: &[u8], path: &str) -> Option<bool> {
+    let wanted_len = "GET ".len() + path.len();
+    let matches_so_far = seen
+        .iter()
+        .zip(b"GET ".iter().chain(path.as_bytes()))
+        .all(|(seen, wanted)| seen == wanted);
+    if !matches_so_far {
+        return Some(false);
+    }
+    seen.get(wanted_len).map(|next| matches!(next, b' ' | b'?'))
+}
+
 /// Why a request head could not be read.
 #[derive(Debug)]
 pub enum HeadError {
     /// The connection broke or closed first: nobody to answer.
     Io(io::Error),
-    /// Not a valid HTTP/1 request head, or larger than [`MAX_HEAD_BYTES`].
+    /// Not a valid HTTP/1 request head.
     Invalid(&'static str),
+    /// Larger than [`MAX_HEAD_BYTES`].
+    TooLarge,
 }
 
 /// Reads one request head and copies what it says into an owned
@@ -76,21 +108,38 @@ pub enum HeadError {
 pub async fn read_head(socket: &mut TcpStream) -> Result<Request<()>, HeadError> {
     let mut head = Vec::new();
     loop {
-        head.reserve(1024);
-        let len = socket.read_buf(&mut head).await.map_err(HeadError::Io)?;
+        // Never read past the bound: one byte over it is enough to refuse.
+        let room = (MAX_HEAD_BYTES + 1 - head.len()).min(1024);
+        head.reserve(room);
+        let len = (&mut *socket)
+            .take(room as u64)
+            .read_buf(&mut head)
+            .await
+            .map_err(HeadError::Io)?;
         if len == 0 {
             return Err(HeadError::Io(io::ErrorKind::UnexpectedEof.into()));
         }
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut parsed = httparse::Request::new(&mut headers);
-        match parsed.parse(&head) {
-            Ok(httparse::Status::Complete(_)) => return to_request(&parsed),
-            Ok(httparse::Status::Partial) if head.len() < MAX_HEAD_BYTES => continue,
-            Ok(httparse::Status::Partial) => {
-                return Err(HeadError::Invalid("request head too large"));
-            }
-            Err(_) => return Err(MALFORMED),
+        if let Some(request) = parse_head(&head)? {
+            return Ok(request);
         }
+    }
+}
+
+/// The request in `head`, the bytes read so far: `None` while it is
+/// incomplete and within [`MAX_HEAD_BYTES`], an error once it cannot become
+/// a valid head.
+pub fn parse_head(head: &[u8]) -> Result<Option<Request<()>>, HeadError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut parsed = httparse::Request::new(&mut headers);
+    match parsed.parse(head) {
+        Ok(httparse::Status::Complete(len)) if len <= MAX_HEAD_BYTES => {
+            to_request(&parsed).map(Some)
+        }
+        Ok(httparse::Status::Complete(_)) => Err(HeadError::TooLarge),
+        Ok(httparse::Status::Partial) if head.len() <= MAX_HEAD_BYTES => Ok(None),
+        Ok(httparse::Status::Partial) => Err(HeadError::TooLarge),
+        Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooLarge),
+        Err(_) => Err(MALFORMED),
     }
 }
 
@@ -231,7 +280,7 @@ mod tests {
         client.write_all(&huge).await.unwrap();
         assert!(matches!(
             read_head(&mut server).await,
-            Err(HeadError::Invalid("request head too large"))
+            Err(HeadError::TooLarge)
         ));
 
         let (mut client, mut server) = connected_pair().await;

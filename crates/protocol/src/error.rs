@@ -48,11 +48,19 @@ pub struct ErrorBody {
 }
 
 impl ErrorBody {
+    /// Longest message sent, in characters. A parser's error quotes the
+    /// offending value (serde writes `invalid type: string "…"`), and a
+    /// client must not get its whole payload, up to the payload limit,
+    /// echoed back in an error, nor fill the logs with it.
+    pub const MAX_MESSAGE_CHARS: usize = 200;
+
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ErrorBody {
-            code,
-            message: message.into(),
+        let mut message = message.into();
+        if let Some((cut, _)) = message.char_indices().nth(Self::MAX_MESSAGE_CHARS) {
+            message.truncate(cut);
+            message.push('…');
         }
+        ErrorBody { code, message }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {

@@ -63,13 +63,15 @@ impl EventStream {
         let opening = match hub.open(request.symbols, request.resume) {
             Ok(opening) => opening,
             Err(not_held) => {
-                // From Redis up to where the replay buffer takes over (all
-                // of it if this instance is behind the client's id).
-                let until = not_held
-                    .oldest_held
-                    .filter(|oldest| *oldest > not_held.from);
+                // From Redis up to its newest tick, not merely up to the
+                // oldest tick of the replay buffer: that one is the next to
+                // be dropped, and at a fast TICK_MS it (and the ticks after
+                // it, published before `updates` was subscribed) could be
+                // gone by the time the stream reads on, leaving a reset or a
+                // gap. The subscription covers everything after the fetch,
+                // and ticks at or below `last_sent` are never written twice.
                 let replayed = match cluster {
-                    Some(cluster) => cluster.ticks_between(not_held.from, until).await,
+                    Some(cluster) => cluster.ticks_between(not_held.from, None).await,
                     None => None,
                 };
                 match replayed {

@@ -60,7 +60,8 @@ fn decode_socketio(packet: &str) -> Inbound<'_> {
     let Some(kind) = packet.chars().next() else {
         return Inbound::Other(packet);
     };
-    let mut rest = &packet[1..];
+    // The packet type may be any character a server sent, not only a digit.
+    let mut rest = &packet[kind.len_utf8()..];
     // A namespace other than "/" is written before a comma; we only use "/".
     if rest.starts_with('/') {
         rest = rest.split_once(',').map_or("", |(_, after)| after);

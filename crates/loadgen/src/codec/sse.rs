@@ -47,6 +47,10 @@ impl SseParser {
 
     /// Feeds one chunk of the body; calls `on_item` for every complete item.
     pub fn feed(&mut self, mut chunk: &[u8], mut on_item: impl FnMut(SseItem<'_>)) {
+        // An empty chunk must not forget a CR that ended the previous one.
+        if chunk.is_empty() {
+            return;
+        }
         if self.after_cr && chunk.first() == Some(&b'\n') {
             chunk = &chunk[1..];
         }

@@ -4,6 +4,7 @@
 //! client saw. `chat` and `streams` supply the clients and the accounting.
 
 pub mod chat;
+pub mod churn;
 pub mod outcome;
 pub mod storm;
 pub mod streams;
