@@ -6,6 +6,8 @@
 //!
 //! `PROPTEST_CASES` sets the number of cases (256 by default, as in
 //! `cargo test`; `scripts/fuzz.sh` runs many more).
+// Test code: a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used)]
 
 use loadgen::codec::chunked::ChunkedDecoder;
 use loadgen::codec::probe;

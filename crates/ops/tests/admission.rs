@@ -1,6 +1,8 @@
 //! The connection limits over real sockets: a small warp app served by the
 //! ops accept loop, clients from several loopback addresses (all of
 //! 127.0.0.0/8 reaches the server on Linux), raw HTTP/1.1 on the wire.
+// Test code: a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used)]
 
 use ops::Shutdown;
 use ops::admission::{Admission, AdmissionConfig};

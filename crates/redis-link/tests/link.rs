@@ -1,5 +1,7 @@
 //! The link against real servers: a private redis-server and a private
 //! three-master Redis Cluster.
+// Test code: a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used)]
 
 use fred::prelude::*;
 use redis_link::{LinkOptions, Script, connect};

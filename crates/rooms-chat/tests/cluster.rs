@@ -1,6 +1,8 @@
 //! End-to-end checks of cluster mode: several instances of the binary on a
 //! private redis-server, over real sockets, including the faults (kill -9
 //! of an instance, a Redis restart, a burst past every buffer).
+// Test code: a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

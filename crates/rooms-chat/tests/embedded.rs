@@ -1,6 +1,8 @@
 //! End-to-end checks of the binary in embedded mode, over real sockets: the
 //! HTTP routes, the Engine.IO handshake on both transports, the origin
 //! check, and the chat events.
+// Test code: a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -1,5 +1,7 @@
 //! The room-state contract, run against both backends: the in-memory store
 //! and the Redis store (on a private redis-server).
+// Test code: a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used)]
 
 use protocol::rooms::LeaveReason;
 use rooms_chat::cluster::{RedisStore, Settings};

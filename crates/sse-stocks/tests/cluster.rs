@@ -2,6 +2,8 @@
 //! same ids, one producer at a time with a takeover when it dies, resume
 //! across instances, and Redis outages. Every test runs twice: against a
 //! private `redis-server` and against a private three-master Redis Cluster.
+// Test code: a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

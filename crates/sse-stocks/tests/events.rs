@@ -1,6 +1,8 @@
 //! `/events` in embedded mode, over real HTTP against the real binary: the
 //! stream's shape, the symbol filter, resume without gap or duplicate,
 //! resets, keep-alives and the end of streams at shutdown.
+// Test code: a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -3,6 +3,8 @@
 //! everybody else gets a quick `503`, not a hang. The server runs under a
 //! small open-files limit (`ulimit -n`, hard and soft, so that it cannot
 //! raise it) while the test process keeps its own.
+// Test code: a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -1,5 +1,7 @@
 //! The chat as the contract describes it, over real sockets to the real
 //! binary: welcome, messages, joined / left, typing, names, takeover.
+// Test code: a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

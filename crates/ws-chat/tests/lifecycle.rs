@@ -1,6 +1,8 @@
 //! The life of sockets and of the process: dead peers and slow readers are
 //! dropped without hurting the others, SIGTERM closes every socket with
 //! 1001, and the HTTP side (page, health, metrics) answers.
+// Test code: a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

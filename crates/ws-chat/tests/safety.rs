@@ -1,5 +1,7 @@
 //! Bad input and abuse: each gets the contract's error code or close code,
 //! never reaches the other clients, and never takes the server down.
+// Test code: a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
