@@ -5,11 +5,9 @@ use rooms_chat::config::Config;
 
 /// Every delivery allocates its frame on the thread that emits it and frees
 /// it on the socket's writer, often the other worker thread; glibc's malloc
-/// then fights over its arena locks (a `futex` call every few frames in the
-/// fan-out benchmark: 30,000 a second at 200,000 deliveries a second).
-/// jemalloc frees such blocks without that contention: about a fifth less
-/// CPU per delivery, for about 2 KiB more RSS per idle socket (mimalloc
-/// saved as much CPU but cost 6 KiB).
+/// then fights over its arena locks. jemalloc frees such blocks without
+/// that contention, for less CPU per delivery at a little more memory per
+/// idle socket (README "Memory allocator", BENCHMARKS.md).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -19,7 +19,7 @@ use ws_chat::{Chat, routes};
 const SOCKETS_GRACE: Duration = Duration::from_secs(3);
 
 /// The same allocator as the other two apps: with jemalloc an idle joined
-/// socket costs 7.5 KiB instead of 7.8 and a delivery a little less CPU
+/// socket costs a little less memory and a delivery a little less CPU
 /// (`loadgen idle` / `loadgen fanout`, see BENCHMARKS.md).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
