@@ -315,7 +315,7 @@ impl Session {
         let mut delivered = 0;
         let mut next = delivery;
         let mut drained = false;
-        for _ in 0..FRAMES_PER_WAKE {
+        for round in 1..=FRAMES_PER_WAKE {
             match next {
                 Ok(outgoing) => delivered += self.deliver(&outgoing)?,
                 Err(RecvError::Lagged(_)) => return self.too_slow(),
@@ -326,7 +326,9 @@ impl Session {
                     ));
                 }
             }
-            if !sink_has_room(&mut self.ws) {
+            // The wake-up's share is used up, or the socket is full: the
+            // next frame stays in the ring (taking it now would drop it).
+            if round == FRAMES_PER_WAKE || !sink_has_room(&mut self.ws) {
                 break;
             }
             let Some(member) = &mut self.membership else {

@@ -192,3 +192,24 @@ async fn frames_that_come_during_the_hold_all_leave_after_it_in_order() {
         assert_eq!(alice.next().await["text"], format!("m{n}"));
     }
 }
+
+#[tokio::test]
+async fn a_burst_far_larger_than_one_wake_up_reaches_everyone_whole_and_in_order() {
+    // Hundreds of frames published at once: a socket takes them in shares
+    // per wake-up, and every share must hand over every frame.
+    let server = start(&[("MSG_RATE", "0")]).await;
+    let (mut reader, _) = Client::join(&server, "reader").await;
+    let (mut bob, _) = Client::join(&server, "bob").await;
+    reader.next_of("joined").await;
+    const BURST: usize = 320;
+    for n in 0..BURST {
+        bob.send(serde_json::json!({"type": "message", "text": format!("burst {n}")}))
+            .await;
+    }
+    for client in [&mut reader, &mut bob] {
+        for n in 0..BURST {
+            let frame = client.next_of("message").await;
+            assert_eq!(frame["text"], format!("burst {n}"));
+        }
+    }
+}
