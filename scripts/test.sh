@@ -17,6 +17,10 @@ log() { printf '\n==> %s\n' "$*"; }
 missing=()
 command -v cargo >/dev/null || missing+=(cargo)
 command -v redis-server >/dev/null || missing+=(redis-server)
+# redis-cli builds the private Redis Clusters of the cluster tests.
+command -v redis-cli >/dev/null || missing+=(redis-tools)
+# ss counts a server's TCP segments (the load generator's tests).
+command -v ss >/dev/null || missing+=(iproute2)
 [ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ] || missing+=(chromium)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
@@ -41,6 +45,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     case $tool in
       cargo) command -v cargo >/dev/null || { echo "Rust is missing: install it with rustup (https://rustup.rs), then re-run." >&2; exit 2; } ;;
       chromium) [ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ] || { echo "Chromium is missing: install Debian's 'chromium' package (sudo apt-get install chromium) or set CHROMIUM_PATH." >&2; exit 2; } ;;
+      redis-tools) command -v redis-cli >/dev/null || { echo "redis-cli is missing: install Debian's 'redis-tools' package (sudo apt-get install redis-tools) and re-run." >&2; exit 2; } ;;
+      iproute2) command -v ss >/dev/null || { echo "ss is missing: install Debian's 'iproute2' package (sudo apt-get install iproute2) and re-run." >&2; exit 2; } ;;
       nodejs) command -v node >/dev/null || { echo "Node.js >= 20 is missing: install Debian's 'nodejs' and 'npm' packages." >&2; exit 2; } ;;
       *) command -v "$tool" >/dev/null || { echo "$tool is missing: install Debian's '$tool' package (sudo apt-get install $tool) and re-run." >&2; exit 2; } ;;
     esac
