@@ -281,16 +281,20 @@ impl<R: Recipient> Delivery<R> {
         fresh
     }
 
-    /// Rooms whose gap has lasted `patience`, with the last position
-    /// delivered; each is marked as being repaired until [`Delivery::repaired`].
-    pub fn due_gaps(&self, now: Instant, patience: Duration) -> Vec<(String, u64)> {
-        let rooms: Vec<_> = self
-            .rooms
+    /// The rooms as they are now, copied out of the map's lock so that each
+    /// room's own lock is taken without holding the map's.
+    fn rooms_now(&self) -> Vec<(String, SharedRoom<R>)> {
+        self.rooms
             .lock()
             .iter()
             .map(|(room, shared)| (room.clone(), shared.clone()))
-            .collect();
-        rooms
+            .collect()
+    }
+
+    /// Rooms whose gap has lasted `patience`, with the last position
+    /// delivered; each is marked as being repaired until [`Delivery::repaired`].
+    pub fn due_gaps(&self, now: Instant, patience: Duration) -> Vec<(String, u64)> {
+        self.rooms_now()
             .into_iter()
             .filter_map(|(room, shared)| {
                 let mut local = shared.lock();
@@ -338,13 +342,7 @@ impl<R: Recipient> Delivery<R> {
 
     /// Every room whose line has started, with its last position delivered.
     pub fn started(&self) -> Vec<(String, u64)> {
-        let rooms: Vec<_> = self
-            .rooms
-            .lock()
-            .iter()
-            .map(|(room, shared)| (room.clone(), shared.clone()))
-            .collect();
-        rooms
+        self.rooms_now()
             .into_iter()
             .filter_map(|(room, shared)| {
                 let local = shared.lock();
@@ -359,13 +357,7 @@ impl<R: Recipient> Delivery<R> {
     /// What this instance knows of each room, to give Redis back its state
     /// after it lost it.
     pub fn snapshot(&self) -> Vec<RoomSnapshot<R>> {
-        let rooms: Vec<_> = self
-            .rooms
-            .lock()
-            .iter()
-            .map(|(room, shared)| (room.clone(), shared.clone()))
-            .collect();
-        rooms
+        self.rooms_now()
             .into_iter()
             .filter_map(|(room, shared)| {
                 let local = shared.lock();
