@@ -206,22 +206,11 @@ impl<R: Recipient> Delivery<R> {
             local.fan_out(released, &self.writer);
         }
         let delivered = local.line.delivered();
-        let mut missed: Vec<Arc<RoomEvent>> = Vec::new();
-        if join_pos < delivered {
-            let reaches_back = local
-                .recent
-                .front()
-                .is_some_and(|first| first.pos <= join_pos + 1);
-            let source: Vec<Arc<RoomEvent>> = match (reaches_back, fetched) {
-                (true, _) => local.recent.iter().cloned().collect(),
-                (false, Some(fetched)) => fetched.to_vec(),
-                (false, None) => return Err(NeedEventsAfter(join_pos)),
-            };
-            missed = source
-                .into_iter()
-                .filter(|event| event.pos > join_pos && event.pos <= delivered)
-                .collect();
-        }
+        let missed = if join_pos < delivered {
+            missed_events(&local.recent, fetched, join_pos, delivered)?
+        } else {
+            Vec::new()
+        };
         local.joining = local.joining.saturating_sub(1);
         let attached = Attached {
             name_key: name_key(&member.name),
@@ -385,6 +374,47 @@ impl<R: Recipient> Delivery<R> {
     }
 }
 
+/// The events after `join_pos` up to `delivered` that a join behind the
+/// line missed: from the recent ones if they reach back far enough, else
+/// what was fetched from the store followed by the recent ones after it.
+/// The line goes on while the store answers, so the fetched events may end
+/// before the recent ones begin: then they are fetched again, never given
+/// out with a hole in the middle.
+fn missed_events(
+    recent: &VecDeque<Arc<RoomEvent>>,
+    fetched: Option<&[Arc<RoomEvent>]>,
+    join_pos: u64,
+    delivered: u64,
+) -> Result<Vec<Arc<RoomEvent>>, NeedEventsAfter> {
+    let reaches_back = |pos: u64| recent.front().is_some_and(|first| first.pos <= pos + 1);
+    let recent_after = |pos: u64| {
+        recent
+            .iter()
+            .filter(move |event| event.pos > pos && event.pos <= delivered)
+            .cloned()
+    };
+    if reaches_back(join_pos) {
+        return Ok(recent_after(join_pos).collect());
+    }
+    let Some(fetched) = fetched else {
+        return Err(NeedEventsAfter(join_pos));
+    };
+    let Some(fetched_to) = fetched.last().map(|event| event.pos) else {
+        // The store holds nothing after the join (it lost the room's log):
+        // there is nothing to give.
+        return Ok(Vec::new());
+    };
+    if fetched_to < delivered && !reaches_back(fetched_to) {
+        return Err(NeedEventsAfter(join_pos));
+    }
+    Ok(fetched
+        .iter()
+        .filter(|event| event.pos > join_pos && event.pos <= delivered)
+        .cloned()
+        .chain(recent_after(fetched_to))
+        .collect())
+}
+
 pub struct RoomSnapshot<R: Recipient> {
     pub room: String,
     pub last_pos: u64,
@@ -519,6 +549,52 @@ mod tests {
             .attach("r", member(&late, "late"), 2, Some(&fetched), &mut || {})
             .unwrap();
         assert_eq!(late.ids().len(), RECENT_LEN + 8);
+    }
+
+    #[test]
+    fn events_released_while_the_store_answered_reach_the_late_joiner() {
+        let delivery = delivery();
+        let first = Probe::new();
+        join(&delivery, &first, "first", 10);
+        let late = Probe::new();
+        delivery.prepare("r");
+        // The late join was placed at 2, before the line started at 10:
+        // this instance never had 3..=10, so they are fetched.
+        assert_eq!(
+            delivery.attach("r", member(&late, "late"), 2, None, &mut || {}),
+            Err(NeedEventsAfter(2))
+        );
+        let fetched: Vec<_> = (3..=11).map(|pos| message(pos, pos, "first")).collect();
+        // While the store answered, 11 and 12 arrived here.
+        delivery.arrive(message(11, 11, "first"));
+        delivery.arrive(message(12, 12, "first"));
+        delivery
+            .attach("r", member(&late, "late"), 2, Some(&fetched), &mut || {})
+            .unwrap();
+        delivery.arrive(message(13, 13, "first"));
+        assert_eq!(late.ids(), (3..=13).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_fetch_that_ends_before_the_recent_events_is_made_again() {
+        let delivery = delivery();
+        let first = Probe::new();
+        join(&delivery, &first, "first", 10);
+        delivery.arrive(message(12, 12, "first"));
+        delivery.arrive(message(11, 11, "first"));
+        let late = Probe::new();
+        delivery.prepare("r");
+        // Fetched up to 9; the line now remembers 11 and 12 but not 10.
+        let fetched: Vec<_> = (3..=9).map(|pos| message(pos, pos, "first")).collect();
+        assert_eq!(
+            delivery.attach("r", member(&late, "late"), 2, Some(&fetched), &mut || {}),
+            Err(NeedEventsAfter(2))
+        );
+        let fetched: Vec<_> = (3..=12).map(|pos| message(pos, pos, "first")).collect();
+        delivery
+            .attach("r", member(&late, "late"), 2, Some(&fetched), &mut || {})
+            .unwrap();
+        assert_eq!(late.ids(), (3..=12).collect::<Vec<_>>());
     }
 
     #[test]

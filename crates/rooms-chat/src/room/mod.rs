@@ -28,6 +28,10 @@ use std::future::Future;
 use std::str::FromStr;
 use std::sync::Arc;
 
+/// How many times a join behind this instance's line fetches the events
+/// it missed before it gives up.
+const CATCH_UP_ATTEMPTS: usize = 4;
+
 /// A disconnection the store could not record yet (Redis was down).
 pub struct PendingLeave {
     pub room: String,
@@ -127,6 +131,7 @@ impl Rooms {
             }
         };
         let mut fetched = None;
+        let mut catch_ups = 0;
         loop {
             let attached = self.delivery.attach(
                 &room,
@@ -138,12 +143,18 @@ impl Rooms {
             let Err(NeedEventsAfter(after)) = attached else {
                 break;
             };
-            // Rare: this instance ran ahead of the store's answer by more
-            // than it remembers; fetch the difference and try again.
-            match self
-                .ask("catch up", self.store.events_after(&room, after))
-                .await
-            {
+            // This instance ran ahead of the store's answer by more than it
+            // remembers (a room new here, a busy one): fetch the difference
+            // and try again. A line that keeps outrunning the fetch gives up
+            // with `unavailable` rather than keep the socket waiting.
+            catch_ups += 1;
+            let fetch = if catch_ups > CATCH_UP_ATTEMPTS {
+                Err(unavailable())
+            } else {
+                self.ask("catch up", self.store.events_after(&room, after))
+                    .await
+            };
+            match fetch {
                 Ok(events) => fetched = Some(events),
                 Err(error) => {
                     self.delivery.abandon(&room);
