@@ -1,7 +1,8 @@
 //! What every server in this workspace needs to run for real, written once:
 //! configuration from the environment, logging, metrics and health endpoints,
 //! graceful shutdown, the HTTP accept loop, the embedded web page, rate
-//! limiting and the browser-origin check.
+//! limiting and the browser-origin check; and [`launch`], which starts and
+//! stops every app the same way.
 #![deny(unsafe_code)]
 
 pub mod admission;
@@ -9,6 +10,7 @@ pub mod close;
 pub mod config;
 pub mod forwarded;
 pub mod hangup;
+pub mod launch;
 pub mod limits;
 pub mod metrics;
 pub mod origin;

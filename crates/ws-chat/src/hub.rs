@@ -17,8 +17,8 @@
 //! under the same lock that publishes, so its welcome and its live frames
 //! neither overlap nor leave a gap.
 
-use crate::frames::PieceWriter;
-use crate::metrics::ChatMetrics;
+use crate::frame::PieceWriter;
+use crate::metrics::Metrics;
 use bytes::Bytes;
 use protocol::ws::{self, ChatMessage, ServerFrame, User};
 use protocol::{ErrorBody, ErrorCode, HISTORY_LEN, now_ms, validate};
@@ -75,12 +75,12 @@ struct State {
 pub struct Hub {
     state: Mutex<State>,
     next_connection_id: AtomicU64,
-    metrics: ChatMetrics,
+    metrics: Metrics,
 }
 
 impl Hub {
     /// A hub whose sessions may fall at most `queue_len` frames behind.
-    pub fn new(queue_len: usize, metrics: ChatMetrics) -> Hub {
+    pub fn new(queue_len: usize, metrics: Metrics) -> Hub {
         let (publisher, _) = broadcast::channel(queue_len);
         Hub {
             state: Mutex::new(State {
@@ -256,7 +256,7 @@ mod tests {
     use serde_json::Value;
 
     fn hub() -> Hub {
-        Hub::new(16, ChatMetrics::default())
+        Hub::new(16, Metrics::default())
     }
 
     fn parse(outgoing: &Outgoing) -> Value {

@@ -18,8 +18,8 @@
 //! waits; a busy one costs each socket at most one wake-up and one write
 //! per `WRITE_DELAY_MS`, however many frames it carries.
 
-use crate::Chat;
-use crate::frames;
+use crate::app::App;
+use crate::frame;
 use crate::hub::{ConnectionId, Outgoing};
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
@@ -93,7 +93,7 @@ enum Ending {
 pub struct Session {
     ws: Socket,
     connection: ConnectionId,
-    chat: Arc<Chat>,
+    app: Arc<App>,
     limiter: TokenBucket,
     abuse: AbuseCounter,
     membership: Option<Membership>,
@@ -114,11 +114,11 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(ws: Socket, chat: Arc<Chat>) -> Session {
+    pub fn new(ws: Socket, app: Arc<App>) -> Session {
         Session {
             ws,
-            connection: chat.hub.new_connection_id(),
-            limiter: TokenBucket::new(chat.config.msg_rate),
+            connection: app.hub.new_connection_id(),
+            limiter: TokenBucket::new(app.config.msg_rate),
             abuse: AbuseCounter::default(),
             membership: None,
             unanswered_pings: 0,
@@ -126,14 +126,14 @@ impl Session {
             stall: None,
             hold: None,
             backlog: VecDeque::new(),
-            chat,
+            app,
         }
     }
 
     /// Serves the socket until it closes, then tells the hub.
     pub async fn run(mut self, shutdown: Shutdown) {
-        self.chat.metrics.core.connections.inc();
-        self.chat.metrics.core.connections_total.inc();
+        self.app.metrics.core.connections.inc();
+        self.app.metrics.core.connections_total.inc();
         let ending = self.serve(shutdown).await;
         // Boxed, like `join`, so that the rarely used states of a socket do
         // not take room in every idle socket's task.
@@ -141,7 +141,7 @@ impl Session {
     }
 
     async fn serve(&mut self, shutdown: Shutdown) -> Ending {
-        let ping_interval = self.chat.config.ping_interval;
+        let ping_interval = self.app.config.ping_interval;
         let mut ping = tokio::time::interval_at(Instant::now() + ping_interval, ping_interval);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Joined sessions learn of the shutdown from the hub's closing ring;
@@ -233,10 +233,10 @@ impl Session {
     /// processed. A merely fast sender is told to slow down and loses the
     /// frame; one flooding far past the limit is cut off.
     fn admit(&mut self) -> ControlFlow<Ending, bool> {
-        self.chat.metrics.core.messages_in.inc();
+        self.app.metrics.core.messages_in.inc();
         let accepted = self.limiter.try_take();
         if self.abuse.record(accepted) {
-            self.chat.metrics.core.disconnects_forced.inc();
+            self.app.metrics.core.disconnects_forced.inc();
             return ControlFlow::Break(Ending::Close(
                 CloseCode::Policy,
                 "flooding far past the rate limit",
@@ -262,11 +262,11 @@ impl Session {
                 self.send_error(ErrorBody::bad_request("already joined"))
             }
             (ClientFrame::Message { text }, Some(member)) => {
-                self.chat.hub.post(&member.user, text);
+                self.app.hub.post(&member.user, text);
                 ControlFlow::Continue(())
             }
             (ClientFrame::Typing, Some(member)) => {
-                self.chat.hub.typing(self.connection, &member.user);
+                self.app.hub.typing(self.connection, &member.user);
                 ControlFlow::Continue(())
             }
             (ClientFrame::Message { .. } | ClientFrame::Typing, None) => self.send_error(
@@ -276,7 +276,7 @@ impl Session {
     }
 
     fn join(&mut self, name: String, client_id: Option<String>) -> ControlFlow<Ending> {
-        let joined = match self.chat.hub.join(self.connection, name, client_id) {
+        let joined = match self.app.hub.join(self.connection, name, client_id) {
             Ok(joined) => joined,
             // name_taken (the client may retry) or unavailable (shutting down).
             Err(error) => return self.send_error(error),
@@ -285,9 +285,9 @@ impl Session {
             user: joined.user,
             deliveries: joined.deliveries,
         });
-        self.chat.metrics.core.messages_out.inc();
+        self.app.metrics.core.messages_out.inc();
         self.backlog
-            .extend(frames::text_frames(joined.welcome.into_iter()));
+            .extend(frame::text_frames(joined.welcome.into_iter()));
         self.write_backlog()
     }
 
@@ -345,9 +345,9 @@ impl Session {
             };
         }
         if delivered > 0 {
-            self.chat.metrics.core.messages_out.inc_by(delivered);
+            self.app.metrics.core.messages_out.inc_by(delivered);
             self.flushing = true;
-            let delay = self.chat.config.write_delay;
+            let delay = self.app.config.write_delay;
             if drained && !delay.is_zero() {
                 self.hold = Some(Box::pin(tokio::time::sleep(delay)));
             }
@@ -395,14 +395,14 @@ impl Session {
 
     fn check_not_too_far_behind(&mut self) -> ControlFlow<Ending> {
         match &self.membership {
-            Some(member) if member.deliveries.len() > self.chat.config.queue_len => self.too_slow(),
+            Some(member) if member.deliveries.len() > self.app.config.queue_len => self.too_slow(),
             _ => ControlFlow::Continue(()),
         }
     }
 
     fn too_slow(&mut self) -> ControlFlow<Ending> {
-        self.chat.metrics.slow_disconnects.inc();
-        self.chat.metrics.core.disconnects_forced.inc();
+        self.app.metrics.slow_disconnects.inc();
+        self.app.metrics.core.disconnects_forced.inc();
         ControlFlow::Break(Ending::Close(
             CloseCode::Again,
             "too slow: fell too far behind the chat",
@@ -410,7 +410,7 @@ impl Session {
     }
 
     fn send_error(&mut self, error: ErrorBody) -> ControlFlow<Ending> {
-        self.chat.metrics.core.count_error(error.code);
+        self.app.metrics.core.count_error(error.code);
         let frame = Message::Text(ServerFrame::Error(error).to_json().into());
         if self.backlog.is_empty() {
             self.queue(frame)
@@ -437,7 +437,7 @@ impl Session {
     /// Leaves the chat and closes the socket as politely as the peer allows.
     async fn finish(mut self, ending: Ending) {
         if let Some(member) = self.membership.take() {
-            self.chat.hub.leave(self.connection, &member.user);
+            self.app.hub.leave(self.connection, &member.user);
         }
         match ending {
             // Sends tungstenite's reply to a close frame, if there is one.
@@ -457,7 +457,7 @@ impl Session {
                 .await;
             }
         }
-        self.chat.metrics.core.connections.dec();
+        self.app.metrics.core.connections.dec();
     }
 }
 
@@ -550,7 +550,7 @@ fn read_error_ending(error: WsError) -> Ending {
 /// Writes every fragment of `json` into tungstenite's buffer at once (a chat
 /// frame is at most a few KiB, so this stays bounded).
 fn write_fragmented(ws: &mut Socket, json: &Utf8Bytes) -> Result<(), WsError> {
-    for frame in frames::text_frames(frames::pieces(json.as_ref())) {
+    for frame in frame::text_frames(frame::pieces(json.as_ref())) {
         ws.start_send_unpin(frame)?;
     }
     Ok(())
