@@ -8,6 +8,7 @@
 pub mod admission;
 pub mod close;
 pub mod config;
+mod connection;
 pub mod forwarded;
 pub mod hangup;
 pub mod launch;
@@ -16,6 +17,7 @@ pub mod metrics;
 pub mod origin;
 pub mod rate;
 pub mod raw_route;
+mod refusal;
 pub mod server;
 pub mod shutdown;
 pub mod spare;
