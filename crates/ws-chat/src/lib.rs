@@ -6,7 +6,8 @@
 //! write per socket for what is waiting → the socket.
 //!
 //! [`app`] builds the shared state from [`config`] and is what `ops`
-//! starts; [`upgrade`] turns `GET /ws` into a session; [`routes`] serves
+//! starts; [`upgrade`] turns `GET /ws` into a session, whose [`socket`]
+//! plumbing polls tungstenite by hand; [`routes`] serves
 //! the page, `/healthz` and `/metrics`; [`metrics`] holds the series.
 #![deny(unsafe_code)]
 
@@ -17,4 +18,5 @@ pub mod hub;
 pub mod metrics;
 pub mod routes;
 pub mod session;
+pub mod socket;
 pub mod upgrade;
