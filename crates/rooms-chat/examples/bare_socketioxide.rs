@@ -45,5 +45,6 @@ async fn on_join(socket: SocketRef, TryData(request): TryData<Value>, ack: AckSe
     let request = request.unwrap_or(Value::Null);
     let room = request["room"].as_str().unwrap_or("general").to_owned();
     socket.join(room.clone());
+    // A client gone before its ack has nobody to tell.
     let _ = ack.send(&json!({"ok": true, "room": room, "members": [], "history": []}));
 }

@@ -20,10 +20,10 @@
 use crate::frame::PieceWriter;
 use crate::metrics::Metrics;
 use bytes::Bytes;
+use parking_lot::{Mutex, MutexGuard};
 use protocol::ws::{self, ChatMessage, ServerFrame, User};
 use protocol::{ErrorBody, ErrorCode, HISTORY_LEN, now_ms, validate};
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::broadcast;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
@@ -241,12 +241,8 @@ impl Hub {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        // A panic while holding the lock cannot leave the state half-updated
-        // in a way that matters more than stopping the whole chat would.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock()
     }
 }
 

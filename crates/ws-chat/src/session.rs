@@ -411,7 +411,8 @@ impl Session {
             self.app.hub.leave(self.connection, &member.user);
         }
         match ending {
-            // Sends tungstenite's reply to a close frame, if there is one.
+            // Sends tungstenite's reply to a close frame, if there is one; the
+            // peer is gone, so a failure or a timeout has no one to tell.
             Ending::PeerGone => {
                 let _ = timeout(CLOSE_TIMEOUT, self.ws.flush()).await;
             }
@@ -421,6 +422,8 @@ impl Session {
                     code,
                     reason: reason.into(),
                 };
+                // Best effort, bounded: a peer that does not take the close
+                // frame is dropped all the same when the session ends.
                 let _ = timeout(CLOSE_TIMEOUT, async {
                     let _ = self.ws.close(Some(frame)).await;
                     ops::close::linger(self.ws.get_mut(), CLOSE_TIMEOUT).await;
