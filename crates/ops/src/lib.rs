@@ -17,7 +17,7 @@ pub mod metrics;
 pub mod origin;
 pub mod rate;
 pub mod raw_route;
-mod refusal;
+pub mod refusal;
 pub mod server;
 pub mod shutdown;
 pub mod spare;

@@ -1,5 +1,6 @@
-//! What a connection over the limits gets: its `503` or `429` with
-//! `Retry-After`, unless it asks for a probe path ([`PROBE_PATHS`]) and a
+//! What a connection over the limits gets: why it is refused ([`Reason`],
+//! as counted in `/metrics`), and its `503` or `429` with `Retry-After`,
+//! unless it asks for a probe path ([`PROBE_PATHS`]) and a
 //! probe slot is free, in which case it is served beyond the limits.
 //!
 //! A refused connection holds a refusal slot while its answer lingers and
@@ -8,10 +9,11 @@
 //! slots instead, for a shorter patience, and its refusal is what its
 //! socket takes at once.
 
-use crate::admission::{self, PROBE_PATHS, Reason, Ticket};
+use crate::admission::{PROBE_PATHS, Ticket};
 use crate::connection::serve_http;
 use crate::raw_route::{self, RawRoute};
 use crate::server::{HttpService, ResponseBody, Serving};
+use http::{HeaderMap, HeaderValue, StatusCode};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -27,6 +29,71 @@ pub(crate) const CROWDED_PATIENCE: Duration = Duration::from_secs(1);
 
 /// How long a refused client may still send after its answer.
 const REFUSAL_LINGER: Duration = Duration::from_secs(1);
+
+/// Why a connection was refused, as counted in `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// `MAX_CONNECTIONS` reached.
+    MaxConnections,
+    /// `MAX_CONNECTIONS_PER_IP` reached for this client.
+    PerIp,
+    /// `HANDSHAKE_RATE` exceeded by this client.
+    HandshakeRate,
+    /// The process ran out of file descriptors anyway.
+    OutOfDescriptors,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::MaxConnections => "max_connections",
+            Reason::PerIp => "per_ip",
+            Reason::HandshakeRate => "handshake_rate",
+            Reason::OutOfDescriptors => "out_of_descriptors",
+        }
+    }
+
+    /// 503 when the server is full, 429 when this client asks too much.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Reason::MaxConnections | Reason::OutOfDescriptors => StatusCode::SERVICE_UNAVAILABLE,
+            Reason::PerIp | Reason::HandshakeRate => StatusCode::TOO_MANY_REQUESTS,
+        }
+    }
+
+    /// A full server frees slots as clients leave, a rate limit refills
+    /// within a second.
+    pub fn retry_after(self) -> Duration {
+        match self {
+            Reason::HandshakeRate => Duration::from_secs(1),
+            _ => Duration::from_secs(5),
+        }
+    }
+}
+
+/// The complete answer to a refused connection: its status, `Retry-After`
+/// and a one-line body, then the connection closes.
+pub fn refusal_response(reason: Reason) -> Vec<u8> {
+    let body = match reason {
+        Reason::MaxConnections => "server full: too many connections\n",
+        Reason::PerIp => "too many connections from your address\n",
+        Reason::HandshakeRate => "too many new connections from your address\n",
+        Reason::OutOfDescriptors => "server out of file descriptors\n",
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    headers.insert(
+        http::header::RETRY_AFTER,
+        HeaderValue::from(reason.retry_after().as_secs()),
+    );
+    let mut response = crate::raw_route::response_head(reason.status(), &headers);
+    response.extend_from_slice(body.as_bytes());
+    response
+}
 
 /// What a refused connection holds while it shows whether it is a probe.
 enum Held {
@@ -108,7 +175,7 @@ async fn serve_probe<S, B, R>(
 /// refusal slot the answer lingers until it is read; without one it is
 /// what the socket takes now.
 async fn refuse(mut stream: TcpStream, reason: Reason, refusal_slot: Option<Ticket>) {
-    let response = admission::refusal_response(reason);
+    let response = refusal_response(reason);
     match refusal_slot {
         Some(slot) => {
             if stream.write_all(&response).await.is_ok() {
