@@ -10,9 +10,10 @@
 
 use anyhow::Context;
 use bytes::{Bytes, BytesMut};
+use parking_lot::Mutex;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -81,10 +82,10 @@ async fn connection(stream: TcpStream, rooms: Arc<Rooms>, frames_per_write: usiz
     rooms
         .rooms
         .lock()
-        .expect("rooms lock")
         .entry(room.clone())
         .or_default()
         .insert(id, queue.clone());
+    // The queue was just made with room for more than this line.
     let _ = queue.try_send(Bytes::from_static(b"JOINED\n"));
     drop(queue);
     let writer = tokio::spawn(async move {
@@ -105,7 +106,7 @@ async fn connection(stream: TcpStream, rooms: Arc<Rooms>, frames_per_write: usiz
             Ok(_) => broadcast(&rooms, Bytes::copy_from_slice(&line)),
         }
     }
-    if let Some(members) = rooms.rooms.lock().expect("rooms lock").get_mut(&room) {
+    if let Some(members) = rooms.rooms.lock().get_mut(&room) {
         members.remove(&id);
     }
     writer.abort();
@@ -119,7 +120,7 @@ fn broadcast(rooms: &Rooms, line: Bytes) {
     else {
         return;
     };
-    let rooms_guard = rooms.rooms.lock().expect("rooms lock");
+    let rooms_guard = rooms.rooms.lock();
     let Some(members) = rooms_guard.get(room) else {
         return;
     };

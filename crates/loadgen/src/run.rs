@@ -4,7 +4,7 @@
 
 use crate::histogram::Histogram;
 use crate::net::SourceAddrs;
-use std::sync::Mutex;
+use parking_lot::Mutex;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
@@ -64,7 +64,7 @@ impl<S> RunContext<S> {
 
     /// Keeps the first error of the run for the report.
     pub fn note_error(&self, error: &anyhow::Error) {
-        let mut first = self.first_error.lock().expect("error slot poisoned");
+        let mut first = self.first_error.lock();
         if first.is_none() {
             *first = Some(format!("{error:#}"));
         }

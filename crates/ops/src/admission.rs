@@ -22,13 +22,13 @@ use crate::config::env_or;
 use crate::forwarded::TrustedProxies;
 use crate::metrics::ProcessMetrics;
 use crate::rate::TokenBucket;
+pub use crate::refusal::Reason;
 use anyhow::Result;
-use http::{HeaderMap, HeaderValue, StatusCode};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Health checks and scrapes served beyond the limits at once.
 pub const PROBE_SLOTS: usize = 16;
@@ -99,71 +99,6 @@ pub fn default_max_connections(open_files_limit: u64) -> usize {
     let limit = usize::try_from(open_files_limit).unwrap_or(usize::MAX);
     let reserve = (limit / 8).clamp(64, 1024).min(limit / 2);
     limit - reserve
-}
-
-/// Why a connection was refused, as counted in `/metrics`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reason {
-    /// `MAX_CONNECTIONS` reached.
-    MaxConnections,
-    /// `MAX_CONNECTIONS_PER_IP` reached for this client.
-    PerIp,
-    /// `HANDSHAKE_RATE` exceeded by this client.
-    HandshakeRate,
-    /// The process ran out of file descriptors anyway.
-    OutOfDescriptors,
-}
-
-impl Reason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::MaxConnections => "max_connections",
-            Reason::PerIp => "per_ip",
-            Reason::HandshakeRate => "handshake_rate",
-            Reason::OutOfDescriptors => "out_of_descriptors",
-        }
-    }
-
-    /// 503 when the server is full, 429 when this client asks too much.
-    pub fn status(self) -> StatusCode {
-        match self {
-            Reason::MaxConnections | Reason::OutOfDescriptors => StatusCode::SERVICE_UNAVAILABLE,
-            Reason::PerIp | Reason::HandshakeRate => StatusCode::TOO_MANY_REQUESTS,
-        }
-    }
-
-    /// A full server frees slots as clients leave, a rate limit refills
-    /// within a second.
-    pub fn retry_after(self) -> Duration {
-        match self {
-            Reason::HandshakeRate => Duration::from_secs(1),
-            _ => Duration::from_secs(5),
-        }
-    }
-}
-
-/// The complete answer to a refused connection: its status, `Retry-After`
-/// and a one-line body, then the connection closes.
-pub fn refusal_response(reason: Reason) -> Vec<u8> {
-    let body = match reason {
-        Reason::MaxConnections => "server full: too many connections\n",
-        Reason::PerIp => "too many connections from your address\n",
-        Reason::HandshakeRate => "too many new connections from your address\n",
-        Reason::OutOfDescriptors => "server out of file descriptors\n",
-    };
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-    headers.insert(
-        http::header::RETRY_AFTER,
-        HeaderValue::from(reason.retry_after().as_secs()),
-    );
-    let mut response = crate::raw_route::response_head(reason.status(), &headers);
-    response.extend_from_slice(body.as_bytes());
-    response
 }
 
 /// What becomes of a new connection.
@@ -363,6 +298,7 @@ impl Drop for Ticket {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::StatusCode;
 
     fn ip(last: u8) -> IpAddr {
         IpAddr::from([192, 0, 2, last])

@@ -13,6 +13,8 @@ const LINGER_BYTES: usize = 64 * 1024;
 /// Shuts the write side of `io` down, then reads until the peer closes,
 /// `LINGER_BYTES` were dropped, or `patience` ran out.
 pub async fn linger<S: AsyncRead + AsyncWrite + Unpin>(io: &mut S, patience: Duration) {
+    // Lingering is a courtesy to a peer that may be gone already: a failed
+    // shutdown, a read error or the patience running out all end it alike.
     let _ = io.shutdown().await;
     let _ = tokio::time::timeout(patience, async {
         let mut scrap = [0u8; 1024];

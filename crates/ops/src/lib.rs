@@ -1,19 +1,23 @@
 //! What every server in this workspace needs to run for real, written once:
 //! configuration from the environment, logging, metrics and health endpoints,
 //! graceful shutdown, the HTTP accept loop, the embedded web page, rate
-//! limiting and the browser-origin check.
+//! limiting and the browser-origin check; and [`launch`], which starts and
+//! stops every app the same way.
 #![deny(unsafe_code)]
 
 pub mod admission;
 pub mod close;
 pub mod config;
+mod connection;
 pub mod forwarded;
 pub mod hangup;
+pub mod launch;
 pub mod limits;
 pub mod metrics;
 pub mod origin;
 pub mod rate;
 pub mod raw_route;
+pub mod refusal;
 pub mod server;
 pub mod shutdown;
 pub mod spare;

@@ -10,21 +10,19 @@
 //! the environment), and a request head larger than
 //! [`raw_route::MAX_HEAD_BYTES`] gets `431`.
 
-use crate::admission::{self, Admission, AdmissionConfig, Ticket};
-use crate::admission::{PROBE_PATHS, Reason, Verdict};
-use crate::hangup::{Hangable, Hangup, WithHangup};
-use crate::raw_route::{self, HeadError, RawRoute};
+use crate::admission::{Admission, AdmissionConfig, Reason, Verdict};
+use crate::connection::serve_admitted;
+use crate::raw_route::{self, RawRoute};
+use crate::refusal::{CROWDED_PATIENCE, PROBE_PATIENCE, serve_probe_or_refuse};
 use crate::shutdown::Shutdown;
 use crate::spare::SpareDescriptor;
 use anyhow::{Context, Result};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
+use hyper_util::rt::TokioTimer;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_util::task::TaskTracker;
 
@@ -94,7 +92,7 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
 }
 
 /// How long a client gets to send a complete request head.
-const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves `service` on `listener` until `shutdown`, then drains connections
 /// for at most [`GRACE_PERIOD`]. The connection limits come from the
@@ -143,13 +141,13 @@ where
 
 /// What every connection's task needs, cloned from the accept loop.
 #[derive(Clone)]
-struct Serving<S, R> {
-    http: http1::Builder,
-    service: S,
-    route: Option<R>,
-    admission: Arc<Admission>,
-    shutdown: Shutdown,
-    connections: TaskTracker,
+pub(crate) struct Serving<S, R> {
+    pub(crate) http: http1::Builder,
+    pub(crate) service: S,
+    pub(crate) route: Option<R>,
+    pub(crate) admission: Arc<Admission>,
+    pub(crate) shutdown: Shutdown,
+    pub(crate) connections: TaskTracker,
 }
 
 async fn serve_connections<S, B, R>(
@@ -221,14 +219,6 @@ where
     Ok(())
 }
 
-/// How long a refused connection gets to show that it asks for a probe
-/// path ([`crate::admission::PROBE_PATHS`]).
-const PROBE_PATIENCE: Duration = Duration::from_secs(2);
-
-/// How long a refused connection may take to show that it is a probe when
-/// every refusal slot is taken: it holds a probe slot meanwhile.
-const CROWDED_PATIENCE: Duration = Duration::from_secs(1);
-
 /// Admits one new connection, then serves it; a refused one gets its 503 or
 /// 429, unless it asks for a probe path and a reserve slot is free.
 async fn serve_connection<S, B, R>(serving: Serving<S, R>, stream: TcpStream, peer: SocketAddr)
@@ -250,31 +240,13 @@ where
         Verdict::Refuse { reason, reserve } => (reason, reserve),
     };
     tracing::debug!(%peer, %client, reason = reason.as_str(), "connection refused");
-    let Some(refusal_slot) = refusal_slot else {
-        // Too many refusals at once: one of the few probe slots waits for
-        // the request line a little, so that a probe is still served;
-        // anyone else gets what the socket takes now.
-        return serve_probe_or_refuse(serving, stream, peer, reason, CROWDED_PATIENCE).await;
+    // Too many refusals at once: one of the few probe slots waits for the
+    // request line a little, so that a probe is still served.
+    let patience = match refusal_slot {
+        Some(_) => PROBE_PATIENCE,
+        None => CROWDED_PATIENCE,
     };
-    let probe = tokio::select! {
-        asks = raw_route::asks_for_any(&stream, &PROBE_PATHS, PROBE_PATIENCE) => asks.unwrap_or(false),
-        _ = serving.shutdown.wait() => return,
-    };
-    let probe_slot = if probe {
-        serving.admission.probe_slot()
-    } else {
-        None
-    };
-    match probe_slot {
-        Some(probe_slot) => {
-            drop(refusal_slot);
-            serve_probe(serving, stream, peer, probe_slot).await;
-        }
-        None => {
-            refuse(stream, reason, Patience::Linger).await;
-            drop(refusal_slot);
-        }
-    }
+    serve_probe_or_refuse(serving, stream, peer, reason, refusal_slot, patience).await;
 }
 
 /// Serves a connection accepted on the spare descriptor while the process
@@ -294,96 +266,10 @@ where
         stream,
         peer,
         Reason::OutOfDescriptors,
+        None,
         STARVED_PATIENCE,
     )
     .await;
-}
-
-/// Serves a probe whose request line arrives within `patience`, if a probe
-/// slot is free; refuses anything else without lingering.
-async fn serve_probe_or_refuse<S, B, R>(
-    serving: Serving<S, R>,
-    stream: TcpStream,
-    peer: SocketAddr,
-    reason: Reason,
-    patience: Duration,
-) where
-    S: HttpService<B>,
-    B: ResponseBody,
-    R: RawRoute,
-{
-    let Some(probe_slot) = serving.admission.probe_slot() else {
-        return refuse(stream, reason, Patience::None).await;
-    };
-    let probe = tokio::time::timeout(
-        patience,
-        raw_route::asks_for_any(&stream, &PROBE_PATHS, patience),
-    )
-    .await;
-    if matches!(probe, Ok(Ok(true))) {
-        serve_probe(serving, stream, peer, probe_slot).await;
-    } else {
-        if reason == Reason::OutOfDescriptors {
-            serving.admission.count_refusal(reason);
-        }
-        refuse(stream, reason, Patience::None).await;
-    }
-}
-
-/// Serves a probe (health check or scrape) beyond the limits: one request,
-/// no keep-alive, so the reserve slot comes back at once.
-async fn serve_probe<S, B, R>(
-    serving: Serving<S, R>,
-    stream: TcpStream,
-    peer: SocketAddr,
-    ticket: Ticket,
-) where
-    S: HttpService<B>,
-    B: ResponseBody,
-{
-    tracing::debug!(%peer, "probe served beyond the limits");
-    let mut http = serving.http.clone();
-    http.keep_alive(false);
-    serve_http(http, serving.service, stream, peer, serving.shutdown).await;
-    drop(ticket);
-}
-
-/// Serves an admitted connection; its slot is given back when it ends.
-async fn serve_admitted<S, B, R>(
-    serving: Serving<S, R>,
-    stream: TcpStream,
-    peer: SocketAddr,
-    ticket: Ticket,
-) where
-    S: HttpService<B>,
-    B: ResponseBody,
-    R: RawRoute,
-{
-    let Serving {
-        http,
-        service,
-        route,
-        shutdown,
-        connections,
-        ..
-    } = serving;
-    match route {
-        None => serve_http(http, service, stream, peer, shutdown).await,
-        Some(route) => {
-            serve_route_or_http(
-                route,
-                (http, service),
-                stream,
-                peer,
-                shutdown,
-                connections,
-                ticket,
-            )
-            .await;
-            return;
-        }
-    }
-    drop(ticket);
 }
 
 /// The client address of a connection from a trusted proxy, from the
@@ -420,128 +306,6 @@ async fn forwarded_client(stream: &TcpStream, peer: SocketAddr, admission: &Admi
             _ => return peer.ip(),
         }
     }
-}
-
-/// Whether a refusal waits for its answer to be read.
-enum Patience {
-    /// Linger as [`raw_route::respond`] does: the answer arrives.
-    Linger,
-    /// Write what the socket takes now and close: no reserve slot is free,
-    /// and the descriptor is needed back at once.
-    None,
-}
-
-/// Answers a refused connection with its status and `Retry-After`.
-async fn refuse(mut stream: TcpStream, reason: Reason, patience: Patience) {
-    let response = admission::refusal_response(reason);
-    match patience {
-        Patience::Linger => {
-            if stream.write_all(&response).await.is_ok() {
-                crate::close::linger(&mut stream, REFUSAL_LINGER).await;
-            }
-        }
-        Patience::None => {
-            // Best effort by design: a refusal that does not fit in the
-            // socket's buffer at once is not waited for.
-            let _ = stream.try_write(&response);
-        }
-    }
-}
-
-/// How long a refused client may still send after its answer.
-const REFUSAL_LINGER: Duration = Duration::from_secs(1);
-
-/// Serves one connection with hyper until it closes, or until shutdown and
-/// the end of its requests in flight.
-async fn serve_http<S, B>(
-    http: http1::Builder,
-    service: S,
-    stream: TcpStream,
-    peer: SocketAddr,
-    shutdown: Shutdown,
-) where
-    S: HttpService<B>,
-    B: ResponseBody,
-{
-    // The app may end this connection from outside (see `hangup`).
-    let hangup = Hangup::default();
-    let connection = http
-        .serve_connection(
-            TokioIo::new(Hangable::new(stream, hangup.clone())),
-            TowerToHyperService::new(WithHangup::new(service, hangup)),
-        )
-        .with_upgrades();
-    tokio::pin!(connection);
-    let result = tokio::select! {
-        result = connection.as_mut() => result,
-        _ = shutdown.wait() => {
-            connection.as_mut().graceful_shutdown();
-            connection.await
-        }
-    };
-    if let Err(error) = result {
-        tracing::debug!(%peer, %error, "connection ended with an error");
-    }
-}
-
-/// Looks at a new connection's first request: the raw route's is served
-/// right here; any other goes to hyper in a task of its own, so that
-/// neither kind of connection carries the other's state for its lifetime.
-async fn serve_route_or_http<S, B, R>(
-    route: R,
-    (http, service): (http1::Builder, S),
-    stream: TcpStream,
-    peer: SocketAddr,
-    shutdown: Shutdown,
-    connections: TaskTracker,
-    ticket: Ticket,
-) where
-    S: HttpService<B>,
-    B: ResponseBody,
-    R: RawRoute,
-{
-    // A client that connects and says nothing must not hold its slot for
-    // ever: after the head timeout hyper takes it, and closes it.
-    let asks_for_route = tokio::select! {
-        asks = tokio::time::timeout(HEAD_TIMEOUT, raw_route::asks_for(&stream, R::PATH)) => {
-            matches!(asks, Ok(Ok(true)))
-        }
-        _ = shutdown.wait() => return,
-    };
-    if asks_for_route {
-        drop((http, service, shutdown, connections));
-        serve_raw(route, stream, peer).await;
-        drop(ticket);
-    } else {
-        connections.spawn(async move {
-            serve_http(http, service, stream, peer, shutdown).await;
-            drop(ticket);
-        });
-    }
-}
-
-/// Reads the request head and hands the connection to the raw route; a bad
-/// head gets the 400 hyper would have sent, a large one 431.
-async fn serve_raw<R: RawRoute>(route: R, mut stream: TcpStream, peer: SocketAddr) {
-    let head = match tokio::time::timeout(HEAD_TIMEOUT, raw_route::read_head(&mut stream)).await {
-        Ok(head) => head,
-        Err(_elapsed) => return,
-    };
-    let (status, why) = match head {
-        Ok(request) => return route.serve(request, stream).await,
-        Err(HeadError::Io(error)) => {
-            tracing::debug!(%peer, %error, "no request head");
-            return;
-        }
-        Err(HeadError::Invalid(why)) => (http::StatusCode::BAD_REQUEST, why),
-        Err(HeadError::TooLarge) => (
-            http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "request head too large",
-        ),
-    };
-    tracing::debug!(%peer, why, "bad request head");
-    // The client may be gone already; nothing more to do for it then.
-    let _ = raw_route::respond(&mut stream, status, "text/plain", why.as_bytes()).await;
 }
 
 /// The raw route of an app that has none.

@@ -1,6 +1,7 @@
 //! One shutdown signal for the whole process: SIGINT or SIGTERM triggers it,
 //! and every task (accept loop, sockets, streams, feeds) awaits it.
 
+use anyhow::{Context, Result};
 use tokio_util::sync::CancellationToken;
 
 /// A cheap, cloneable handle on the process-wide shutdown.
@@ -15,16 +16,19 @@ impl Shutdown {
         Shutdown::default()
     }
 
-    /// A shutdown that SIGINT and SIGTERM fire.
-    pub fn on_signals() -> Shutdown {
+    /// A shutdown that SIGINT and SIGTERM fire. The handlers are installed
+    /// here, before any task runs, so that a failure is the caller's error
+    /// rather than a task that stops listening without a word.
+    pub fn on_signals() -> Result<Shutdown> {
+        let signals = Signals::install()?;
         let shutdown = Shutdown::new();
         let trigger = shutdown.clone();
         tokio::spawn(async move {
-            wait_for_signal().await;
+            signals.wait().await;
             tracing::info!("shutdown signal received");
             trigger.trigger();
         });
-        shutdown
+        Ok(shutdown)
     }
 
     pub fn trigger(&self) {
@@ -46,17 +50,45 @@ impl Shutdown {
     }
 }
 
+/// The installed handlers of the signals that stop the process.
 #[cfg(unix)]
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl Signals {
+    fn install() -> Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            interrupt: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
+            terminate: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
+        })
+    }
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
     }
 }
 
+/// Ctrl-C, where there are no Unix signals.
 #[cfg(not(unix))]
-async fn wait_for_signal() {
-    let _ = tokio::signal::ctrl_c().await;
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn install() -> Result<Signals> {
+        Ok(Signals)
+    }
+
+    async fn wait(self) {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot wait for Ctrl-C: only a kill stops the process");
+            std::future::pending::<()>().await;
+        }
+    }
 }

@@ -24,14 +24,14 @@ async fn main() -> Result<()> {
     ops::limits::raise_open_files_limit();
     let port: u16 = ops::config::env_or("PORT", 3900)?;
     let (service, io) = SocketIo::builder()
-        // As rooms-chat's server.rs sets it.
+        // As rooms-chat's routes.rs sets it.
         .ws_read_buffer_size(256)
         .build_svc();
     // As rooms-chat does: handlers set in a connect middleware are in place
     // before the client may send its first event.
     io.ns("/", on_connect.with(set_up));
     let listener = ops::server::bind(([127, 0, 0, 1], port).into()).await?;
-    ops::server::serve(listener, service, Shutdown::on_signals()).await
+    ops::server::serve(listener, service, Shutdown::on_signals()?).await
 }
 
 async fn set_up(socket: SocketRef) -> Result<(), Infallible> {
@@ -45,5 +45,6 @@ async fn on_join(socket: SocketRef, TryData(request): TryData<Value>, ack: AckSe
     let request = request.unwrap_or(Value::Null);
     let room = request["room"].as_str().unwrap_or("general").to_owned();
     socket.join(room.clone());
+    // A client gone before its ack has nobody to tell.
     let _ = ack.send(&json!({"ok": true, "room": room, "members": [], "history": []}));
 }

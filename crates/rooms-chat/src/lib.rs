@@ -8,6 +8,11 @@
 //! (in order, gaps repaired by `room::repair`) → `room::delivery` → each
 //! member's `room::outlet` (writes by need, cut-off of a slow socket) →
 //! the socket. Messages, joins, leaves and typing all take this road.
+//!
+//! [`app`] builds the shared state from [`config`], starts the background
+//! tasks and is what `ops` starts; [`routes`] is the HTTP surface
+//! (Socket.IO, the page, `/healthz`, `/metrics`) behind the [`origin`]
+//! guard; [`health`] is what `/healthz` says; [`metrics`] holds the series.
 #![deny(unsafe_code)]
 
 pub mod app;
@@ -21,7 +26,7 @@ pub mod origin;
 pub mod recipient;
 pub mod room;
 pub mod rooms_push;
-pub mod server;
+pub mod routes;
 pub mod session;
 pub mod store;
 pub mod turn;

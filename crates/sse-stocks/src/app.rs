@@ -1,24 +1,25 @@
-//! The shared state of sse-stocks, built from the configuration, and the
-//! background tasks beside it: the feed (or the Redis producer and tail),
-//! the keep-alive timer and the end of open streams at shutdown.
+//! The shared state of sse-stocks, built from the configuration, the
+//! background tasks beside it (the feed, or the Redis producer and tail,
+//! the keep-alive timer and the end of open streams at shutdown), and the
+//! app as `ops` runs it: serve, then let the producer hand its lease over.
 
 use crate::cluster::Cluster;
-use crate::cluster::health::RedisHealth;
 use crate::config::Config;
 use crate::events::EventsRoute;
 use crate::feed::RandomWalk;
+use crate::health::RedisHealth;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::{cluster, feed, routes};
 use anyhow::Result;
-use ops::Shutdown;
 use ops::metrics::{AlwaysHealthy, HealthCheck};
 use ops::origin::OriginPolicy;
+use ops::{ServerConfig, Shutdown};
 use prometheus_client::registry::Registry;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use warp::Filter;
 
 /// What the routes (and the stream route) need to answer.
 pub struct App {
@@ -30,33 +31,61 @@ pub struct App {
     pub stream_max_age: Option<Duration>,
 }
 
-/// The tasks that run beside the routes: the feed, or the Redis producer and
-/// tail, the keep-alive timer and the end of open streams at shutdown.
-pub struct Background {
-    tasks: Vec<JoinHandle<()>>,
+/// sse-stocks running: the shared state, the series, the health to
+/// report, and the tasks beside the routes (the feed, or the Redis producer
+/// and tail, the keep-alive timer and the end of open streams at shutdown).
+pub struct Server {
+    app: Arc<App>,
+    registry: Arc<Registry>,
+    health: Arc<dyn HealthCheck>,
+    background: Vec<JoinHandle<()>>,
 }
 
-impl Background {
-    /// Waits (at most `timeout`) for the tasks to finish after shutdown, so
-    /// that a producer hands its lease over before the process exits.
-    pub async fn finish(self, timeout: Duration) {
-        let all = futures::future::join_all(self.tasks);
-        if tokio::time::timeout(timeout, all).await.is_err() {
+/// How long the background tasks get after serving, so that a producer
+/// hands its lease over before the process goes.
+const BACKGROUND_GRACE: Duration = Duration::from_secs(3);
+
+impl ops::launch::Launch for Server {
+    const NAME: &'static str = "sse-stocks";
+    type Config = Config;
+
+    fn config_from_env() -> Result<Config> {
+        Config::from_env()
+    }
+
+    fn server_config(config: &Config) -> &ServerConfig {
+        &config.server
+    }
+
+    async fn start(config: Config, shutdown: &Shutdown) -> Result<Server> {
+        start(&config, shutdown)
+    }
+
+    async fn serve(&self, listener: TcpListener, shutdown: Shutdown) -> Result<()> {
+        let routes = routes::routes(self.app.clone(), self.registry.clone(), self.health.clone());
+        let events = EventsRoute::new(self.app.clone());
+        ops::server::serve_with_raw_route(listener, warp::service(routes), events, shutdown).await
+    }
+
+    async fn drain(self) {
+        let all = futures::future::join_all(self.background);
+        if tokio::time::timeout(BACKGROUND_GRACE, all).await.is_err() {
             tracing::warn!("background tasks still running at exit");
         }
     }
 }
 
-/// Starts the background tasks and returns them with the routes: warp's,
-/// and the stream route served beside them.
-pub fn start(
-    config: &Config,
-    shutdown: &Shutdown,
-) -> Result<(
-    impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone + use<>,
-    EventsRoute,
-    Background,
-)> {
+/// Builds the shared state and starts the background tasks.
+fn start(config: &Config, shutdown: &Shutdown) -> Result<Server> {
+    tracing::info!(
+        mode = if config.server.redis_url.is_some() {
+            "cluster"
+        } else {
+            "embedded"
+        },
+        symbols = config.symbols.len(),
+        "sse-stocks starting"
+    );
     let mut registry = Registry::default();
     let metrics = Metrics::register(&mut registry);
     let walk = RandomWalk::new(
@@ -119,7 +148,10 @@ pub fn start(
         retry: config.retry,
         stream_max_age: config.stream_max_age,
     });
-    let events = EventsRoute::new(app.clone());
-    let routes = routes::routes(app, Arc::new(registry), health);
-    Ok((routes, events, Background { tasks }))
+    Ok(Server {
+        app,
+        registry: Arc::new(registry),
+        health,
+        background: tasks,
+    })
 }

@@ -14,9 +14,10 @@ use crate::metrics::Metrics;
 use crate::replay::{ReplayBuffer, Tick};
 use crate::symbols::{SymbolSet, SymbolTable};
 use bytes::{Bytes, BytesMut};
+use parking_lot::{Mutex, MutexGuard};
 use protocol::sse::{EVENT_RESET, EVENT_SNAPSHOT, EVENT_TICK, Quote};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
@@ -166,11 +167,7 @@ impl Hub {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        // The state stays consistent even if a holder panicked: every
-        // mutation under the lock is a plain assignment or push.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock()
     }
 
     /// The latest quote of every symbol.

@@ -9,8 +9,10 @@
 //! through a Redis stream instead, and every instance's tail feeds the same
 //! hub ([`cluster`]).
 //!
-//! [`app`] builds the shared state from [`config`] and starts the
-//! background tasks; [`routes`] is the HTTP surface beside `/events`.
+//! [`app`] builds the shared state from [`config`], starts the background
+//! tasks and is what `ops` starts; [`routes`] is the HTTP surface beside
+//! `/events`; [`health`] is what `/healthz` says; [`metrics`] holds the
+//! series; [`frame`] writes SSE frames, [`event_id`] and [`symbols`] parse.
 #![deny(unsafe_code)]
 
 pub mod app;
@@ -20,6 +22,7 @@ pub mod event_id;
 pub mod events;
 pub mod feed;
 pub mod frame;
+pub mod health;
 pub mod hub;
 pub mod metrics;
 pub mod replay;

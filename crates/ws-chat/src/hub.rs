@@ -17,13 +17,13 @@
 //! under the same lock that publishes, so its welcome and its live frames
 //! neither overlap nor leave a gap.
 
-use crate::frames::PieceWriter;
-use crate::metrics::ChatMetrics;
+use crate::frame::PieceWriter;
+use crate::metrics::Metrics;
 use bytes::Bytes;
+use parking_lot::{Mutex, MutexGuard};
 use protocol::ws::{self, ChatMessage, ServerFrame, User};
 use protocol::{ErrorBody, ErrorCode, HISTORY_LEN, now_ms, validate};
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::broadcast;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
@@ -75,12 +75,12 @@ struct State {
 pub struct Hub {
     state: Mutex<State>,
     next_connection_id: AtomicU64,
-    metrics: ChatMetrics,
+    metrics: Metrics,
 }
 
 impl Hub {
     /// A hub whose sessions may fall at most `queue_len` frames behind.
-    pub fn new(queue_len: usize, metrics: ChatMetrics) -> Hub {
+    pub fn new(queue_len: usize, metrics: Metrics) -> Hub {
         let (publisher, _) = broadcast::channel(queue_len);
         Hub {
             state: Mutex::new(State {
@@ -241,12 +241,8 @@ impl Hub {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        // A panic while holding the lock cannot leave the state half-updated
-        // in a way that matters more than stopping the whole chat would.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock()
     }
 }
 
@@ -256,7 +252,7 @@ mod tests {
     use serde_json::Value;
 
     fn hub() -> Hub {
-        Hub::new(16, ChatMetrics::default())
+        Hub::new(16, Metrics::default())
     }
 
     fn parse(outgoing: &Outgoing) -> Value {

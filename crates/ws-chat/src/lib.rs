@@ -1,37 +1,22 @@
 //! ws-chat: one chat room over plain WebSocket (contract section 1).
 //!
-//! A socket's frames go `session` (parse, validate, rate limit) → `hub`
-//! (id, history, one serialization) → every session → its socket, cut into
-//! fragments by `frames` when large. `upgrade` turns `GET /ws` into a
-//! session with our `WebSocketConfig`; `routes` serves the page, `/healthz`
-//! and `/metrics`; `config` and `metrics` hold the settings and the series.
+//! How one message travels: the socket → [`session`] (parse, validate via
+//! `protocol`, rate limit) → [`hub`] (id, history, one serialization into
+//! [`frame`] fragments) → every session's place in the hub's ring → one
+//! write per socket for what is waiting → the socket.
+//!
+//! [`app`] builds the shared state from [`config`] and is what `ops`
+//! starts; [`upgrade`] turns `GET /ws` into a session, whose [`socket`]
+//! plumbing polls tungstenite by hand; [`routes`] serves
+//! the page, `/healthz` and `/metrics`; [`metrics`] holds the series.
 #![deny(unsafe_code)]
 
+pub mod app;
 pub mod config;
-pub mod frames;
+pub mod frame;
 pub mod hub;
 pub mod metrics;
 pub mod routes;
 pub mod session;
+pub mod socket;
 pub mod upgrade;
-
-use config::Config;
-use hub::Hub;
-use metrics::ChatMetrics;
-
-/// What every session shares: the settings, the chat and its metrics.
-pub struct Chat {
-    pub config: Config,
-    pub hub: Hub,
-    pub metrics: ChatMetrics,
-}
-
-impl Chat {
-    pub fn new(config: Config, metrics: ChatMetrics) -> Chat {
-        Chat {
-            hub: Hub::new(config.queue_len, metrics.clone()),
-            config,
-            metrics,
-        }
-    }
-}

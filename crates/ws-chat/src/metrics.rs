@@ -7,7 +7,7 @@ use ops::metrics::prometheus_client::metrics::gauge::Gauge;
 use ops::metrics::prometheus_client::registry::Registry;
 
 #[derive(Clone, Default)]
-pub struct ChatMetrics {
+pub struct Metrics {
     pub core: CoreMetrics,
     /// Users in the chat now (joined sockets).
     pub users: Gauge,
@@ -19,11 +19,11 @@ pub struct ChatMetrics {
     pub slow_disconnects: Counter,
 }
 
-impl ChatMetrics {
-    pub fn register(registry: &mut Registry) -> ChatMetrics {
-        let metrics = ChatMetrics {
+impl Metrics {
+    pub fn register(registry: &mut Registry) -> Metrics {
+        let metrics = Metrics {
             core: CoreMetrics::register(registry),
-            ..ChatMetrics::default()
+            ..Metrics::default()
         };
         registry.register("chat_users", "Users in the chat now", metrics.users.clone());
         registry.register(

@@ -18,41 +18,34 @@
 //! waits; a busy one costs each socket at most one wake-up and one write
 //! per `WRITE_DELAY_MS`, however many frames it carries.
 
-use crate::Chat;
-use crate::frames;
+use crate::app::App;
+use crate::frame;
 use crate::hub::{ConnectionId, Outgoing};
+use crate::socket::{
+    Ending, Event, Socket, poll_socket, sink_has_room, until_hold_over, until_shutdown,
+    write_fragmented,
+};
 use bytes::Bytes;
-use futures::{SinkExt, StreamExt};
-use hyper::upgrade::Upgraded;
-use hyper_util::rt::TokioIo;
+use futures::SinkExt;
 use ops::Shutdown;
 use ops::rate::{AbuseCounter, TokenBucket};
 use protocol::ws::{ClientFrame, ServerFrame, User};
 use protocol::{ErrorBody, ErrorCode};
 use std::collections::VecDeque;
-use std::future::{Future, poll_fn};
+use std::future::poll_fn;
 use std::ops::ControlFlow;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 use tokio::time::{Instant, Sleep, timeout};
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::error::ProtocolError;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
-use tokio_util::sync::WaitForCancellationFutureOwned;
-
-pub type Socket = WebSocketStream<TokioIo<Upgraded>>;
 
 /// How many published frames one wake-up writes before it gives the other
 /// sockets a turn.
 const FRAMES_PER_WAKE: usize = 64;
-
-/// How often a socket whose writes are stuck checks whether it fell too far behind.
-const STALL_CHECK: Duration = Duration::from_millis(250);
 
 /// How long a closing socket gets to deliver its close frame and see the
 /// peer hang up.
@@ -68,32 +61,10 @@ struct Membership {
     deliveries: broadcast::Receiver<Outgoing>,
 }
 
-/// Something that woke the session up.
-enum Event {
-    Incoming(Message),
-    /// The socket can no longer be read or written.
-    Broken(Ending),
-    Flushed,
-    Delivery(Result<Outgoing, RecvError>),
-    /// `WRITE_DELAY_MS` have passed since the last write.
-    HoldOver,
-    PingDue,
-    StallCheck,
-    ShutdownBeforeJoin,
-}
-
-/// Why the session ends, and what the client is told.
-enum Ending {
-    /// The peer closed or the connection broke: nothing left to say.
-    PeerGone,
-    /// The server closes with this code and reason.
-    Close(CloseCode, &'static str),
-}
-
 pub struct Session {
     ws: Socket,
     connection: ConnectionId,
-    chat: Arc<Chat>,
+    app: Arc<App>,
     limiter: TokenBucket,
     abuse: AbuseCounter,
     membership: Option<Membership>,
@@ -114,11 +85,11 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(ws: Socket, chat: Arc<Chat>) -> Session {
+    pub fn new(ws: Socket, app: Arc<App>) -> Session {
         Session {
             ws,
-            connection: chat.hub.new_connection_id(),
-            limiter: TokenBucket::new(chat.config.msg_rate),
+            connection: app.hub.new_connection_id(),
+            limiter: TokenBucket::new(app.config.msg_rate),
             abuse: AbuseCounter::default(),
             membership: None,
             unanswered_pings: 0,
@@ -126,14 +97,14 @@ impl Session {
             stall: None,
             hold: None,
             backlog: VecDeque::new(),
-            chat,
+            app,
         }
     }
 
     /// Serves the socket until it closes, then tells the hub.
     pub async fn run(mut self, shutdown: Shutdown) {
-        self.chat.metrics.core.connections.inc();
-        self.chat.metrics.core.connections_total.inc();
+        self.app.metrics.core.connections.inc();
+        self.app.metrics.core.connections_total.inc();
         let ending = self.serve(shutdown).await;
         // Boxed, like `join`, so that the rarely used states of a socket do
         // not take room in every idle socket's task.
@@ -141,7 +112,7 @@ impl Session {
     }
 
     async fn serve(&mut self, shutdown: Shutdown) -> Ending {
-        let ping_interval = self.chat.config.ping_interval;
+        let ping_interval = self.app.config.ping_interval;
         let mut ping = tokio::time::interval_at(Instant::now() + ping_interval, ping_interval);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Joined sessions learn of the shutdown from the hub's closing ring;
@@ -233,10 +204,10 @@ impl Session {
     /// processed. A merely fast sender is told to slow down and loses the
     /// frame; one flooding far past the limit is cut off.
     fn admit(&mut self) -> ControlFlow<Ending, bool> {
-        self.chat.metrics.core.messages_in.inc();
+        self.app.metrics.core.messages_in.inc();
         let accepted = self.limiter.try_take();
         if self.abuse.record(accepted) {
-            self.chat.metrics.core.disconnects_forced.inc();
+            self.app.metrics.core.disconnects_forced.inc();
             return ControlFlow::Break(Ending::Close(
                 CloseCode::Policy,
                 "flooding far past the rate limit",
@@ -262,11 +233,11 @@ impl Session {
                 self.send_error(ErrorBody::bad_request("already joined"))
             }
             (ClientFrame::Message { text }, Some(member)) => {
-                self.chat.hub.post(&member.user, text);
+                self.app.hub.post(&member.user, text);
                 ControlFlow::Continue(())
             }
             (ClientFrame::Typing, Some(member)) => {
-                self.chat.hub.typing(self.connection, &member.user);
+                self.app.hub.typing(self.connection, &member.user);
                 ControlFlow::Continue(())
             }
             (ClientFrame::Message { .. } | ClientFrame::Typing, None) => self.send_error(
@@ -276,7 +247,7 @@ impl Session {
     }
 
     fn join(&mut self, name: String, client_id: Option<String>) -> ControlFlow<Ending> {
-        let joined = match self.chat.hub.join(self.connection, name, client_id) {
+        let joined = match self.app.hub.join(self.connection, name, client_id) {
             Ok(joined) => joined,
             // name_taken (the client may retry) or unavailable (shutting down).
             Err(error) => return self.send_error(error),
@@ -285,9 +256,9 @@ impl Session {
             user: joined.user,
             deliveries: joined.deliveries,
         });
-        self.chat.metrics.core.messages_out.inc();
+        self.app.metrics.core.messages_out.inc();
         self.backlog
-            .extend(frames::text_frames(joined.welcome.into_iter()));
+            .extend(frame::text_frames(joined.welcome.into_iter()));
         self.write_backlog()
     }
 
@@ -345,9 +316,9 @@ impl Session {
             };
         }
         if delivered > 0 {
-            self.chat.metrics.core.messages_out.inc_by(delivered);
+            self.app.metrics.core.messages_out.inc_by(delivered);
             self.flushing = true;
-            let delay = self.chat.config.write_delay;
+            let delay = self.app.config.write_delay;
             if drained && !delay.is_zero() {
                 self.hold = Some(Box::pin(tokio::time::sleep(delay)));
             }
@@ -395,14 +366,14 @@ impl Session {
 
     fn check_not_too_far_behind(&mut self) -> ControlFlow<Ending> {
         match &self.membership {
-            Some(member) if member.deliveries.len() > self.chat.config.queue_len => self.too_slow(),
+            Some(member) if member.deliveries.len() > self.app.config.queue_len => self.too_slow(),
             _ => ControlFlow::Continue(()),
         }
     }
 
     fn too_slow(&mut self) -> ControlFlow<Ending> {
-        self.chat.metrics.slow_disconnects.inc();
-        self.chat.metrics.core.disconnects_forced.inc();
+        self.app.metrics.slow_disconnects.inc();
+        self.app.metrics.core.disconnects_forced.inc();
         ControlFlow::Break(Ending::Close(
             CloseCode::Again,
             "too slow: fell too far behind the chat",
@@ -410,7 +381,7 @@ impl Session {
     }
 
     fn send_error(&mut self, error: ErrorBody) -> ControlFlow<Ending> {
-        self.chat.metrics.core.count_error(error.code);
+        self.app.metrics.core.count_error(error.code);
         let frame = Message::Text(ServerFrame::Error(error).to_json().into());
         if self.backlog.is_empty() {
             self.queue(frame)
@@ -437,10 +408,11 @@ impl Session {
     /// Leaves the chat and closes the socket as politely as the peer allows.
     async fn finish(mut self, ending: Ending) {
         if let Some(member) = self.membership.take() {
-            self.chat.hub.leave(self.connection, &member.user);
+            self.app.hub.leave(self.connection, &member.user);
         }
         match ending {
-            // Sends tungstenite's reply to a close frame, if there is one.
+            // Sends tungstenite's reply to a close frame, if there is one; the
+            // peer is gone, so a failure or a timeout has no one to tell.
             Ending::PeerGone => {
                 let _ = timeout(CLOSE_TIMEOUT, self.ws.flush()).await;
             }
@@ -450,6 +422,8 @@ impl Session {
                     code,
                     reason: reason.into(),
                 };
+                // Best effort, bounded: a peer that does not take the close
+                // frame is dropped all the same when the session ends.
                 let _ = timeout(CLOSE_TIMEOUT, async {
                     let _ = self.ws.close(Some(frame)).await;
                     ops::close::linger(self.ws.get_mut(), CLOSE_TIMEOUT).await;
@@ -457,7 +431,7 @@ impl Session {
                 .await;
             }
         }
-        self.chat.metrics.core.connections.dec();
+        self.app.metrics.core.connections.dec();
     }
 }
 
@@ -467,91 +441,4 @@ async fn next_delivery(membership: &mut Option<Membership>) -> Result<Outgoing, 
         Some(member) => member.deliveries.recv().await,
         None => std::future::pending().await,
     }
-}
-
-/// Resolves when the hold after a write is over, never while none is armed.
-async fn until_hold_over(hold: &mut Option<Pin<Box<Sleep>>>) {
-    match hold {
-        Some(hold) => hold.as_mut().await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Resolves when the shutdown signal fires, never once it was dropped.
-async fn until_shutdown(signal: &mut Option<Pin<Box<WaitForCancellationFutureOwned>>>) {
-    match signal {
-        Some(signal) => signal.await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Drives a pending write (arming the stall timer while it does not go
-/// out), then looks for the next client frame. Errors become the ending
-/// they mean right here, so no large error value lives in the session.
-fn poll_socket(
-    ws: &mut Socket,
-    flushing: bool,
-    reading: bool,
-    stall: &mut Option<Pin<Box<Sleep>>>,
-    cx: &mut Context<'_>,
-) -> Poll<Event> {
-    if flushing {
-        if let Poll::Ready(result) = ws.poll_flush_unpin(cx) {
-            *stall = None;
-            return Poll::Ready(match result {
-                Ok(()) => Event::Flushed,
-                Err(error) => {
-                    tracing::debug!(%error, "write failed");
-                    Event::Broken(Ending::PeerGone)
-                }
-            });
-        }
-        let timer = stall.get_or_insert_with(|| Box::pin(tokio::time::sleep(STALL_CHECK)));
-        if timer.as_mut().poll(cx).is_ready() {
-            *stall = None;
-            return Poll::Ready(Event::StallCheck);
-        }
-    }
-    if !reading {
-        return Poll::Pending;
-    }
-    ws.poll_next_unpin(cx).map(|incoming| match incoming {
-        Some(Ok(message)) => Event::Incoming(message),
-        Some(Err(error)) => Event::Broken(read_error_ending(error)),
-        None => Event::Broken(Ending::PeerGone),
-    })
-}
-
-/// True when tungstenite will take another frame without blocking.
-fn sink_has_room(ws: &mut Socket) -> bool {
-    let mut cx = Context::from_waker(std::task::Waker::noop());
-    matches!(ws.poll_ready_unpin(&mut cx), Poll::Ready(Ok(())))
-}
-
-/// What a read error means for the client: a frame over the limit gets
-/// 1009, a protocol violation 1002, a broken connection nothing.
-fn read_error_ending(error: WsError) -> Ending {
-    match error {
-        WsError::Capacity(_) => Ending::Close(CloseCode::Size, "frame too large: 16 KiB at most"),
-        // A peer that vanished without a close frame is gone, not rude.
-        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => Ending::PeerGone,
-        WsError::Protocol(error) => {
-            tracing::debug!(%error, "protocol violation");
-            Ending::Close(CloseCode::Protocol, "protocol violation")
-        }
-        WsError::Utf8(_) => Ending::Close(CloseCode::Invalid, "text frames must be UTF-8"),
-        error => {
-            tracing::debug!(%error, "read failed");
-            Ending::PeerGone
-        }
-    }
-}
-
-/// Writes every fragment of `json` into tungstenite's buffer at once (a chat
-/// frame is at most a few KiB, so this stays bounded).
-fn write_fragmented(ws: &mut Socket, json: &Utf8Bytes) -> Result<(), WsError> {
-    for frame in frames::text_frames(frames::pieces(json.as_ref())) {
-        ws.start_send_unpin(frame)?;
-    }
-    Ok(())
 }

@@ -7,8 +7,8 @@
 //! answers upgrade requests for `/ws` itself (origin check, handshake, one
 //! session task per socket) and passes every other request to warp.
 
-use crate::Chat;
-use crate::frames::FRAGMENT_BYTES;
+use crate::app::App;
+use crate::frame::FRAGMENT_BYTES;
 use crate::session::Session;
 use futures::future::Either;
 use http::header::{self, HeaderMap, HeaderValue};
@@ -34,7 +34,7 @@ pub const WS_PATH: &str = "/ws";
 /// Small buffers are what make ten thousand idle sockets cheap: the read
 /// buffer is allocated up front for every socket (client frames are small; a
 /// long one just takes a few reads), and the write buffer keeps the largest
-/// size it ever reached (see `frames`).
+/// size it ever reached (see `frame`).
 pub fn websocket_config() -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(512)
@@ -48,7 +48,7 @@ pub fn websocket_config() -> WebSocketConfig {
 
 /// Everything an upgrade needs, shared by every clone of the service.
 struct Upgrader {
-    chat: Arc<Chat>,
+    app: Arc<App>,
     origins: OriginPolicy,
     sessions: TaskTracker,
     shutdown: Shutdown,
@@ -64,12 +64,12 @@ pub struct WithWebSocket<S> {
 impl<S> WithWebSocket<S> {
     /// Sessions are spawned on `sessions`, so shutdown can wait for their
     /// close frames to go out.
-    pub fn new(routes: S, chat: Arc<Chat>, sessions: TaskTracker, shutdown: Shutdown) -> Self {
-        let origins = OriginPolicy::new(chat.config.server.allowed_origins.clone());
+    pub fn new(routes: S, app: Arc<App>, sessions: TaskTracker, shutdown: Shutdown) -> Self {
+        let origins = OriginPolicy::new(app.config.server.allowed_origins.clone());
         WithWebSocket {
             routes,
             upgrader: Arc::new(Upgrader {
-                chat,
+                app,
                 origins,
                 sessions,
                 shutdown,
@@ -130,7 +130,7 @@ impl Upgrader {
             );
         }
         let on_upgrade = hyper::upgrade::on(&mut request);
-        let chat = self.chat.clone();
+        let app = self.app.clone();
         let shutdown = self.shutdown.clone();
         self.sessions.spawn(async move {
             match on_upgrade.await {
@@ -141,7 +141,7 @@ impl Upgrader {
                         Some(websocket_config()),
                     )
                     .await;
-                    Session::new(socket, chat).run(shutdown).await;
+                    Session::new(socket, app).run(shutdown).await;
                 }
                 Err(error) => tracing::debug!(%error, "upgrade failed"),
             }

@@ -2,21 +2,12 @@
 //! is a sender) until the run stops; under jitter, be cut off, stay away,
 //! come back and re-join, for as long as the run lasts.
 
-use super::context::{ChatContext, ChatProto, ClientState};
+use super::context::{ChatContext, ChatProto, ClientState, SessionEnd};
 use super::{raw, rooms_chat, ws_chat};
 use crate::run::Phase;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-
-/// How a session ended without an error.
-#[derive(Debug, PartialEq, Eq)]
-pub enum SessionEnd {
-    /// The run is over.
-    Stopped,
-    /// The jitter schedule cut the connection.
-    Cut,
-}
 
 /// Runs one client to the end of the run and returns what it saw.
 pub async fn run_client(index: u32, context: Arc<ChatContext>) -> ClientState {

@@ -1,5 +1,7 @@
-//! The settings of a chat run, and what each chat client keeps for itself
-//! across reconnections (its delivery log, its send schedule).
+//! The settings of a chat run, how a session ends, and what each chat
+//! client keeps for itself across reconnections (its delivery log, its send
+//! schedule): what the client loop (`chat`) and every protocol's session
+//! share, so that neither imports the other.
 
 use crate::codec::stamp::{Stamp, unix_micros};
 use crate::deliveries::{DeliveryLog, SendLog};
@@ -19,6 +21,16 @@ pub enum ChatProto {
     RoomsChat,
     /// The raw TCP reference server: newline-delimited lines.
     Raw,
+}
+
+/// How a session ended without an error: what every protocol's session
+/// returns to the client loop in `chat`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// The run is over.
+    Stopped,
+    /// The jitter schedule cut the connection.
+    Cut,
 }
 
 #[derive(Debug, Clone)]

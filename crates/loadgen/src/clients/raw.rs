@@ -2,8 +2,7 @@
 //! `<room> <text>\n` both ways. No framing beyond newlines, no JSON: what
 //! fan-out costs when nothing but bytes are moved.
 
-use super::chat::SessionEnd;
-use super::context::{ChatContext, ClientState};
+use super::context::{ChatContext, ClientState, SessionEnd};
 use crate::run::{Phase, sleep_until_some};
 use anyhow::{Context, bail};
 use bytes::{Buf, BytesMut};

@@ -2,8 +2,7 @@
 //! connect, `join` with an ack (re-joins carry `since` and `clientId`), then
 //! `message` events in and out, answering Engine.IO pings.
 
-use super::chat::SessionEnd;
-use super::context::{ChatContext, ClientState};
+use super::context::{ChatContext, ClientState, SessionEnd};
 use super::{WebSocket, open_websocket};
 use crate::codec::probe;
 use crate::codec::socketio::{self, Inbound};

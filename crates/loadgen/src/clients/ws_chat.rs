@@ -1,8 +1,7 @@
 //! A ws-chat client session: `hello`, wait for `welcome`, then read
 //! `message` frames and send `message` frames on schedule.
 
-use super::chat::SessionEnd;
-use super::context::{ChatContext, ClientState};
+use super::context::{ChatContext, ClientState, SessionEnd};
 use super::open_websocket;
 use crate::codec::probe::{WsChatFrame, is_ws_presence_notice};
 use crate::run::{Phase, sleep_until_some};

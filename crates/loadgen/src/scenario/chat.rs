@@ -44,7 +44,7 @@ pub async fn run(
         sessions: clients.iter().map(|client| client.sessions as u64).sum(),
         errors: clients.iter().map(|client| client.errors).sum(),
         foreign: clients.iter().map(|client| client.foreign).sum(),
-        first_error: context.first_error.lock().expect("error slot").clone(),
+        first_error: context.first_error.lock().clone(),
         window_secs: driven.window_secs,
         drain_secs: driven.drain_secs,
         deliveries: context.deliveries.load(Ordering::Relaxed),

@@ -5,6 +5,7 @@
 
 pub mod chat;
 pub mod churn;
+pub mod churn_client;
 pub mod outcome;
 pub mod storm;
 pub mod streams;

@@ -35,7 +35,7 @@ pub async fn run(
         sessions: streams.iter().map(|stream| stream.sessions as u64).sum(),
         errors: streams.iter().map(|stream| stream.errors).sum(),
         foreign: 0,
-        first_error: context.first_error.lock().expect("error slot").clone(),
+        first_error: context.first_error.lock().clone(),
         window_secs: driven.window_secs,
         drain_secs: driven.drain_secs,
         deliveries: streams.iter().map(|stream| stream.window_events).sum(),

@@ -13,17 +13,16 @@
 //!   client can resume on any instance.
 //! - [`replay`]: a client resuming from further back than this instance's
 //!   memory holds is replayed from the stream (`XRANGE`).
-//! - [`health`]: `/healthz` answers 503 while Redis cannot be read; open
-//!   streams stay open (quiet but for keep-alives) and catch up when Redis
-//!   is back. Each entry names the one before it, so if Redis came back
-//!   without the stream (restarted empty) the tail sees the hole and every
-//!   stream is reset.
+//! - `/healthz` ([`crate::health`]) answers 503 while Redis cannot be read;
+//!   open streams stay open (quiet but for keep-alives) and catch up when
+//!   Redis is back. Each entry names the one before it, so if Redis came
+//!   back without the stream (restarted empty) the tail sees the hole and
+//!   every stream is reset.
 //!
 //! [`schema`] lists every key; the Lua scripts are in `scripts/`. Works on
 //! one Redis and on a Redis Cluster (`redis-cluster://` URLs) alike: the
 //! keys share one hash tag.
 
-pub mod health;
 pub mod lease;
 pub mod producer;
 pub mod replay;
@@ -31,8 +30,9 @@ pub mod schema;
 pub mod tail;
 
 use crate::hub::Hub;
+use crate::metrics::Metrics;
 use anyhow::Result;
-use fred::prelude::{Client, Error};
+use fred::prelude::{Client, ClientLike, Error};
 use redis_link::{LinkHealth, LinkOptions, Script};
 use schema::Keys;
 use std::sync::Arc;
@@ -97,6 +97,16 @@ impl Cluster {
             hub,
             link: LinkHealth::new(),
         }))
+    }
+
+    /// Up while the tail reads the stream and both connections stand.
+    pub fn is_up(&self) -> bool {
+        self.link.is_up() && self.commands.is_connected() && self.tail.is_connected()
+    }
+
+    /// The series of the hub this cluster feeds.
+    pub fn metrics(&self) -> &Metrics {
+        self.hub.metrics()
     }
 
     fn redis_failed(&self, what: &str, error: &Error) {
