@@ -33,42 +33,60 @@ pub struct Liveness {
 
 impl Liveness {
     pub async fn run(self, shutdown: Shutdown) {
-        for shard in self.store.shards().all() {
+        let liveness = Arc::new(self);
+        // Each shard beats on its own: a dead shard's commands wait for
+        // their timeout, which must not let the others' keys expire.
+        for shard in liveness.store.shards().all() {
+            let store = liveness.store.clone();
             tokio::spawn(watch_connection(
                 shard.clone(),
-                self.link.clone(),
-                self.store.clone(),
+                liveness.link.clone(),
+                store,
             ));
+            let beating = liveness.clone();
+            let shard = shard.clone();
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move { beating.beat_forever(&shard, shutdown).await });
         }
-        let mut ticker = tokio::time::interval(self.heartbeat);
+        let mut ticker = tokio::time::interval(liveness.heartbeat);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut first = vec![true; self.store.shards().all().len()];
         loop {
             tokio::select! {
                 _ = ticker.tick() => {}
                 _ = shutdown.wait() => {
-                    self.retire().await;
+                    liveness.retire().await;
                     return;
                 }
             }
-            let was_up = self.link.is_up();
-            for (index, shard) in self.store.shards().all().iter().enumerate() {
-                self.beat(shard, &mut first[index]).await;
-            }
-            let up = self.store.shards().any_up();
-            self.link.set_up(up);
-            if up && !was_up {
-                // Counts may have changed while this instance was deaf.
-                self.app.rooms_push.changed();
-            }
-            self.app.rooms.retry_leaves().await;
-            self.store.retry_counts().await;
-            let delivery = &self.app.rooms.delivery;
-            self.store
+            liveness.app.rooms.retry_leaves().await;
+            liveness.store.retry_counts().await;
+            let delivery = &liveness.app.rooms.delivery;
+            liveness
+                .store
                 .watch()
                 .release_unused(|room| delivery.has_room(room))
                 .await;
-            self.sweep().await;
+            liveness.sweep().await;
+        }
+    }
+
+    async fn beat_forever(&self, shard: &Arc<Shard>, shutdown: Shutdown) {
+        let mut ticker = tokio::time::interval(self.heartbeat);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut first = true;
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = shard.check.notified() => {}
+                _ = shutdown.wait() => return,
+            }
+            let was_up = self.link.is_up();
+            self.beat(shard, &mut first).await;
+            super::tell_link(&self.link, self.store.shards());
+            if self.link.is_up() && !was_up {
+                // Counts may have changed while this instance was deaf.
+                self.app.rooms_push.changed();
+            }
         }
     }
 
@@ -223,6 +241,7 @@ async fn watch_connection(shard: Arc<Shard>, link: Arc<Link>, store: Arc<RedisSt
             else => return,
         }
         shard.set_up(false);
-        link.set_up(store.shards().any_up());
+        super::tell_link(&link, store.shards());
+        shard.check.notify_one();
     }
 }

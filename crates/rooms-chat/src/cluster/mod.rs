@@ -37,6 +37,7 @@ use crate::metrics::Metrics;
 use crate::room::event::RoomEvent;
 use crate::store::{JoinOutcome, Member, Store, StoreEvent};
 use anyhow::{Result, anyhow};
+use fred::error::ErrorKind;
 use fred::types::FromValue;
 use futures::future::{BoxFuture, FutureExt};
 use members::Holder;
@@ -207,19 +208,29 @@ impl RedisStore {
         shard: &Shard,
         command: impl Future<Output = Result<R, fred::error::Error>>,
     ) -> Result<R> {
-        match tokio::time::timeout(self.timeout, command).await {
-            Ok(result) => Ok(result?),
-            Err(_elapsed) => {
-                shard.set_up(false);
-                self.link.set_up(self.shards.any_up());
-                Err(anyhow!(
-                    "Redis at {} did not answer within {:?}",
-                    shard.name,
-                    self.timeout
-                ))
-            }
+        // fred's own timeout (the same `timeout`) ends the command first and
+        // marks it, so that fred never writes it later, after a reconnect,
+        // when its caller has long had `unavailable`; this one is a backstop.
+        match tokio::time::timeout(self.timeout * 2, command).await {
+            Ok(Ok(reply)) => return Ok(reply),
+            Ok(Err(error)) if *error.kind() != ErrorKind::Timeout => return Err(error.into()),
+            Ok(Err(_)) | Err(_) => {}
         }
+        shard.set_up(false);
+        tell_link(&self.link, &self.shards);
+        Err(anyhow!(
+            "Redis at {} did not answer within {:?}",
+            shard.name,
+            self.timeout
+        ))
     }
+}
+
+/// The instance's link as its shards are: up while any answers (their
+/// rooms are served), degraded while some do not.
+fn tell_link(link: &Link, shards: &Shards) {
+    link.set_up(shards.any_up());
+    link.set_degraded(!shards.all_up());
 }
 
 impl Store for RedisStore {

@@ -99,7 +99,8 @@ impl RedisStore {
         let script = &self.scripts.heartbeat;
         // Not through `on`: the heartbeat is what finds a shard back up.
         let existed: i64 =
-            tokio::time::timeout(self.timeout, script.run(&shard.client, keys, args))
+            // Twice fred's own timeout, which ends the command first (see `within`).
+            tokio::time::timeout(self.timeout * 2, script.run(&shard.client, keys, args))
                 .await
                 .context("heartbeat timed out")?
                 .context("heartbeat")?;
@@ -202,8 +203,10 @@ impl RedisStore {
     pub async fn come_back(&self) -> Result<()> {
         let control = self.shards.control();
         let departed = control_key("departed");
+        // Not `on`: this runs while the control shard is being given its
+        // state back, before it counts as up.
         let _: i64 = self
-            .on(control, control.client.srem(departed, &self.instance))
+            .within(control, control.client.srem(departed, &self.instance))
             .await
             .context("come back")?;
         Ok(())

@@ -20,6 +20,7 @@ use fred::types::{CustomCommand, Value};
 use redis_link::LinkOptions;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::sync::Notify;
 
 /// The number of hash slots of a Redis Cluster.
 const SLOTS: u16 = 16384;
@@ -33,6 +34,8 @@ pub struct Shard {
     /// A hash tag whose slot this shard owns, for keys about the shard itself.
     pub tag: String,
     up: AtomicBool,
+    /// Asks for a heartbeat now (after a reconnect) rather than at the next tick.
+    pub check: Notify,
 }
 
 impl Shard {
@@ -79,10 +82,10 @@ impl Shards {
             let mut node = config.clone();
             node.server = ServerConfig::new_centralized(host.as_str(), port);
             let name = format!("{host}:{port}");
-            let client = redis_link::connect::builder_for(node.clone(), options)
+            let client = builder(node.clone(), options)
                 .build()
                 .context("build a Redis client")?;
-            let subscriber = redis_link::connect::builder_for(node, options)
+            let subscriber = builder(node, options)
                 .build_subscriber_client()
                 .context("build a Redis subscriber")?;
             client
@@ -118,6 +121,7 @@ impl Shards {
                     subscriber,
                     tag,
                     up: AtomicBool::new(true),
+                    check: Notify::new(),
                 })
             })
             .collect();
@@ -143,6 +147,11 @@ impl Shards {
         &self.shards[index]
     }
 
+    /// Whether every shard answers.
+    pub fn all_up(&self) -> bool {
+        self.shards.iter().all(|shard| shard.is_up())
+    }
+
     /// Whether any shard answers: some rooms can be served.
     pub fn any_up(&self) -> bool {
         self.shards.iter().any(|shard| shard.is_up())
@@ -157,6 +166,16 @@ impl Shards {
     pub fn is_control(&self, shard: &Shard) -> bool {
         std::ptr::eq(shard, self.control().as_ref())
     }
+}
+
+/// redis-link's builder, with one attempt per command: a command that was
+/// written when its connection broke is not sent again after the
+/// reconnect, where it could land on a shard that restarted empty before
+/// this instance gave it its state back (its caller has had `unavailable`).
+fn builder(node: Config, options: &LinkOptions) -> fred::prelude::Builder {
+    let mut builder = redis_link::connect::builder_for(node, options);
+    builder.with_connection_config(|connection| connection.max_command_attempts = 1);
+    builder
 }
 
 /// The slot of a hash tag.

@@ -43,7 +43,8 @@ impl Watch {
         if !shard.is_up() {
             return Err(anyhow!("the Redis shard at {} is down", shard.name));
         }
-        match tokio::time::timeout(self.timeout, command).await {
+        match // Twice fred's own timeout, which ends the command first (see `within`).
+            tokio::time::timeout(self.timeout * 2, command).await {
             Ok(result) => Ok(result?),
             Err(_elapsed) => Err(anyhow!("Redis at {} did not answer", shard.name)),
         }
@@ -116,7 +117,8 @@ impl Watch {
         }
         for channel in channels {
             // Not `within`: the shard is marked up only after this.
-            tokio::time::timeout(self.timeout, shard.subscriber.ssubscribe(channel))
+            // Twice fred's own timeout, which ends the command first (see `within`).
+            tokio::time::timeout(self.timeout * 2, shard.subscriber.ssubscribe(channel))
                 .await
                 .context("resubscribe timed out")??;
         }
@@ -124,14 +126,17 @@ impl Watch {
     }
 
     /// After the control shard lost this instance's state: notes every
-    /// watched room for it again.
+    /// watched room for it again (before the shard counts as up).
     pub async fn note_again(&self) -> Result<()> {
         let rooms = self.rooms.lock().await;
         let control = self.shards.control();
         for room in rooms.iter() {
             let key = instance_rooms_key(&self.instance);
-            self.within(control, control.client.sadd::<i64, _, _>(key, room))
-                .await?;
+            let noted = control.client.sadd::<i64, _, _>(key, room);
+            // Twice fred's own timeout, which ends the command first.
+            tokio::time::timeout(self.timeout * 2, noted)
+                .await
+                .context("note a room again timed out")??;
         }
         Ok(())
     }
