@@ -354,6 +354,50 @@ async fn two_instances_never_share_an_id_or_a_name(redis: SharedRedis) {
     assert_eq!(winners, 1);
 }
 
+/// A join racing with another instance's messages: the joiner's instance
+/// hears every event after the join's place (it subscribed before the
+/// join took its place), so its line never waits on a gap it cannot see.
+async fn a_join_hears_every_event_after_its_place(redis: SharedRedis) {
+    let (one, mut one_events) = redis_store(&redis, "one").await;
+    let (two, _two_events) = redis_store(&redis, "two").await;
+    joined(&two, "busy", &member("talker", "t1", None), None).await;
+    const COUNT: u64 = 300;
+    let (started, underway) = tokio::sync::oneshot::channel();
+    let talker = tokio::spawn(async move {
+        let mut started = Some(started);
+        for n in 0..COUNT {
+            two.append("busy", "talker", &format!("{n}")).await.unwrap();
+            if n == 10 {
+                started.take().map(|started| started.send(()));
+            }
+        }
+        two
+    });
+    underway.await.unwrap();
+    let late = joined(&one, "busy", &member("late", "l1", None), None).await;
+    let _two = talker.await.unwrap();
+    let last = one
+        .events_after("busy", 0)
+        .await
+        .unwrap()
+        .last()
+        .unwrap()
+        .pos;
+    assert!(late.position < last, "the join came after every message");
+    let mut heard = Vec::new();
+    while heard.last().is_none_or(|pos| *pos < last) {
+        let pos = next_event(&mut one_events, |event| match event {
+            StoreEvent::Room(event) if event.room == "busy" && event.pos > late.position => {
+                Some(event.pos)
+            }
+            _ => None,
+        })
+        .await;
+        heard.push(pos);
+    }
+    assert_eq!(heard, ((late.position + 1)..=last).collect::<Vec<_>>());
+}
+
 async fn beat(store: &RedisStore, ttl: Duration) -> bool {
     let control = store.shards().control().clone();
     store.heartbeat(&control, ttl).await.unwrap()
@@ -432,4 +476,5 @@ on_one_redis_and_on_a_cluster!(
     redis_store_keeps_the_contract,
     two_instances_never_share_an_id_or_a_name,
     a_dead_instance_is_claimed_once,
+    a_join_hears_every_event_after_its_place,
 );
