@@ -440,3 +440,52 @@ async fn a_killed_shard_stops_only_its_rooms_and_loses_nothing_acked() {
         server.wait_healthy(Duration::from_secs(5)).await.unwrap();
     }
 }
+
+/// The control shard (room list, heartbeats, who holds members where)
+/// killed with SIGKILL: messages in rooms on the other shards go on, joins
+/// answer `unavailable`; once it is back empty, the instances give it the
+/// room list and their rooms back.
+#[tokio::test]
+async fn a_killed_control_shard_stops_joins_not_messages() {
+    let cluster = RedisCluster::start(3).await.unwrap();
+    let control = cluster.owner_of("{rooms-chat}").unwrap();
+    let room = (0..100)
+        .map(|n| format!("room-{n}"))
+        .find(|room| shard_of(&cluster, room) != control)
+        .unwrap();
+    let redis = SharedRedis::Cluster(cluster);
+    let one = instance(&redis, &[]).await;
+    let two = instance(&redis, &[]).await;
+    let SharedRedis::Cluster(mut cluster) = redis else {
+        unreachable!()
+    };
+    let mut alice = Client::connect(one.addr).await;
+    let mut bob = Client::connect(two.addr).await;
+    alice.join(&room, "alice").await;
+    bob.join(&room, "bob").await;
+
+    cluster.kill(control);
+    for n in 0..10 {
+        let message = json!({"room": room, "text": format!("during {n}")});
+        let ack = alice.request("message", message).await;
+        assert_eq!(ack["ok"], true, "{ack}");
+        let id = ack["id"].as_u64().unwrap();
+        assert_eq!(message_ids(&mut bob, 1).await, vec![id]);
+    }
+    let mut carol = Client::connect(two.addr).await;
+    let refused = carol
+        .request("join", json!({"room": "elsewhere", "name": "carol"}))
+        .await;
+    assert_eq!(refused["error"]["code"], "unavailable", "{refused}");
+
+    cluster.restart(control).await.unwrap();
+    for server in [&one, &two] {
+        wait_redis_up(server).await;
+    }
+    wait_rooms(&mut carol, json!([{"name": room, "members": 2}])).await;
+    carol.join("elsewhere", "carol").await;
+    let ack = alice
+        .request("message", json!({"room": room, "text": "after"}))
+        .await;
+    assert_eq!(ack["id"], 11, "{ack}");
+}
