@@ -65,7 +65,12 @@ pub fn control_key(name: &str) -> String {
     format!("rooms-chat:{{{CONTROL_TAG}}}:{name}")
 }
 
-/// The sharded channel that says the room list changed.
+/// The sharded channel that says the room list changed. One channel for
+/// all rooms, on purpose: every instance needs every change (each socket
+/// is pushed the whole list), a change comes per join or leave rather than
+/// per message, and each instance reads the list once per `ROOMS_PUSH_MS`
+/// however many come. Sharded rather than classic Pub/Sub so that it is
+/// sent by the control shard alone, not copied to every node of a cluster.
 pub fn changed_channel() -> String {
     control_key("changed")
 }
