@@ -489,3 +489,46 @@ async fn a_killed_control_shard_stops_joins_not_messages() {
         .await;
     assert_eq!(ack["id"], 11, "{ack}");
 }
+
+/// How many subscribers `room`'s sharded channel has on its shard.
+fn subscribers(cluster: &RedisCluster, room: &str) -> u64 {
+    let port = cluster.ports()[shard_of(cluster, room)];
+    let channel = format!("rooms-chat:{{{room}}}:events");
+    let output = std::process::Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "pubsub", "shardnumsub", &channel])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    text.lines().nth(1).unwrap().trim().parse().unwrap()
+}
+
+/// An instance subscribes to a room's channel only while the room has
+/// members on it: the room's messages reach no other instance.
+#[tokio::test]
+async fn an_instance_listens_only_to_rooms_with_local_members() {
+    let cluster = RedisCluster::start(3).await.unwrap();
+    let redis = SharedRedis::Cluster(cluster);
+    let one = instance(&redis, &[]).await;
+    let two = instance(&redis, &[]).await;
+    let SharedRedis::Cluster(cluster) = redis else {
+        unreachable!()
+    };
+    let mut alice = Client::connect(one.addr).await;
+    let mut bob = Client::connect(two.addr).await;
+    alice.join("only-one", "alice").await;
+    bob.join("only-two", "bob").await;
+    assert_eq!(subscribers(&cluster, "only-one"), 1);
+    assert_eq!(subscribers(&cluster, "only-two"), 1);
+    bob.join("only-one", "bob").await;
+    assert_eq!(subscribers(&cluster, "only-one"), 2);
+
+    alice.request("leave", json!({"room": "only-one"})).await;
+    bob.request("leave", json!({"room": "only-one"})).await;
+    // Let go at the next heartbeat (HEARTBEAT_MS=200 here).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while subscribers(&cluster, "only-one") > 0 {
+        assert!(Instant::now() < deadline, "still subscribed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(subscribers(&cluster, "only-two"), 1, "bob is still there");
+}
