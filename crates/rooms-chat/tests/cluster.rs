@@ -522,8 +522,10 @@ async fn an_instance_listens_only_to_rooms_with_local_members() {
     bob.join("only-one", "bob").await;
     assert_eq!(subscribers(&cluster, "only-one"), 2);
 
-    alice.request("leave", json!({"room": "only-one"})).await;
-    bob.request("leave", json!({"room": "only-one"})).await;
+    for client in [&mut alice, &mut bob] {
+        let left = client.request("leave", json!({"room": "only-one"})).await;
+        assert_eq!(left["ok"], true, "{left}");
+    }
     // Let go at the next heartbeat (HEARTBEAT_MS=200 here).
     let deadline = Instant::now() + Duration::from_secs(5);
     while subscribers(&cluster, "only-one") > 0 {
