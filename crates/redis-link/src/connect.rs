@@ -39,8 +39,17 @@ impl Default for LinkOptions {
 /// The builder for `url` with the options; [`connect`] uses it, and a
 /// caller that needs a subscriber client builds one from it.
 pub fn builder(url: &str, options: &LinkOptions) -> Result<Builder> {
-    let mut config =
-        Config::from_url(url).with_context(|| format!("REDIS_URL={url:?} is not a Redis URL"))?;
+    Ok(builder_for(config(url)?, options))
+}
+
+/// `REDIS_URL` read as fred's configuration (one Redis, or the seed nodes
+/// of a Redis Cluster), for a caller that connects to its nodes one by one.
+pub fn config(url: &str) -> Result<Config> {
+    Config::from_url(url).with_context(|| format!("REDIS_URL={url:?} is not a Redis URL"))
+}
+
+/// The builder for a configuration with the options (see [`builder`]).
+pub fn builder_for(mut config: Config, options: &LinkOptions) -> Builder {
     // RESP3 on every connection: Pub/Sub and commands share one connection
     // kind, and sharded Pub/Sub needs it.
     config.version = RespVersion::RESP3;
@@ -58,7 +67,7 @@ pub fn builder(url: &str, options: &LinkOptions) -> Result<Builder> {
             performance.broadcast_channel_capacity = capacity;
         })
         .set_policy(ReconnectPolicy::new_constant(0, RECONNECT_DELAY_MS));
-    Ok(builder)
+    builder
 }
 
 /// A client for `url` that connects, and reconnects, in the background.

@@ -1,6 +1,9 @@
 //! What `/healthz` says: the mode, and in cluster mode whether the Redis
 //! link works (an instance that cannot reach Redis answers 503 so a load
 //! balancer sends new clients elsewhere, while it keeps its open sockets).
+//! On a Redis Cluster with some shards down the instance still serves the
+//! rooms of the others: `redis` says `degraded`, with status 200, since
+//! every instance is in the same state and draining them helps nobody.
 
 use crate::metrics::Metrics;
 use ops::metrics::{HealthCheck, HealthReport};
@@ -12,6 +15,8 @@ pub struct Link {
     /// `None` in embedded mode.
     instance: Option<String>,
     up: AtomicBool,
+    /// Up, but some shards are not.
+    degraded: AtomicBool,
     metrics: Metrics,
 }
 
@@ -22,6 +27,7 @@ impl Link {
         Link {
             instance: None,
             up: AtomicBool::new(true),
+            degraded: AtomicBool::new(false),
             metrics,
         }
     }
@@ -32,6 +38,7 @@ impl Link {
         Link {
             instance: Some(instance),
             up: AtomicBool::new(true),
+            degraded: AtomicBool::new(false),
             metrics,
         }
     }
@@ -45,6 +52,13 @@ impl Link {
             }
         }
         self.metrics.redis_up.set(i64::from(up));
+    }
+
+    /// Whether only some of the shards answer.
+    pub fn set_degraded(&self, degraded: bool) {
+        if self.degraded.swap(degraded, Ordering::Relaxed) != degraded && degraded {
+            tracing::warn!("some Redis shards are down; their rooms are unavailable");
+        }
     }
 
     pub fn is_up(&self) -> bool {
@@ -80,7 +94,12 @@ impl HealthCheck for Link {
             Some(instance) => {
                 details.insert("mode".into(), Value::from("cluster"));
                 details.insert("instance".into(), Value::from(instance.as_str()));
-                details.insert("redis".into(), Value::from(if up { "up" } else { "down" }));
+                let redis = match (up, self.degraded.load(Ordering::Relaxed)) {
+                    (false, _) => "down",
+                    (true, true) => "degraded",
+                    (true, false) => "up",
+                };
+                details.insert("redis".into(), Value::from(redis));
             }
         }
         HealthReport {

@@ -1,6 +1,8 @@
-//! End-to-end checks of cluster mode: several instances of the binary on a
-//! private redis-server, over real sockets, including the faults (kill -9
-//! of an instance, a Redis restart, a burst past every buffer).
+//! End-to-end checks of cluster mode: several instances of the binary over
+//! real sockets, each test once on a private redis-server and once on a
+//! private three-master Redis Cluster, including the faults (kill -9 of an
+//! instance, a Redis restart, a burst past every buffer); and on the
+//! cluster, a shard master killed with SIGKILL under traffic.
 // Test code: a failed unwrap is a failed test, with its message.
 #![allow(clippy::unwrap_used)]
 
@@ -9,11 +11,11 @@ mod common;
 use common::Client;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-use testkit::{RedisServer, TestServer};
+use testkit::{RedisCluster, SharedRedis, TestServer};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_rooms-chat");
 
-async fn instance(redis: &RedisServer, extra: &[(&str, &str)]) -> TestServer {
+async fn instance(redis: &SharedRedis, extra: &[(&str, &str)]) -> TestServer {
     let url = redis.url();
     let mut env = vec![
         ("REDIS_URL", url.as_str()),
@@ -46,9 +48,37 @@ async fn metric(server: &TestServer, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {name} in {text}"))
 }
 
-#[tokio::test]
-async fn instances_behave_as_one_server() {
-    let redis = RedisServer::start().await.unwrap();
+/// Waits until the room list says `expected`: a room's count reaches the
+/// list a moment after the room's own events (on a Redis Cluster they
+/// live on different shards).
+async fn wait_rooms(client: &mut Client, expected: Value) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let rooms = client.request("rooms", Value::Null).await;
+        if rooms["rooms"] == expected {
+            return;
+        }
+        assert!(Instant::now() < deadline, "rooms stayed {rooms}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until `server` says every Redis shard answers again.
+async fn wait_redis_up(server: &TestServer) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let health = reqwest::get(server.url("/healthz")).await.unwrap();
+        let status = health.status();
+        let body: Value = health.json().await.unwrap();
+        if status == 200 && body["redis"] == "up" {
+            return;
+        }
+        assert!(Instant::now() < deadline, "/healthz stayed {status} {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn instances_behave_as_one_server(redis: SharedRedis) {
     let one = instance(&redis, &[]).await;
     let two = instance(&redis, &[]).await;
     let mut alice = Client::connect(one.addr).await;
@@ -96,9 +126,7 @@ async fn instances_behave_as_one_server() {
     );
 }
 
-#[tokio::test]
-async fn a_burst_past_every_buffer_loses_nothing() {
-    let redis = RedisServer::start().await.unwrap();
+async fn a_burst_past_every_buffer_loses_nothing(redis: SharedRedis) {
     // A Pub/Sub buffer of 2 makes fred's receivers lag at once: what they
     // skip must come back from the history (kept long enough here). The
     // test clients read only after sending, so their socket buffers must
@@ -142,9 +170,7 @@ async fn a_burst_past_every_buffer_loses_nothing() {
     );
 }
 
-#[tokio::test]
-async fn members_of_a_killed_instance_are_reported_left() {
-    let redis = RedisServer::start().await.unwrap();
+async fn members_of_a_killed_instance_are_reported_left(redis: SharedRedis) {
     let one = instance(&redis, &[]).await;
     let mut two = instance(&redis, &[]).await;
     let mut alice = Client::connect(one.addr).await;
@@ -167,8 +193,7 @@ async fn members_of_a_killed_instance_are_reported_left() {
         killed.elapsed()
     );
     // Reported once, and the name is free again.
-    let rooms = alice.request("rooms", Value::Null).await;
-    assert_eq!(rooms["rooms"], json!([{"name":"lobby","members":1}]));
+    wait_rooms(&mut alice, json!([{"name":"lobby","members":1}])).await;
     // Its client reconnects to the survivor and misses nothing.
     alice
         .request("message", json!({"room":"lobby","text":"while away"}))
@@ -180,9 +205,7 @@ async fn members_of_a_killed_instance_are_reported_left() {
     assert_eq!(ack["history"][0]["text"], "while away");
 }
 
-#[tokio::test]
-async fn a_stopping_instance_reports_its_members_left_at_once() {
-    let redis = RedisServer::start().await.unwrap();
+async fn a_stopping_instance_reports_its_members_left_at_once(redis: SharedRedis) {
     // A long silence before death is assumed: only a clean goodbye is quick.
     let patient = [("INSTANCE_TTL_MS", "60000")];
     let one = instance(&redis, &patient).await;
@@ -209,13 +232,10 @@ async fn a_stopping_instance_reports_its_members_left_at_once() {
             .unwrap()
             .success()
     );
-    let rooms = alice.request("rooms", Value::Null).await;
-    assert_eq!(rooms["rooms"], json!([{"name":"hall","members":1}]));
+    wait_rooms(&mut alice, json!([{"name":"hall","members":1}])).await;
 }
 
-#[tokio::test]
-async fn a_redis_outage_is_survived() {
-    let mut redis = RedisServer::start().await.unwrap();
+async fn a_redis_outage_is_survived(mut redis: SharedRedis) {
     let one = instance(&redis, &[]).await;
     let two = instance(&redis, &[]).await;
     let mut alice = Client::connect(one.addr).await;
@@ -248,7 +268,7 @@ async fn a_redis_outage_is_survived() {
     redis.restart().await.unwrap();
     let back = Instant::now();
     for server in [&one, &two] {
-        server.wait_healthy(Duration::from_secs(5)).await.unwrap();
+        wait_redis_up(server).await;
     }
     let resumed = loop {
         let ack = alice
@@ -267,4 +287,250 @@ async fn a_redis_outage_is_survived() {
     let mut carol = Client::connect(two.addr).await;
     carol.join("ops", "carol").await;
     assert_eq!(alice.next("user_joined").await["name"], "carol");
+}
+
+/// Each test body, once on one Redis and once on a Redis Cluster.
+macro_rules! on_one_redis_and_on_a_cluster {
+    ($($test:ident),* $(,)?) => {$(
+        mod $test {
+            use testkit::SharedRedis;
+
+            #[tokio::test]
+            async fn one_redis() {
+                super::$test(SharedRedis::single().await.unwrap()).await;
+            }
+
+            #[tokio::test]
+            async fn redis_cluster() {
+                super::$test(SharedRedis::cluster().await.unwrap()).await;
+            }
+        }
+    )*};
+}
+
+on_one_redis_and_on_a_cluster!(
+    instances_behave_as_one_server,
+    a_burst_past_every_buffer_loses_nothing,
+    members_of_a_killed_instance_are_reported_left,
+    a_stopping_instance_reports_its_members_left_at_once,
+    a_redis_outage_is_survived,
+);
+
+/// The shard that holds `room` (its index in the cluster's masters).
+fn shard_of(cluster: &RedisCluster, room: &str) -> usize {
+    cluster
+        .owner_of(&format!("rooms-chat:{{{room}}}:pos"))
+        .unwrap()
+}
+
+/// A shard outage: the master of one room is killed with SIGKILL while two
+/// rooms on different shards carry traffic from members on two instances,
+/// then comes back empty with its slots.
+#[tokio::test]
+async fn a_killed_shard_stops_only_its_rooms_and_loses_nothing_acked() {
+    let cluster = RedisCluster::start(3).await.unwrap();
+    let control = cluster.owner_of("{rooms-chat}").unwrap();
+    // The killed room's shard is not the control shard (room list,
+    // heartbeats): its loss stops joins everywhere, a case of its own.
+    let rooms: Vec<String> = (0..100).map(|n| format!("room-{n}")).collect();
+    let doomed = rooms
+        .iter()
+        .find(|room| shard_of(&cluster, room) != control)
+        .unwrap()
+        .clone();
+    let killed = shard_of(&cluster, &doomed);
+    let spared = rooms
+        .iter()
+        .find(|room| shard_of(&cluster, room) != killed)
+        .unwrap()
+        .clone();
+    let redis = SharedRedis::Cluster(cluster);
+    let one = instance(&redis, &[]).await;
+    let two = instance(&redis, &[]).await;
+    let SharedRedis::Cluster(mut cluster) = redis else {
+        unreachable!()
+    };
+    let mut doomed_one = Client::connect(one.addr).await;
+    let mut doomed_two = Client::connect(two.addr).await;
+    let mut spared_one = Client::connect(one.addr).await;
+    let mut spared_two = Client::connect(two.addr).await;
+    doomed_one.join(&doomed, "d1").await;
+    doomed_two.join(&doomed, "d2").await;
+    spared_one.join(&spared, "s1").await;
+    spared_two.join(&spared, "s2").await;
+
+    let mut acked = Vec::new();
+    for n in 0..20 {
+        let message = json!({"room": doomed, "text": format!("before {n}")});
+        let ack = doomed_one.request("message", message).await;
+        acked.push(ack["id"].as_u64().unwrap());
+        let message = json!({"room": spared, "text": format!("before {n}")});
+        assert_eq!(spared_one.request("message", message).await["ok"], true);
+    }
+    // Everyone hears every message, the sender included.
+    assert_eq!(message_ids(&mut doomed_one, 20).await, acked);
+    assert_eq!(message_ids(&mut doomed_two, 20).await, acked);
+    let spared_ids = message_ids(&mut spared_one, 20).await;
+    assert_eq!(message_ids(&mut spared_two, 20).await, spared_ids);
+
+    cluster.kill(killed);
+    // The other room goes on, both ways, while its neighbour is down.
+    for n in 0..20 {
+        let message = json!({"room": spared, "text": format!("during {n}")});
+        let ack = spared_two.request("message", message).await;
+        assert_eq!(ack["ok"], true, "{ack}");
+        let id = ack["id"].as_u64().unwrap();
+        assert_eq!(message_ids(&mut spared_one, 1).await, vec![id]);
+    }
+    // The killed room answers, never keeps silent: `unavailable`.
+    for n in 0..5 {
+        let message = json!({"room": doomed, "text": format!("during {n}")});
+        let asked = Instant::now();
+        let ack = doomed_one.request("message", message).await;
+        assert_eq!(ack["error"]["code"], "unavailable", "{ack}");
+        assert!(
+            asked.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            asked.elapsed()
+        );
+    }
+    for server in [&one, &two] {
+        let health = reqwest::get(server.url("/healthz")).await.unwrap();
+        assert_eq!(health.status(), 200, "the other shards serve");
+        let body: Value = health.json().await.unwrap();
+        assert_eq!(body["redis"], "degraded");
+    }
+
+    cluster.restart(killed).await.unwrap();
+    for server in [&one, &two] {
+        wait_redis_up(server).await;
+    }
+    let back = Instant::now();
+    let after = loop {
+        let message = json!({"room": doomed, "text": "after"});
+        let ack = doomed_one.request("message", message).await;
+        if ack["ok"] == true {
+            break ack["id"].as_u64().unwrap();
+        }
+        assert_eq!(ack["error"]["code"], "unavailable", "{ack}");
+        assert!(back.elapsed() < Duration::from_secs(10), "{ack}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // The shard came back empty, yet ids go on from what was acked.
+    assert_eq!(after, acked.last().unwrap() + 1);
+    assert_eq!(message_ids(&mut doomed_two, 1).await, vec![after]);
+    // A member that comes back with `since` misses nothing acked.
+    doomed_two.close().await;
+    let mut returning = Client::connect(two.addr).await;
+    let ack = returning
+        .request("join", json!({"room": doomed, "name": "d2", "since": 0}))
+        .await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    let history: Vec<u64> = ack["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|message| message["id"].as_u64().unwrap())
+        .collect();
+    let mut expected = acked.clone();
+    expected.push(after);
+    assert_eq!(history, expected);
+    // Both instances live on.
+    for server in [&one, &two] {
+        server.wait_healthy(Duration::from_secs(5)).await.unwrap();
+    }
+}
+
+/// The control shard (room list, heartbeats, who holds members where)
+/// killed with SIGKILL: messages in rooms on the other shards go on, joins
+/// answer `unavailable`; once it is back empty, the instances give it the
+/// room list and their rooms back.
+#[tokio::test]
+async fn a_killed_control_shard_stops_joins_not_messages() {
+    let cluster = RedisCluster::start(3).await.unwrap();
+    let control = cluster.owner_of("{rooms-chat}").unwrap();
+    let room = (0..100)
+        .map(|n| format!("room-{n}"))
+        .find(|room| shard_of(&cluster, room) != control)
+        .unwrap();
+    let redis = SharedRedis::Cluster(cluster);
+    let one = instance(&redis, &[]).await;
+    let two = instance(&redis, &[]).await;
+    let SharedRedis::Cluster(mut cluster) = redis else {
+        unreachable!()
+    };
+    let mut alice = Client::connect(one.addr).await;
+    let mut bob = Client::connect(two.addr).await;
+    alice.join(&room, "alice").await;
+    bob.join(&room, "bob").await;
+
+    cluster.kill(control);
+    for n in 0..10 {
+        let message = json!({"room": room, "text": format!("during {n}")});
+        let ack = alice.request("message", message).await;
+        assert_eq!(ack["ok"], true, "{ack}");
+        let id = ack["id"].as_u64().unwrap();
+        assert_eq!(message_ids(&mut bob, 1).await, vec![id]);
+    }
+    let mut carol = Client::connect(two.addr).await;
+    let refused = carol
+        .request("join", json!({"room": "elsewhere", "name": "carol"}))
+        .await;
+    assert_eq!(refused["error"]["code"], "unavailable", "{refused}");
+
+    cluster.restart(control).await.unwrap();
+    for server in [&one, &two] {
+        wait_redis_up(server).await;
+    }
+    wait_rooms(&mut carol, json!([{"name": room, "members": 2}])).await;
+    carol.join("elsewhere", "carol").await;
+    let ack = alice
+        .request("message", json!({"room": room, "text": "after"}))
+        .await;
+    assert_eq!(ack["id"], 11, "{ack}");
+}
+
+/// How many subscribers `room`'s sharded channel has on its shard.
+fn subscribers(cluster: &RedisCluster, room: &str) -> u64 {
+    let port = cluster.ports()[shard_of(cluster, room)];
+    let channel = format!("rooms-chat:{{{room}}}:events");
+    let output = std::process::Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "pubsub", "shardnumsub", &channel])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    text.lines().nth(1).unwrap().trim().parse().unwrap()
+}
+
+/// An instance subscribes to a room's channel only while the room has
+/// members on it: the room's messages reach no other instance.
+#[tokio::test]
+async fn an_instance_listens_only_to_rooms_with_local_members() {
+    let cluster = RedisCluster::start(3).await.unwrap();
+    let redis = SharedRedis::Cluster(cluster);
+    let one = instance(&redis, &[]).await;
+    let two = instance(&redis, &[]).await;
+    let SharedRedis::Cluster(cluster) = redis else {
+        unreachable!()
+    };
+    let mut alice = Client::connect(one.addr).await;
+    let mut bob = Client::connect(two.addr).await;
+    alice.join("only-one", "alice").await;
+    bob.join("only-two", "bob").await;
+    assert_eq!(subscribers(&cluster, "only-one"), 1);
+    assert_eq!(subscribers(&cluster, "only-two"), 1);
+    bob.join("only-one", "bob").await;
+    assert_eq!(subscribers(&cluster, "only-one"), 2);
+
+    for client in [&mut alice, &mut bob] {
+        let left = client.request("leave", json!({"room": "only-one"})).await;
+        assert_eq!(left["ok"], true, "{left}");
+    }
+    // Let go at the next heartbeat (HEARTBEAT_MS=200 here).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while subscribers(&cluster, "only-one") > 0 {
+        assert!(Instant::now() < deadline, "still subscribed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(subscribers(&cluster, "only-two"), 1, "bob is still there");
 }

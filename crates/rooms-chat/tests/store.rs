@@ -1,5 +1,6 @@
 //! The room-state contract, run against both backends: the in-memory store
-//! and the Redis store (on a private redis-server).
+//! and the Redis store (on a private redis-server, and on a private
+//! three-master Redis Cluster).
 // Test code: a failed unwrap is a failed test, with its message.
 #![allow(clippy::unwrap_used)]
 
@@ -13,7 +14,7 @@ use rooms_chat::store::{JoinOutcome, Joined, Member, Store, StoreEvent};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
-use testkit::RedisServer;
+use testkit::SharedRedis;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 fn member(name: &str, sid: &str, client_id: Option<&str>) -> Member {
@@ -32,7 +33,7 @@ async fn joined(store: &dyn Store, room: &str, member: &Member, since: Option<u6
 }
 
 async fn redis_store(
-    redis: &RedisServer,
+    redis: &SharedRedis,
     instance: &str,
 ) -> (RedisStore, UnboundedReceiver<StoreEvent>) {
     let settings = Settings {
@@ -294,9 +295,7 @@ async fn memory_store_keeps_the_contract() {
     rooms_count_members(&store).await;
 }
 
-#[tokio::test]
-async fn redis_store_keeps_the_contract() {
-    let redis = RedisServer::start().await.unwrap();
+async fn redis_store_keeps_the_contract(redis: SharedRedis) {
     let (store, mut events) = redis_store(&redis, "instance-a").await;
     names_are_unique_case_insensitively(&store).await;
     only_the_holder_leaves(&store).await;
@@ -306,11 +305,12 @@ async fn redis_store_keeps_the_contract() {
     rooms_count_members(&store).await;
 }
 
-#[tokio::test]
-async fn two_instances_never_share_an_id_or_a_name() {
-    let redis = RedisServer::start().await.unwrap();
+async fn two_instances_never_share_an_id_or_a_name(redis: SharedRedis) {
     let (one, mut one_events) = redis_store(&redis, "one").await;
     let (two, _two_events) = redis_store(&redis, "two").await;
+    // An instance hears the rooms it watches (the room line's first join
+    // does this); "one" has no member in "race".
+    one.watch().watch("race").await.unwrap();
     let (one, two) = (Arc::new(one), Arc::new(two));
     let mut tasks = Vec::new();
     for store in [one.clone(), two.clone()] {
@@ -354,25 +354,79 @@ async fn two_instances_never_share_an_id_or_a_name() {
     assert_eq!(winners, 1);
 }
 
-#[tokio::test]
-async fn a_dead_instance_is_claimed_once() {
-    let redis = RedisServer::start().await.unwrap();
+/// A join racing with another instance's messages: the joiner's instance
+/// hears every event after the join's place (it subscribed before the
+/// join took its place), so its line never waits on a gap it cannot see.
+async fn a_join_hears_every_event_after_its_place(redis: SharedRedis) {
+    let (one, mut one_events) = redis_store(&redis, "one").await;
+    let (two, _two_events) = redis_store(&redis, "two").await;
+    joined(&two, "busy", &member("talker", "t1", None), None).await;
+    const COUNT: u64 = 300;
+    let (started, underway) = tokio::sync::oneshot::channel();
+    let talker = tokio::spawn(async move {
+        let mut started = Some(started);
+        for n in 0..COUNT {
+            two.append("busy", "talker", &format!("{n}")).await.unwrap();
+            if n == 10 {
+                started.take().map(|started| started.send(()));
+            }
+        }
+        two
+    });
+    underway.await.unwrap();
+    let late = joined(&one, "busy", &member("late", "l1", None), None).await;
+    let _two = talker.await.unwrap();
+    let last = one
+        .events_after("busy", 0)
+        .await
+        .unwrap()
+        .last()
+        .unwrap()
+        .pos;
+    assert!(late.position < last, "the join came after every message");
+    let mut heard = Vec::new();
+    while heard.last().is_none_or(|pos| *pos < last) {
+        let pos = next_event(&mut one_events, |event| match event {
+            StoreEvent::Room(event) if event.room == "busy" && event.pos > late.position => {
+                Some(event.pos)
+            }
+            _ => None,
+        })
+        .await;
+        heard.push(pos);
+    }
+    assert_eq!(heard, ((late.position + 1)..=last).collect::<Vec<_>>());
+}
+
+async fn beat(store: &RedisStore, ttl: Duration) -> bool {
+    let control = store.shards().control().clone();
+    store.heartbeat(&control, ttl).await.unwrap()
+}
+
+async fn a_dead_instance_is_claimed_once(redis: SharedRedis) {
     let (dead, _) = redis_store(&redis, "dead").await;
     let (alive_one, _) = redis_store(&redis, "alive-one").await;
     let (alive_two, _) = redis_store(&redis, "alive-two").await;
     let ttl = Duration::from_millis(300);
-    assert!(!dead.heartbeat(ttl).await.unwrap(), "first beat");
-    assert!(dead.heartbeat(ttl).await.unwrap());
-    alive_one.heartbeat(Duration::from_secs(30)).await.unwrap();
+    assert!(!beat(&dead, ttl).await, "first beat");
+    assert!(beat(&dead, ttl).await);
+    beat(&alive_one, Duration::from_secs(30)).await;
     joined(&dead, "lobby", &member("ghost", "g1", None), None).await;
     joined(&dead, "attic", &member("ghost", "g1", None), None).await;
     joined(&alive_one, "lobby", &member("living", "l1", None), None).await;
     // Still alive: nobody may claim it.
-    assert!(alive_one.claim_dead("dead").await.unwrap().is_empty());
+    assert!(!alive_one.claim_dead("dead").await.unwrap());
     assert!(alive_one.is_alive("dead").await.unwrap());
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert!(!alive_one.is_alive("dead").await.unwrap());
     let (first, second) = tokio::join!(alive_one.claim_dead("dead"), alive_two.claim_dead("dead"));
+    assert!(first.unwrap() ^ second.unwrap(), "claimed exactly once");
+    assert_eq!(alive_one.departed().await.unwrap(), vec!["dead".to_owned()]);
+    // Both clean up at once: each member is removed once in all.
+    let (first, second) = tokio::join!(
+        alive_one.clean_up_after("dead"),
+        alive_two.clean_up_after("dead")
+    );
     let (first, second) = (first.unwrap(), second.unwrap());
     let mut removed: Vec<_> = first.into_iter().chain(second).collect();
     removed.sort();
@@ -384,6 +438,7 @@ async fn a_dead_instance_is_claimed_once() {
         ],
         "each member reported once in all"
     );
+    assert!(alive_one.departed().await.unwrap().is_empty());
     let rooms = alive_one.rooms().await.unwrap();
     assert_eq!(rooms.len(), 1);
     assert_eq!((rooms[0].name.as_str(), rooms[0].members), ("lobby", 1));
@@ -397,3 +452,29 @@ async fn a_dead_instance_is_claimed_once() {
     // The name is free again.
     joined(&alive_two, "lobby", &member("Ghost", "g2", None), None).await;
 }
+
+/// Each Redis test body, once on one Redis and once on a Redis Cluster.
+macro_rules! on_one_redis_and_on_a_cluster {
+    ($($test:ident),* $(,)?) => {$(
+        mod $test {
+            use testkit::SharedRedis;
+
+            #[tokio::test]
+            async fn one_redis() {
+                super::$test(SharedRedis::single().await.unwrap()).await;
+            }
+
+            #[tokio::test]
+            async fn redis_cluster() {
+                super::$test(SharedRedis::cluster().await.unwrap()).await;
+            }
+        }
+    )*};
+}
+
+on_one_redis_and_on_a_cluster!(
+    redis_store_keeps_the_contract,
+    two_instances_never_share_an_id_or_a_name,
+    a_dead_instance_is_claimed_once,
+    a_join_hears_every_event_after_its_place,
+);

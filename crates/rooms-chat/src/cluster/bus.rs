@@ -1,40 +1,62 @@
-//! The one subscriber of this instance: turns the events channel into
-//! [`StoreEvent`]s, in the order Redis published them.
+//! This instance's subscribers, one per shard, merged into one stream of
+//! [`StoreEvent`]s; each room's events come from its shard in the order
+//! Redis published them.
 //!
 //! A lag (fred's broadcast skipped records) or a reconnect (records
 //! published meanwhile are gone) becomes a `Resync`, so every room is
-//! checked against its log.
+//! checked against its log; after a reconnect, only once the shard's
+//! channels are subscribed again, so the check covers the time between.
 
-use super::schema::EVENTS_CHANNEL;
+use super::schema::changed_channel;
+use super::shards::{Shard, Shards};
+use super::watch::Watch;
 use crate::metrics::Metrics;
 use crate::room::event::RoomEvent;
 use crate::store::StoreEvent;
-use anyhow::{Result, bail};
-use fred::clients::SubscriberClient;
+use anyhow::{Context, Result, bail};
 use fred::interfaces::{EventInterface, PubsubInterface};
 use fred::types::Value;
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 
-/// Subscribes and reads until the client closes. fred re-subscribes after
-/// every reconnect (`manage_subscriptions`).
-pub async fn subscribe(
-    subscriber: &SubscriberClient,
+/// The pause before subscribing again when the first try after a
+/// reconnect failed.
+const RESUBSCRIBE_PAUSE: Duration = Duration::from_millis(250);
+
+/// Subscribes the control shard to the room list's channel and reads
+/// every shard until its client closes.
+pub async fn start(
+    shards: &Shards,
+    watch: Arc<Watch>,
     metrics: Metrics,
 ) -> Result<mpsc::UnboundedReceiver<StoreEvent>> {
     let (events, receiver) = mpsc::unbounded_channel();
-    let _resubscriber = subscriber.manage_subscriptions();
-    tokio::spawn(read(subscriber.clone(), events, metrics));
-    subscriber.subscribe(EVENTS_CHANNEL).await?;
+    for shard in shards.all() {
+        tokio::spawn(read(
+            shard.clone(),
+            watch.clone(),
+            events.clone(),
+            metrics.clone(),
+        ));
+    }
+    shards
+        .control()
+        .subscriber
+        .ssubscribe(changed_channel())
+        .await
+        .context("subscribe to the room list's channel")?;
     Ok(receiver)
 }
 
 async fn read(
-    subscriber: SubscriberClient,
+    shard: Arc<Shard>,
+    watch: Arc<Watch>,
     events: mpsc::UnboundedSender<StoreEvent>,
     metrics: Metrics,
 ) {
-    let mut messages = subscriber.message_rx();
-    let mut reconnects = subscriber.reconnect_rx();
+    let mut messages = shard.subscriber.message_rx();
+    let mut reconnects = shard.subscriber.reconnect_rx();
     loop {
         let event = tokio::select! {
             received = messages.recv() => match received {
@@ -52,7 +74,16 @@ async fn read(
                 Err(broadcast::error::RecvError::Closed) => return,
             },
             reconnected = reconnects.recv() => match reconnected {
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => StoreEvent::Resync,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                    while let Err(error) = watch.resubscribe(&shard).await {
+                        tracing::warn!(%error, shard = shard.name, "cannot subscribe again yet");
+                        if events.is_closed() {
+                            return;
+                        }
+                        tokio::time::sleep(RESUBSCRIBE_PAUSE).await;
+                    }
+                    StoreEvent::Resync
+                }
                 Err(broadcast::error::RecvError::Closed) => return,
             },
         };

@@ -1,51 +1,65 @@
-//! Cluster mode: the room state in Redis, shared by every instance.
+//! Cluster mode: the room state in Redis (one Redis, or the masters of a
+//! Redis Cluster), shared by every instance.
 //!
 //! Every decision that several instances could race on is one Lua script
-//! (files in `scripts/`): name uniqueness and the takeover, the position,
-//! id, history and publish of every room event, the claim of a dead
-//! instance. Redis runs scripts one at a time, so its execution order is
-//! each room's order on every instance; the events travel on one Pub/Sub
-//! channel that this instance's one subscriber ([`bus`]) reads in order,
-//! and what that stream loses is fetched from the room's log.
+//! (files in `scripts/`) on the keys of one hash tag: name uniqueness and
+//! the takeover, the position, id, history and publish of every room event
+//! (one room: one shard), the claim of a dead instance (the control tag).
+//! Redis runs scripts one at a time, so a shard's execution order is each
+//! of its rooms' order on every instance; a room's events travel on its
+//! own sharded channel, which an instance subscribes to while the room has
+//! local members ([`watch`]), and what that stream loses is fetched from
+//! the room's log. What spans rooms (the room list and counts, heartbeats,
+//! who holds members where) lives under the control tag and follows the
+//! room scripts' answers ([`registry`]).
 //!
 //! No client event waits on Redis longer than `REDIS_TIMEOUT_MS`: a
 //! command that takes longer fails (the caller answers `unavailable`) and
-//! marks the link down until the next heartbeat finds it working.
+//! marks its shard down until the next heartbeat finds it working; a call
+//! to a shard known down fails at once.
+//!
+//! Files: [`shards`] (the nodes), [`schema`] (keys), [`members`] (join,
+//! leave), [`events`] (messages, typing, the log), [`registry`] (room list,
+//! instances), [`watch`] (subscriptions), [`bus`] (the subscribers),
+//! [`liveness`] (heartbeats, dead instances, restore).
 
 pub mod bus;
+mod events;
 pub mod liveness;
+mod members;
+pub mod registry;
 pub mod schema;
+pub mod shards;
+pub mod watch;
 
 use crate::health::Link;
 use crate::metrics::Metrics;
 use crate::room::event::RoomEvent;
-use crate::store::{JoinOutcome, Joined, Member, Store, StoreEvent, name_key};
-use anyhow::{Context, Result, anyhow};
-use fred::clients::{Client, SubscriberClient};
-use fred::interfaces::{ClientLike, KeysInterface, SetsInterface};
-use fred::prelude::Builder;
+use crate::store::{JoinOutcome, Member, Store, StoreEvent};
+use anyhow::{Result, anyhow};
+use fred::error::ErrorKind;
 use fred::types::FromValue;
-use fred::types::Value;
 use futures::future::{BoxFuture, FutureExt};
-use protocol::rooms::{
-    LeaveReason, RoomCount, RoomMessage, Typing, UserJoined, UserLeft, message_json_tail,
-};
+use members::Holder;
+use parking_lot::Mutex;
+use protocol::rooms::{LeaveReason, RoomCount, RoomMessage};
 use redis_link::{LinkOptions, Script};
-use schema::{
-    EMPTY_ROOM_KEEP_SECS, EVENTS_CHANNEL, MemberRecord, PREFIX, instance_key, instance_members_key,
-    key, record_head, room_key,
-};
+use shards::{Shard, Shards};
+use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
+use watch::Watch;
 
 struct Scripts {
     join: Script,
     leave: Script,
+    held_by: Script,
     append: Script,
     typing: Script,
-    events_after: Script,
-    history_after: Script,
+    after: Script,
+    count: Script,
     rooms: Script,
     heartbeat: Script,
     claim_dead: Script,
@@ -57,10 +71,11 @@ impl Scripts {
         Scripts {
             join: Script::new(include_str!("scripts/join.lua")),
             leave: Script::new(include_str!("scripts/leave.lua")),
+            held_by: Script::new(include_str!("scripts/held_by.lua")),
             append: Script::new(include_str!("scripts/append.lua")),
             typing: Script::new(include_str!("scripts/typing.lua")),
-            events_after: Script::new(include_str!("scripts/events_after.lua")),
-            history_after: Script::new(include_str!("scripts/history_after.lua")),
+            after: Script::new(include_str!("scripts/after.lua")),
+            count: Script::new(include_str!("scripts/count.lua")),
             rooms: Script::new(include_str!("scripts/rooms.lua")),
             heartbeat: Script::new(include_str!("scripts/heartbeat.lua")),
             claim_dead: Script::new(include_str!("scripts/claim_dead.lua")),
@@ -69,39 +84,18 @@ impl Scripts {
     }
 }
 
-/// Whom a leave removes: the socket that holds the name, or whichever
-/// socket of a dead instance does.
-enum Holder<'a> {
-    Socket(&'a str),
-    Instance(&'a str),
-}
-
 pub struct RedisStore {
-    client: Client,
-    subscriber: SubscriberClient,
+    shards: Arc<Shards>,
+    watch: Arc<Watch>,
     instance: String,
     history_keep: usize,
     timeout: Duration,
     link: Arc<Link>,
     scripts: Scripts,
     metrics: Metrics,
-}
-
-/// The connection settings every client here needs (redis-link's one
-/// reconnect policy): fail at start if Redis cannot be reached, and never
-/// let a command hang longer than `timeout`. `pubsub_capacity` is the
-/// buffer of fred's Pub/Sub receivers: a burst larger than that makes the
-/// bus lag; lagging is detected and repaired (resync), and a large buffer
-/// keeps it rare.
-fn builder(url: &str, pubsub_capacity: usize, timeout: Duration) -> Result<Builder> {
-    redis_link::connect::builder(
-        url,
-        &LinkOptions {
-            command_timeout: timeout,
-            pubsub_capacity,
-            fail_fast: true,
-        },
-    )
+    /// Room counts the room list has not taken yet (its shard was down):
+    /// the latest `(position, count)` per room, sent again at each heartbeat.
+    pending_counts: Mutex<HashMap<String, (u64, u64)>>,
 }
 
 /// How a [`RedisStore`] connects.
@@ -109,12 +103,16 @@ pub struct Settings<'a> {
     pub url: &'a str,
     pub instance: String,
     pub history_keep: usize,
+    /// The buffer of fred's Pub/Sub receivers: a burst larger than that
+    /// makes the bus lag; lagging is detected and repaired (resync), and a
+    /// large buffer keeps it rare.
     pub pubsub_capacity: usize,
     pub timeout: Duration,
 }
 
 impl RedisStore {
-    /// Connects (failing if Redis cannot be reached now) and starts the bus.
+    /// Connects to every shard (failing if one cannot be reached now) and
+    /// starts the bus.
     pub async fn connect(
         settings: Settings<'_>,
         link: Arc<Link>,
@@ -127,32 +125,26 @@ impl RedisStore {
             pubsub_capacity,
             timeout,
         } = settings;
-        let client = builder(url, pubsub_capacity, timeout)?
-            .build()
-            .context("build the Redis client")?;
-        client
-            .init()
-            .await
-            .with_context(|| format!("cannot connect to Redis at {url}"))?;
-        let subscriber = builder(url, pubsub_capacity, timeout)?
-            .build_subscriber_client()
-            .context("build the Redis subscriber")?;
-        subscriber
-            .init()
-            .await
-            .with_context(|| format!("cannot connect to Redis at {url}"))?;
-        let events = bus::subscribe(&subscriber, metrics.clone())
-            .await
-            .context("subscribe to the events channel")?;
+        // fail_fast: the instance needs Redis to start; afterwards each
+        // shard's connection comes back by itself.
+        let options = LinkOptions {
+            command_timeout: timeout,
+            pubsub_capacity,
+            fail_fast: true,
+        };
+        let shards = Arc::new(Shards::connect(url, &options).await?);
+        let watch = Arc::new(Watch::new(shards.clone(), instance.clone(), timeout));
+        let events = bus::start(&shards, watch.clone(), metrics.clone()).await?;
         let store = RedisStore {
-            client,
-            subscriber,
+            shards,
+            watch,
             instance,
             history_keep,
             timeout,
             link,
             scripts: Scripts::new(),
             metrics,
+            pending_counts: Mutex::new(HashMap::new()),
         };
         Ok((store, events))
     }
@@ -161,328 +153,84 @@ impl RedisStore {
         &self.instance
     }
 
-    pub fn client(&self) -> &Client {
-        &self.client
+    pub fn shards(&self) -> &Shards {
+        &self.shards
     }
 
-    /// The connection that receives the events channel.
-    pub fn subscriber(&self) -> &SubscriberClient {
-        &self.subscriber
+    pub fn watch(&self) -> &Watch {
+        &self.watch
     }
 
-    /// Runs a script within the timeout; a late answer marks the link down.
+    /// The shard that holds `room`.
+    fn shard_of(&self, room: &str) -> &Arc<Shard> {
+        self.shards.of_key(&schema::room_key(room, "pos"))
+    }
+
+    /// Runs a script on `shard` within the timeout.
     async fn run<R: FromValue>(
         &self,
+        shard: &Shard,
         script: &Script,
         keys: Vec<String>,
         args: Vec<String>,
     ) -> Result<R> {
-        match tokio::time::timeout(self.timeout, script.run(&self.client, keys, args)).await {
-            Ok(result) => Ok(result?),
-            Err(_elapsed) => {
-                self.link.set_up(false);
-                Err(anyhow!("Redis did not answer within {:?}", self.timeout))
-            }
-        }
+        self.on(shard, script.run(&shard.client, keys, args)).await
     }
 
-    /// Says this instance is alive for `ttl`; false when its key had vanished
-    /// (first beat, Redis restarted, or declared dead meanwhile).
-    pub async fn heartbeat(&self, ttl: Duration) -> Result<bool> {
-        let script = &self.scripts.heartbeat;
-        let existed: i64 = script
-            .run(
-                &self.client,
-                vec![instance_key(&self.instance), key("instances")],
-                vec![self.instance.clone(), ttl.as_millis().to_string()],
-            )
-            .await
-            .context("heartbeat")?;
-        Ok(existed == 1)
-    }
-
-    /// Instances that said they were alive at some point.
-    pub async fn instances(&self) -> Result<Vec<String>> {
-        self.client
-            .smembers(key("instances"))
-            .await
-            .context("list instances")
-    }
-
-    /// Whether `instance`'s heartbeat key exists.
-    pub async fn is_alive(&self, instance: &str) -> Result<bool> {
-        let count: i64 = self
-            .client
-            .exists(instance_key(instance))
-            .await
-            .context("check an instance")?;
-        Ok(count > 0)
-    }
-
-    /// Removes a dead instance's members, telling their rooms; the (room,
-    /// name) pairs removed, none if another instance claimed it first.
-    pub async fn claim_dead(&self, dead: &str) -> Result<Vec<(String, String)>> {
-        let held: Vec<String> = self
-            .scripts
-            .claim_dead
-            .run(
-                &self.client,
-                vec![
-                    key("instances"),
-                    instance_key(dead),
-                    instance_members_key(dead),
-                ],
-                vec![PREFIX.to_owned(), dead.to_owned()],
-            )
-            .await
-            .context("claim a dead instance")?;
-        let mut removed = Vec::new();
-        for entry in held.chunks(3) {
-            let [room, _key, name] = entry else { continue };
-            let reason = LeaveReason::Disconnected;
-            if self
-                .remove(room, name, Holder::Instance(dead), reason)
-                .await?
-            {
-                removed.push((room.clone(), name.clone()));
-            }
-        }
-        Ok(removed)
-    }
-
-    /// A clean stop: this instance's members leave at once rather than
-    /// when its heartbeat expires. The (room, name) pairs removed.
-    pub async fn retire(&self) -> Result<Vec<(String, String)>> {
-        let _: i64 = self
-            .client
-            .del(instance_key(&self.instance))
-            .await
-            .context("retire")?;
-        self.claim_dead(&self.instance).await
-    }
-
-    /// After Redis lost its data: brings back `room`'s sequence, order and
-    /// recent history from what this instance delivered.
-    pub async fn restore_room(
+    /// Runs a script on `shard` even while it counts as down: what gives
+    /// a shard that restarted empty its state back, before it serves.
+    async fn run_to_restore<R: FromValue>(
         &self,
-        room: &str,
-        last_id: u64,
-        last_pos: u64,
-        recent: Vec<String>,
-    ) -> Result<bool> {
-        let mut args = vec![last_id.to_string(), last_pos.to_string()];
-        args.extend(recent);
-        let keys = vec![
-            room_key(room, "seq"),
-            room_key(room, "pos"),
-            room_key(room, "history"),
-        ];
-        let restored: i64 = self
-            .run(&self.scripts.restore_room, keys, args)
+        shard: &Shard,
+        script: &Script,
+        keys: Vec<String>,
+        args: Vec<String>,
+    ) -> Result<R> {
+        self.within(shard, script.run(&shard.client, keys, args))
             .await
-            .context("restore a room")?;
-        Ok(restored == 1)
     }
 
-    /// After Redis lost its data: registers a local member again, quietly.
-    pub async fn rejoin(&self, room: &str, member: &Member) -> Result<JoinOutcome> {
-        self.join_async(room, member, Some(u64::MAX), true).await
-    }
-
-    async fn join_async(
+    /// Waits for a command on `shard` at most the timeout; a late answer
+    /// marks the shard down, and a shard known down is not asked at all.
+    async fn on<R>(
         &self,
-        room: &str,
-        member: &Member,
-        since: Option<u64>,
-        quiet: bool,
-    ) -> Result<JoinOutcome> {
-        let record = serde_json::to_string(&MemberRecord {
-            name: &member.name,
-            sid: &member.sid,
-            instance: &self.instance,
-            client_id: member.client_id.as_deref(),
-        })?;
-        let notice = serde_json::to_string(&UserJoined {
-            room: room.to_owned(),
-            name: member.name.clone(),
-            ts: protocol::now_ms(),
-        })?;
-        let since = since.map_or_else(|| "-1".to_owned(), |since| since.to_string());
-        let keys = vec![
-            room_key(room, "members"),
-            room_key(room, "seq"),
-            room_key(room, "pos"),
-            room_key(room, "history"),
-            room_key(room, "log"),
-            key("rooms"),
-            instance_members_key(&self.instance),
-        ];
-        let args = vec![
-            PREFIX.to_owned(),
-            room.to_owned(),
-            name_key(&member.name),
-            record,
-            member.sid.clone(),
-            member.client_id.clone().unwrap_or_default(),
-            since,
-            protocol::HISTORY_LEN.to_string(),
-            EVENTS_CHANNEL.to_owned(),
-            record_head(room, &member.name),
-            notice,
-            self.history_keep.to_string(),
-            if quiet { "1" } else { "0" }.to_owned(),
-        ];
-        let reply: Vec<Value> = self
-            .run(&self.scripts.join, keys, args)
-            .await
-            .context("join")?;
-        let [status, silent, last_id, position, members, history] =
-            <[Value; 6]>::try_from(reply)
-                .map_err(|reply| anyhow!("unexpected join reply {reply:?}"))?;
-        if status.as_u64() == Some(0) {
-            return Ok(JoinOutcome::NameTaken);
+        shard: &Shard,
+        command: impl Future<Output = Result<R, fred::error::Error>>,
+    ) -> Result<R> {
+        if !shard.is_up() {
+            return Err(anyhow!("the Redis shard at {} is down", shard.name));
         }
-        let members: Vec<String> = serde_json::from_str(&text(members)?)?;
-        let history: Vec<RoomMessage> = serde_json::from_str(&text(history)?)?;
-        Ok(JoinOutcome::Joined(Joined {
-            members,
-            history,
-            last_id: last_id.as_u64().unwrap_or(0),
-            position: position.as_u64().unwrap_or(0),
-            silent: silent.as_u64() == Some(1),
-        }))
+        self.within(shard, command).await
     }
 
-    async fn remove(
+    async fn within<R>(
         &self,
-        room: &str,
-        name: &str,
-        holder: Holder<'_>,
-        reason: LeaveReason,
-    ) -> Result<bool> {
-        let notice = serde_json::to_string(&UserLeft {
-            room: room.to_owned(),
-            name: name.to_owned(),
-            ts: protocol::now_ms(),
-            reason,
-        })?;
-        let (field, id) = match holder {
-            Holder::Socket(sid) => ("sid", sid),
-            Holder::Instance(instance) => ("instance", instance),
-        };
-        let keys = vec![
-            room_key(room, "members"),
-            key("rooms"),
-            room_key(room, "seq"),
-            room_key(room, "pos"),
-            room_key(room, "history"),
-            room_key(room, "log"),
-        ];
-        let args = vec![
-            PREFIX.to_owned(),
-            room.to_owned(),
-            name_key(name),
-            field.to_owned(),
-            id.to_owned(),
-            EMPTY_ROOM_KEEP_SECS.to_string(),
-            EVENTS_CHANNEL.to_owned(),
-            record_head(room, name),
-            notice,
-            self.history_keep.to_string(),
-        ];
-        let removed: i64 = self
-            .run(&self.scripts.leave, keys, args)
-            .await
-            .context("leave")?;
-        Ok(removed == 1)
-    }
-
-    async fn append_async(&self, room: &str, from: &str, text: &str) -> Result<RoomMessage> {
-        let ts = protocol::now_ms();
-        let keys = vec![
-            room_key(room, "seq"),
-            room_key(room, "pos"),
-            room_key(room, "history"),
-            room_key(room, "log"),
-        ];
-        let args = vec![
-            message_json_tail(room, from, text, ts),
-            record_head(room, from),
-            self.history_keep.to_string(),
-            EVENTS_CHANNEL.to_owned(),
-        ];
-        let id: u64 = self
-            .run(&self.scripts.append, keys, args)
-            .await
-            .context("append")?;
-        self.metrics.cluster_messages_out.inc();
-        Ok(RoomMessage {
-            id,
-            room: room.to_owned(),
-            from: from.to_owned(),
-            text: text.to_owned(),
-            ts,
-        })
-    }
-
-    async fn typing_async(&self, room: &str, name: &str, typing: bool) -> Result<()> {
-        let notice = serde_json::to_string(&Typing {
-            room: room.to_owned(),
-            name: name.to_owned(),
-            typing,
-        })?;
-        let args = vec![record_head(room, name), notice, EVENTS_CHANNEL.to_owned()];
-        let _position: u64 = self
-            .run(&self.scripts.typing, vec![room_key(room, "pos")], args)
-            .await
-            .context("typing")?;
-        Ok(())
-    }
-
-    async fn events_after_async(&self, room: &str, after: u64) -> Result<Vec<Arc<RoomEvent>>> {
-        let keys = vec![room_key(room, "pos"), room_key(room, "log")];
-        let records: Vec<String> = self
-            .run(&self.scripts.events_after, keys, vec![after.to_string()])
-            .await
-            .context("read the room's log")?;
-        records
-            .iter()
-            .map(|record| RoomEvent::from_record(record))
-            .collect()
-    }
-
-    async fn history_after_async(&self, room: &str, after: u64) -> Result<Vec<RoomMessage>> {
-        let keys = vec![room_key(room, "seq"), room_key(room, "history")];
-        let entries: Vec<String> = self
-            .run(&self.scripts.history_after, keys, vec![after.to_string()])
-            .await
-            .context("read the history")?;
-        entries
-            .iter()
-            .map(|entry| serde_json::from_str(entry).context("parse the history"))
-            .collect()
-    }
-
-    async fn rooms_async(&self) -> Result<Vec<RoomCount>> {
-        let flat: Vec<Value> = self
-            .run(
-                &self.scripts.rooms,
-                vec![key("rooms")],
-                vec![PREFIX.to_owned()],
-            )
-            .await
-            .context("list rooms")?;
-        let mut rooms = Vec::with_capacity(flat.len() / 2);
-        let mut items = flat.into_iter();
-        while let (Some(name), Some(count)) = (items.next(), items.next()) {
-            rooms.push(RoomCount {
-                name: text(name)?,
-                members: count.as_u64().unwrap_or(0),
-            });
+        shard: &Shard,
+        command: impl Future<Output = Result<R, fred::error::Error>>,
+    ) -> Result<R> {
+        // fred's own timeout (the same `timeout`) ends the command first and
+        // marks it, so that fred never writes it later, after a reconnect,
+        // when its caller has long had `unavailable`; this one is a backstop.
+        match tokio::time::timeout(self.timeout * 2, command).await {
+            Ok(Ok(reply)) => return Ok(reply),
+            Ok(Err(error)) if *error.kind() != ErrorKind::Timeout => return Err(error.into()),
+            Ok(Err(_)) | Err(_) => {}
         }
-        rooms.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(rooms)
+        shard.set_up(false);
+        tell_link(&self.link, &self.shards);
+        Err(anyhow!(
+            "Redis at {} did not answer within {:?}",
+            shard.name,
+            self.timeout
+        ))
     }
+}
+
+/// The instance's link as its shards are: up while any answers (their
+/// rooms are served), degraded while some do not.
+fn tell_link(link: &Link, shards: &Shards) {
+    link.set_up(shards.any_up());
+    link.set_degraded(!shards.all_up());
 }
 
 impl Store for RedisStore {
@@ -492,7 +240,7 @@ impl Store for RedisStore {
         member: &'a Member,
         since: Option<u64>,
     ) -> BoxFuture<'a, Result<JoinOutcome>> {
-        self.join_async(room, member, since, false).boxed()
+        self.join_room(room, member, since, false).boxed()
     }
 
     fn leave<'a>(
@@ -511,7 +259,7 @@ impl Store for RedisStore {
         from: &'a str,
         text: &'a str,
     ) -> BoxFuture<'a, Result<RoomMessage>> {
-        self.append_async(room, from, text).boxed()
+        self.append_message(room, from, text).boxed()
     }
 
     fn typing<'a>(
@@ -520,7 +268,7 @@ impl Store for RedisStore {
         name: &'a str,
         typing: bool,
     ) -> BoxFuture<'a, Result<()>> {
-        self.typing_async(room, name, typing).boxed()
+        self.send_typing(room, name, typing).boxed()
     }
 
     fn events_after<'a>(
@@ -528,7 +276,7 @@ impl Store for RedisStore {
         room: &'a str,
         after: u64,
     ) -> BoxFuture<'a, Result<Vec<Arc<RoomEvent>>>> {
-        self.events_after_async(room, after).boxed()
+        self.room_events_after(room, after).boxed()
     }
 
     fn history_after<'a>(
@@ -536,16 +284,10 @@ impl Store for RedisStore {
         room: &'a str,
         after: u64,
     ) -> BoxFuture<'a, Result<Vec<RoomMessage>>> {
-        self.history_after_async(room, after).boxed()
+        self.room_history_after(room, after).boxed()
     }
 
     fn rooms(&self) -> BoxFuture<'_, Result<Vec<RoomCount>>> {
-        self.rooms_async().boxed()
+        self.room_list().boxed()
     }
-}
-
-fn text(value: Value) -> Result<String> {
-    value
-        .into_string()
-        .context("expected text in a Redis reply")
 }

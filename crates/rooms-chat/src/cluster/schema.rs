@@ -1,50 +1,93 @@
-//! The Redis side written down once: key names, the events channel and
-//! the records on it.
+//! The Redis side written down once: key names, channels and the records
+//! on them.
 //!
-//! Every key of a room carries the room as a hash tag (`{room}`), so that
-//! all of a room's state could live on one Redis Cluster node; scripts get
-//! every key they touch through `KEYS`, except the few that follow another
-//! record (an old holder's instance set, a room's members when listing
-//! rooms or claiming a dead instance), built in Lua from the same prefix.
+//! Every key carries a hash tag, and every script touches keys of one tag
+//! only, so that on a Redis Cluster each script runs on one shard:
 //!
-//! Keys (prefix `rooms-chat:`): `{<room>}:seq` (last message id),
-//! `{<room>}:pos` (last position in the room's order), `{<room>}:history`
-//! (message JSON), `{<room>}:log` (event records, to fill gaps),
-//! `{<room>}:members` (name key → member record); `rooms` (rooms with
-//! members), `instances`, `instance:<id>` (heartbeat),
-//! `instance-members:<id>` (what an instance's sockets hold).
+//! - a room's keys and channel carry the room (`rooms-chat:{<room>}:…`):
+//!   `seq` (last message id), `pos` (last position in the room's order),
+//!   `history` (message JSON), `log` (event records, to fill gaps),
+//!   `members` (name key → member record), and the sharded channel
+//!   `events` (SPUBLISH from the room's scripts, SSUBSCRIBE by the
+//!   instances with local members);
+//! - the state across rooms carries the control tag
+//!   (`rooms-chat:{rooms-chat}:…`): `rooms` (room → `pos:count:secs`, the
+//!   list and counts, kept from what the room scripts answer), `instances`,
+//!   `alive:<id>` (heartbeat), `rooms:<id>` (rooms where an instance may
+//!   hold members), `departed` (dead instances whose members are being
+//!   removed), and the sharded channel `changed` (the room list changed);
+//! - each shard's own heartbeat key `rooms-chat:{<shard tag>}:alive:<id>`
+//!   tells an instance that the shard restarted empty.
 //!
-//! On the channel `rooms-chat:events`: a room event record
+//! On a room's channel: a room event record
 //! `{"kind":"m"|"j"|"l"|"t","pos":P[,"id":N],"room":…,"name":…,"data":<the frame's JSON>}`
-//! (see `room::event`), `r` (the room list changed), or
-//! `x{"room":…,"sid":…}` (a socket lost its name to a newer one).
+//! (see `room::event`), or `x{"room":…,"sid":…}` (a socket lost its name to
+//! a newer one).
 
 use serde::Serialize;
 
-/// Every key and the channel start with this.
-pub const PREFIX: &str = "rooms-chat:";
-
-/// The channel of room events and room-state changes.
-pub const EVENTS_CHANNEL: &str = "rooms-chat:events";
+/// The hash tag of the state across rooms.
+pub const CONTROL_TAG: &str = "rooms-chat";
 
 /// How long an empty room keeps its sequence, order and history, in seconds.
 pub const EMPTY_ROOM_KEEP_SECS: u64 = 24 * 3600;
 
+/// How long the room list remembers that a room emptied, in seconds, so
+/// that a late count from before cannot list it again.
+pub const EMPTIED_KEEP_SECS: u64 = 60;
+
 /// One of a room's keys: `what` is `seq`, `pos`, `history`, `log` or `members`.
+///
+/// Redis hashes what lies between the first `{` and the next `}`: a room
+/// whose name starts with `}` would leave that empty, and each of its keys
+/// would land on a slot of its own. Such a room gets a space before its
+/// name, which no room name has (they are trimmed).
 pub fn room_key(room: &str, what: &str) -> String {
-    format!("{PREFIX}{{{room}}}:{what}")
+    let pad = if room.starts_with('}') { " " } else { "" };
+    format!("rooms-chat:{{{pad}{room}}}:{what}")
 }
 
-pub fn key(name: &str) -> String {
-    format!("{PREFIX}{name}")
+/// The keys `restore_room.lua` takes: sequence, position, history.
+pub fn restore_keys(room: &str) -> Vec<String> {
+    ["seq", "pos", "history"]
+        .into_iter()
+        .map(|what| room_key(room, what))
+        .collect()
 }
 
-pub fn instance_key(instance: &str) -> String {
-    format!("{PREFIX}instance:{instance}")
+/// The sharded channel of a room's events.
+pub fn room_channel(room: &str) -> String {
+    room_key(room, "events")
 }
 
-pub fn instance_members_key(instance: &str) -> String {
-    format!("{PREFIX}instance-members:{instance}")
+/// One of the keys (or channels) of the state across rooms.
+pub fn control_key(name: &str) -> String {
+    format!("rooms-chat:{{{CONTROL_TAG}}}:{name}")
+}
+
+/// The sharded channel that says the room list changed. One channel for
+/// all rooms, on purpose: every instance needs every change (each socket
+/// is pushed the whole list), a change comes per join or leave rather than
+/// per message, and each instance reads the list once per `ROOMS_PUSH_MS`
+/// however many come. Sharded rather than classic Pub/Sub so that it is
+/// sent by the control shard alone, not copied to every node of a cluster.
+pub fn changed_channel() -> String {
+    control_key("changed")
+}
+
+/// The key that says `instance` is alive (on the control shard).
+pub fn alive_key(instance: &str) -> String {
+    control_key(&format!("alive:{instance}"))
+}
+
+/// The rooms where `instance` may hold members.
+pub fn instance_rooms_key(instance: &str) -> String {
+    control_key(&format!("rooms:{instance}"))
+}
+
+/// A shard's own record of `instance`, on the shard of `tag`.
+pub fn shard_alive_key(tag: &str, instance: &str) -> String {
+    format!("rooms-chat:{{{tag}}}:alive:{instance}")
 }
 
 /// What Redis keeps about a member.
@@ -90,7 +133,28 @@ mod tests {
     }
 
     #[test]
-    fn room_keys_share_the_room_as_hash_tag() {
+    fn room_keys_and_channel_share_the_room_as_hash_tag() {
         assert_eq!(room_key("general", "seq"), "rooms-chat:{general}:seq");
+        let slot = |key: &str| fred::util::redis_keyslot(key.as_bytes());
+        assert_eq!(
+            slot(&room_channel("general")),
+            slot(&room_key("general", "pos"))
+        );
+    }
+
+    #[test]
+    fn a_room_named_with_a_closing_brace_keeps_one_slot() {
+        let slot = |key: String| fred::util::redis_keyslot(key.as_bytes());
+        assert_eq!(slot(room_key("}x", "seq")), slot(room_key("}x", "log")));
+    }
+
+    #[test]
+    fn the_state_across_rooms_shares_one_slot() {
+        let slot = |key: String| fred::util::redis_keyslot(key.as_bytes());
+        let control = slot(control_key("rooms"));
+        assert_eq!(slot(alive_key("a")), control);
+        assert_eq!(slot(instance_rooms_key("a")), control);
+        assert_eq!(slot(changed_channel()), control);
+        assert_eq!(slot(shard_alive_key(CONTROL_TAG, "a")), control);
     }
 }

@@ -329,6 +329,12 @@ impl<R: Recipient> Delivery<R> {
         local.fan_out(released, &self.writer);
     }
 
+    /// Whether `room` has local members or joins under way (the rooms an
+    /// instance must receive the events of).
+    pub fn has_room(&self, room: &str) -> bool {
+        self.rooms.lock().contains_key(room)
+    }
+
     /// Every room whose line has started, with its last position delivered.
     pub fn started(&self) -> Vec<(String, u64)> {
         self.rooms_now()

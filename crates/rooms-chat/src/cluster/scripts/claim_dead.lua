@@ -1,30 +1,15 @@
 -- Claims a dead instance, exactly once however many instances notice the
--- death at the same time, and lists what its sockets held; the claimer
--- then removes each (leave.lua, by instance), placing its `user_left`.
--- KEYS: instance set, the dead instance's key, its member set
--- ARGV: prefix, dead instance id
--- Returns {room, name key, name, room, name key, name, ...}.
-local instances, alive, owned = KEYS[1], KEYS[2], KEYS[3]
-local prefix, dead = ARGV[1], ARGV[2]
-if redis.call('EXISTS', alive) == 1 then
-  return {}
+-- death at the same time: it moves from the instance set to the departed
+-- set, whose members' rooms every instance then cleans (held_by.lua and
+-- leave.lua, which remove each member once).
+-- KEYS: instance set, the dead instance's key, departed set
+-- ARGV: dead instance id
+-- Returns 1 if this call claimed it.
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  return 0
 end
-if redis.call('SREM', instances, dead) == 0 then
-  return {}
+if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then
+  return 0
 end
-local held = {}
-for _, entry in ipairs(redis.call('SMEMBERS', owned)) do
-  local pair = cjson.decode(entry)
-  local room, key = pair[1], pair[2]
-  local current = redis.call('HGET', prefix .. '{' .. room .. '}:members', key)
-  if current then
-    local holder = cjson.decode(current)
-    if holder.instance == dead then
-      table.insert(held, room)
-      table.insert(held, key)
-      table.insert(held, holder.name)
-    end
-  end
-end
-redis.call('DEL', owned)
-return held
+redis.call('SADD', KEYS[3], ARGV[1])
+return 1

@@ -1,21 +1,22 @@
 -- Joins a room, deciding name uniqueness atomically across instances, and
 -- places the room's `user_joined` in its order (not for a silent join).
--- KEYS: members hash, sequence, position, history list, log list, room set,
---       joiner's instance member set
--- ARGV: prefix, room, name key, member record (JSON), sid, clientId or '',
---       since or -1, history length without since, events channel,
+-- Touches the room's keys only (one slot); the caller then tells the room
+-- list the count this returns.
+-- KEYS: members hash, sequence, position, history list, log list
+-- ARGV: room, name key, member record (JSON), sid, clientId or '',
+--       since or -1, history length without since, room channel,
 --       event record head, user_joined JSON, log entries kept, '1' for a
 --       quiet join (an instance giving a Redis that lost its data its
 --       members back: nobody joined)
--- Returns {status, silent, last id, position, members JSON, history JSON};
--- status 0 = name taken.
-local members, seq, position, history, log, rooms, owned = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
-local prefix, room, key, record, sid, client_id = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local since, recent, channel = tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]
-local head, notice, keep = ARGV[10], ARGV[11], tonumber(ARGV[12])
+-- Returns {status, silent, last id, position, members JSON, history JSON,
+-- member count}; status 0 = name taken.
+local members, seq, position, history, log = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local room, key, record, sid, client_id = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local since, recent, channel = tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8]
+local head, notice, keep = ARGV[9], ARGV[10], tonumber(ARGV[11])
 
 local silent = 0
-if ARGV[13] == '1' then
+if ARGV[12] == '1' then
   silent = 1
 end
 local current = redis.call('HGET', members, key)
@@ -23,17 +24,14 @@ if current then
   local holder = cjson.decode(current)
   if holder.sid ~= sid then
     if client_id == '' or holder.clientId ~= client_id then
-      return {0, 0, 0, 0, '[]', '[]'}
+      return {0, 0, 0, 0, '[]', '[]', 0}
     end
     -- The same browser came back on a new socket: it takes its name over.
-    redis.call('SREM', prefix .. 'instance-members:' .. holder.instance, cjson.encode({room, key}))
-    redis.call('PUBLISH', channel, 'x' .. cjson.encode({room = room, sid = holder.sid}))
+    redis.call('SPUBLISH', channel, 'x' .. cjson.encode({room = room, sid = holder.sid}))
   end
   silent = 1
 end
 redis.call('HSET', members, key, record)
-redis.call('SADD', rooms, room)
-redis.call('SADD', owned, cjson.encode({room, key}))
 for _, kept in ipairs({seq, position, history, log}) do
   redis.call('PERSIST', kept)
 end
@@ -44,8 +42,7 @@ if silent == 0 then
   local event = '{"kind":"j","pos":' .. pos .. head .. ',"data":' .. notice .. '}'
   redis.call('RPUSH', log, event)
   redis.call('LTRIM', log, -keep, -1)
-  redis.call('PUBLISH', channel, event)
-  redis.call('PUBLISH', channel, 'r')
+  redis.call('SPUBLISH', channel, event)
 else
   pos = tonumber(redis.call('GET', position) or '0')
 end
@@ -69,4 +66,4 @@ local names = {}
 for _, value in ipairs(redis.call('HVALS', members)) do
   table.insert(names, cjson.encode(cjson.decode(value).name))
 end
-return {1, silent, last, pos, '[' .. table.concat(names, ',') .. ']', '[' .. table.concat(entries, ',') .. ']'}
+return {1, silent, last, pos, '[' .. table.concat(names, ',') .. ']', '[' .. table.concat(entries, ',') .. ']', #names}

@@ -1,5 +1,7 @@
--- Every kept message with an id above ARGV[1], oldest first.
--- KEYS: sequence, history list
+-- Every kept entry numbered above ARGV[1], oldest first, from a list that
+-- holds the consecutive numbers up to a counter: a room's log (numbered by
+-- position) or its history (numbered by message id).
+-- KEYS: the counter, the list
 local after = tonumber(ARGV[1])
 local last = tonumber(redis.call('GET', KEYS[1]) or '0')
 if after >= last then

@@ -1,9 +1,0 @@
--- Every kept event record with a position above ARGV[1], oldest first.
--- KEYS: position, log list
-local after = tonumber(ARGV[1])
-local last = tonumber(redis.call('GET', KEYS[1]) or '0')
-if after >= last then
-  return {}
-end
-local first = last - redis.call('LLEN', KEYS[2]) + 1
-return redis.call('LRANGE', KEYS[2], math.max(after + 1, first) - first, -1)
