@@ -52,6 +52,11 @@ pub struct AdmissionConfig {
     pub handshake_rate: u32,
     /// `TRUSTED_PROXIES`.
     pub trusted_proxies: TrustedProxies,
+    /// Where requests may name a session they continue (`sid=`, Engine.IO's
+    /// long-polling under `/socket.io/`): a new connection that does takes
+    /// no handshake token, since a polling client without keep-alive opens
+    /// one connection per request. Set by the app, not the environment.
+    pub session_path: Option<&'static str>,
 }
 
 impl AdmissionConfig {
@@ -78,6 +83,7 @@ impl AdmissionConfig {
             )?,
             handshake_rate: env_or("HANDSHAKE_RATE", Self::DEFAULT_HANDSHAKE_RATE)?,
             trusted_proxies: env_or("TRUSTED_PROXIES", TrustedProxies::default())?,
+            session_path: None,
         })
     }
 
@@ -88,6 +94,7 @@ impl AdmissionConfig {
             max_connections_per_ip: 0,
             handshake_rate: 0,
             trusted_proxies: TrustedProxies::default(),
+            session_path: None,
         }
     }
 }
@@ -161,6 +168,41 @@ impl Admission {
 
     /// Decides on a new connection from `client`. A refusal is counted.
     pub fn admit(self: &Arc<Self>, client: IpAddr) -> Verdict {
+        self.admit_with(client, true)
+    }
+
+    /// As [`Admission::admit`], but without taking a handshake token: the
+    /// caller looks at the first request and calls
+    /// [`Admission::take_handshake`] unless it continues a session.
+    pub fn admit_deferring_handshake(self: &Arc<Self>, client: IpAddr) -> Verdict {
+        self.admit_with(client, false)
+    }
+
+    /// The handshake token of a connection admitted by
+    /// [`Admission::admit_deferring_handshake`]; without one the connection
+    /// is refused (and its slot given back).
+    pub fn take_handshake(self: &Arc<Self>, client: IpAddr, ticket: Ticket) -> Verdict {
+        let mut state = self.state.lock();
+        let has_token = self.config.handshake_rate == 0
+            || state
+                .clients
+                .get_mut(&client)
+                .is_none_or(|entry| entry.handshakes.try_take_at(Instant::now()));
+        if has_token {
+            return Verdict::Admit(ticket);
+        }
+        drop(state);
+        drop(ticket);
+        let mut state = self.state.lock();
+        self.metrics.count_refusal(Reason::HandshakeRate.as_str());
+        let reserve = self.take(&mut state, Reserve::Refusal);
+        Verdict::Refuse {
+            reason: Reason::HandshakeRate,
+            reserve,
+        }
+    }
+
+    fn admit_with(self: &Arc<Self>, client: IpAddr, take_handshake: bool) -> Verdict {
         let now = Instant::now();
         let mut state = self.state.lock();
         let refused = |state: &mut State, reason: Reason| {
@@ -176,7 +218,7 @@ impl Admission {
                 open: 0,
                 handshakes: TokenBucket::new(rate),
             });
-            if !entry.handshakes.try_take_at(now) {
+            if take_handshake && !entry.handshakes.try_take_at(now) {
                 return refused(&mut state, Reason::HandshakeRate);
             }
             if per_ip > 0 && entry.open >= per_ip {

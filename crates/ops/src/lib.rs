@@ -9,6 +9,7 @@ pub mod admission;
 pub mod close;
 pub mod config;
 mod connection;
+mod continuation;
 pub mod forwarded;
 pub mod hangup;
 pub mod launch;

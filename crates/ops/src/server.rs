@@ -12,6 +12,7 @@
 
 use crate::admission::{Admission, AdmissionConfig, Reason, Verdict};
 use crate::connection::serve_admitted;
+use crate::continuation::continues_session;
 use crate::raw_route::{self, RawRoute};
 use crate::refusal::{CROWDED_PATIENCE, PROBE_PATIENCE, serve_probe_or_refuse};
 use crate::shutdown::Shutdown;
@@ -235,7 +236,18 @@ where
     } else {
         peer.ip()
     };
-    let (reason, refusal_slot) = match serving.admission.admit(client) {
+    let verdict = match serving.admission.config().session_path {
+        None => serving.admission.admit(client),
+        // The limits first, so that connections saying nothing still
+        // count; the handshake token once the request line tells.
+        Some(path) => match serving.admission.admit_deferring_handshake(client) {
+            Verdict::Admit(ticket) if !continues_session(&stream, path).await => {
+                serving.admission.take_handshake(client, ticket)
+            }
+            verdict => verdict,
+        },
+    };
+    let (reason, refusal_slot) = match verdict {
         Verdict::Admit(ticket) => return serve_admitted(serving, stream, peer, ticket).await,
         Verdict::Refuse { reason, reserve } => (reason, reserve),
     };

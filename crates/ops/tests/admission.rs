@@ -209,6 +209,40 @@ async fn the_handshake_rate_refuses_a_burst_with_429() {
 }
 
 #[tokio::test]
+async fn requests_that_continue_a_session_take_no_handshake_token() {
+    // A long-polling client without keep-alive: one connection per poll.
+    let app = start(AdmissionConfig {
+        handshake_rate: 1,
+        session_path: Some("/socket.io/"),
+        ..config()
+    })
+    .await;
+    let from = ip("127.0.0.5");
+    let poll = "/socket.io/?EIO=4&transport=polling&sid=abc";
+    let started = Instant::now();
+    let mut polls = Vec::new();
+    for _ in 0..20 {
+        polls.push(get(&app, from, poll, "").await.1.0);
+    }
+    // The route answers 404 for this path: what matters is that none was
+    // refused with 429.
+    assert!(polls.iter().all(|status| *status == 404), "{polls:?}");
+    // New sessions still pay: a burst of two, then one a second.
+    let mut opens = Vec::new();
+    for _ in 0..20 {
+        opens.push(
+            get(&app, from, "/socket.io/?EIO=4&transport=polling", "")
+                .await
+                .1
+                .0,
+        );
+    }
+    let allowed = 2 + started.elapsed().as_secs() as usize + 1;
+    let admitted = opens.iter().filter(|status| **status != 429).count();
+    assert!(admitted >= 2 && admitted <= allowed, "{opens:?}");
+}
+
+#[tokio::test]
 async fn forwarded_for_names_the_client_only_behind_a_trusted_proxy() {
     let app = start(AdmissionConfig {
         max_connections_per_ip: 1,

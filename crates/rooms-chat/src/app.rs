@@ -23,6 +23,7 @@ use crate::routes;
 use crate::store::memory::MemoryStore;
 use crate::store::{Store, StoreEvent};
 use anyhow::Result;
+use ops::admission::{Admission, AdmissionConfig};
 use ops::origin::OriginPolicy;
 use ops::{ServerConfig, Shutdown};
 use prometheus_client::registry::Registry;
@@ -139,7 +140,12 @@ impl ops::launch::Launch for Server {
             self.origins.clone(),
             self.app.hangups.clone(),
         );
-        ops::server::serve(listener, service, shutdown).await
+        // Long-polling clients without keep-alive open a connection per
+        // request, each naming its session: only new sessions pay the
+        // handshake rate.
+        let mut limits = AdmissionConfig::from_env()?;
+        limits.session_path = Some(routes::SOCKET_IO_PATH);
+        ops::server::serve_with_admission(listener, service, Admission::new(limits), shutdown).await
     }
 
     async fn drain(self) {
