@@ -289,26 +289,7 @@ async fn a_redis_outage_is_survived(mut redis: SharedRedis) {
     assert_eq!(alice.next("user_joined").await["name"], "carol");
 }
 
-/// Each test body, once on one Redis and once on a Redis Cluster.
-macro_rules! on_one_redis_and_on_a_cluster {
-    ($($test:ident),* $(,)?) => {$(
-        mod $test {
-            use testkit::SharedRedis;
-
-            #[tokio::test]
-            async fn one_redis() {
-                super::$test(SharedRedis::single().await.unwrap()).await;
-            }
-
-            #[tokio::test]
-            async fn redis_cluster() {
-                super::$test(SharedRedis::cluster().await.unwrap()).await;
-            }
-        }
-    )*};
-}
-
-on_one_redis_and_on_a_cluster!(
+testkit::on_one_redis_and_on_a_cluster!(
     instances_behave_as_one_server,
     a_burst_past_every_buffer_loses_nothing,
     members_of_a_killed_instance_are_reported_left,

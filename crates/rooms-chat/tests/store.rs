@@ -453,26 +453,7 @@ async fn a_dead_instance_is_claimed_once(redis: SharedRedis) {
     joined(&alive_two, "lobby", &member("Ghost", "g2", None), None).await;
 }
 
-/// Each Redis test body, once on one Redis and once on a Redis Cluster.
-macro_rules! on_one_redis_and_on_a_cluster {
-    ($($test:ident),* $(,)?) => {$(
-        mod $test {
-            use testkit::SharedRedis;
-
-            #[tokio::test]
-            async fn one_redis() {
-                super::$test(SharedRedis::single().await.unwrap()).await;
-            }
-
-            #[tokio::test]
-            async fn redis_cluster() {
-                super::$test(SharedRedis::cluster().await.unwrap()).await;
-            }
-        }
-    )*};
-}
-
-on_one_redis_and_on_a_cluster!(
+testkit::on_one_redis_and_on_a_cluster!(
     redis_store_keeps_the_contract,
     two_instances_never_share_an_id_or_a_name,
     a_dead_instance_is_claimed_once,

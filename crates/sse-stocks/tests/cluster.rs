@@ -305,26 +305,7 @@ async fn a_producer_stopped_by_sigterm_hands_the_lease_over_at_once(redis: Share
     }
 }
 
-/// Each test body, once on one Redis and once on a Redis Cluster.
-macro_rules! on_one_redis_and_on_a_cluster {
-    ($($test:ident),* $(,)?) => {$(
-        mod $test {
-            use testkit::SharedRedis;
-
-            #[tokio::test]
-            async fn one_redis() {
-                super::$test(SharedRedis::single().await.unwrap()).await;
-            }
-
-            #[tokio::test]
-            async fn redis_cluster() {
-                super::$test(SharedRedis::cluster().await.unwrap()).await;
-            }
-        }
-    )*};
-}
-
-on_one_redis_and_on_a_cluster!(
+testkit::on_one_redis_and_on_a_cluster!(
     two_instances_serve_the_same_ticks_with_the_same_ids_from_one_producer,
     when_the_producer_dies_another_instance_takes_over_and_prices_go_on,
     a_new_producer_continues_from_the_prices_kept_in_redis,

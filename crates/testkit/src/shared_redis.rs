@@ -44,3 +44,23 @@ impl SharedRedis {
         }
     }
 }
+
+/// Runs each named test body (an `async fn(SharedRedis)`) twice: once on one
+/// Redis and once on a Redis Cluster, as `<name>::one_redis` and
+/// `<name>::redis_cluster`.
+#[macro_export]
+macro_rules! on_one_redis_and_on_a_cluster {
+    ($($test:ident),* $(,)?) => {$(
+        mod $test {
+            #[tokio::test]
+            async fn one_redis() {
+                super::$test($crate::SharedRedis::single().await.unwrap()).await;
+            }
+
+            #[tokio::test]
+            async fn redis_cluster() {
+                super::$test($crate::SharedRedis::cluster().await.unwrap()).await;
+            }
+        }
+    )*};
+}
