@@ -43,8 +43,9 @@ impl Watch {
         if !shard.is_up() {
             return Err(anyhow!("the Redis shard at {} is down", shard.name));
         }
-        match // Twice fred's own timeout, which ends the command first (see `within`).
-            tokio::time::timeout(self.timeout * 2, command).await {
+        // Twice fred's own timeout, which ends the command first (see
+        // `RedisStore::within`).
+        match tokio::time::timeout(self.timeout * 2, command).await {
             Ok(result) => Ok(result?),
             Err(_elapsed) => Err(anyhow!("Redis at {} did not answer", shard.name)),
         }
