@@ -1,12 +1,17 @@
 //! What the server remembers about one socket: the rooms it joined under
-//! which name, its rate limits and its outlet. Kept in the socket's extensions.
+//! which name, its rate limits, its outlet and its chain of turns. Kept in
+//! the socket's extensions, where a handler's [`Turn`] is taken from.
 
 use crate::room::outlet::Outlet;
-use crate::turn::TurnChain;
+use crate::turn::{Turn, TurnChain};
 use ops::rate::{AbuseCounter, TokenBucket};
 use parking_lot::Mutex;
 use protocol::{ErrorBody, ErrorCode};
+use socketioxide::adapter::LocalAdapter;
+use socketioxide::handler::{FromMessageParts, Value};
+use socketioxide::socket::Socket;
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::sync::Arc;
 
 pub struct Session {
@@ -89,5 +94,22 @@ impl Session {
     /// Every (room, name) this socket holds, emptying the list.
     pub fn exit_all(&self) -> Vec<(String, String)> {
         self.rooms.lock().drain().collect()
+    }
+}
+
+/// A handler's turn, taken from its socket's session when the packet is read.
+impl FromMessageParts<LocalAdapter> for Turn {
+    type Error = Infallible;
+
+    fn from_message_parts(
+        socket: &Arc<Socket<LocalAdapter>>,
+        _: &mut Value,
+        _: &Option<i64>,
+    ) -> Result<Turn, Infallible> {
+        Ok(match socket.extensions.get::<Arc<Session>>() {
+            Some(session) => session.turns.take(),
+            // No session (cannot happen after set-up): nothing to wait for.
+            None => TurnChain::default().take(),
+        })
     }
 }
