@@ -10,7 +10,6 @@ use protocol::{ErrorBody, ErrorCode};
 use socketioxide::adapter::LocalAdapter;
 use socketioxide::handler::{FromMessageParts, Value};
 use socketioxide::socket::Socket;
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 
@@ -19,8 +18,10 @@ pub struct Session {
     pub turns: TurnChain,
     /// Frames on their way to the socket (see `room::outlet`).
     pub outlet: Arc<Outlet>,
-    /// Room → the name this socket holds in it.
-    rooms: Mutex<HashMap<String, String>>,
+    /// (room, the name this socket holds in it). A list, not a map: a
+    /// socket is in one room or a few, and a map's table costs every idle
+    /// socket more than the entries.
+    rooms: Mutex<Vec<(String, String)>>,
     limits: Mutex<Limits>,
 }
 
@@ -45,7 +46,7 @@ impl Session {
         Session {
             turns: TurnChain::default(),
             outlet: Arc::default(),
-            rooms: Mutex::new(HashMap::new()),
+            rooms: Mutex::new(Vec::new()),
             limits: Mutex::new(Limits {
                 messages: TokenBucket::new(msg_rate),
                 others: TokenBucket::new(msg_rate),
@@ -70,7 +71,11 @@ impl Session {
 
     /// The name this socket holds in `room`.
     pub fn name_in(&self, room: &str) -> Option<String> {
-        self.rooms.lock().get(room).cloned()
+        let rooms = self.rooms.lock();
+        rooms
+            .iter()
+            .find(|(joined, _)| joined == room)
+            .map(|(_, name)| name.clone())
     }
 
     /// The name in `room`, or the contract's `not_in_room`.
@@ -84,16 +89,22 @@ impl Session {
     }
 
     pub fn enter(&self, room: &str, name: &str) {
-        self.rooms.lock().insert(room.to_owned(), name.to_owned());
+        let mut rooms = self.rooms.lock();
+        match rooms.iter_mut().find(|(joined, _)| joined == room) {
+            Some((_, held)) => *held = name.to_owned(),
+            None => rooms.push((room.to_owned(), name.to_owned())),
+        }
     }
 
     pub fn exit(&self, room: &str) -> Option<String> {
-        self.rooms.lock().remove(room)
+        let mut rooms = self.rooms.lock();
+        let index = rooms.iter().position(|(joined, _)| joined == room)?;
+        Some(rooms.swap_remove(index).1)
     }
 
     /// Every (room, name) this socket holds, emptying the list.
     pub fn exit_all(&self) -> Vec<(String, String)> {
-        self.rooms.lock().drain().collect()
+        std::mem::take(&mut *self.rooms.lock())
     }
 }
 
