@@ -1,12 +1,16 @@
 //! What the server remembers about one socket: the rooms it joined under
-//! which name, its rate limits and its outlet. Kept in the socket's extensions.
+//! which name, its rate limits, its outlet and its chain of turns. Kept in
+//! the socket's extensions, where a handler's [`Turn`] is taken from.
 
 use crate::room::outlet::Outlet;
-use crate::turn::TurnChain;
+use crate::turn::{Turn, TurnChain};
 use ops::rate::{AbuseCounter, TokenBucket};
 use parking_lot::Mutex;
 use protocol::{ErrorBody, ErrorCode};
-use std::collections::HashMap;
+use socketioxide::adapter::LocalAdapter;
+use socketioxide::handler::{FromMessageParts, Value};
+use socketioxide::socket::Socket;
+use std::convert::Infallible;
 use std::sync::Arc;
 
 pub struct Session {
@@ -14,8 +18,10 @@ pub struct Session {
     pub turns: TurnChain,
     /// Frames on their way to the socket (see `room::outlet`).
     pub outlet: Arc<Outlet>,
-    /// Room → the name this socket holds in it.
-    rooms: Mutex<HashMap<String, String>>,
+    /// (room, the name this socket holds in it). A list, not a map: a
+    /// socket is in one room or a few, and a map's table costs every idle
+    /// socket more than the entries.
+    rooms: Mutex<Vec<(String, String)>>,
     limits: Mutex<Limits>,
 }
 
@@ -40,7 +46,7 @@ impl Session {
         Session {
             turns: TurnChain::default(),
             outlet: Arc::default(),
-            rooms: Mutex::new(HashMap::new()),
+            rooms: Mutex::new(Vec::new()),
             limits: Mutex::new(Limits {
                 messages: TokenBucket::new(msg_rate),
                 others: TokenBucket::new(msg_rate),
@@ -65,7 +71,11 @@ impl Session {
 
     /// The name this socket holds in `room`.
     pub fn name_in(&self, room: &str) -> Option<String> {
-        self.rooms.lock().get(room).cloned()
+        let rooms = self.rooms.lock();
+        rooms
+            .iter()
+            .find(|(joined, _)| joined == room)
+            .map(|(_, name)| name.clone())
     }
 
     /// The name in `room`, or the contract's `not_in_room`.
@@ -79,15 +89,38 @@ impl Session {
     }
 
     pub fn enter(&self, room: &str, name: &str) {
-        self.rooms.lock().insert(room.to_owned(), name.to_owned());
+        let mut rooms = self.rooms.lock();
+        match rooms.iter_mut().find(|(joined, _)| joined == room) {
+            Some((_, held)) => *held = name.to_owned(),
+            None => rooms.push((room.to_owned(), name.to_owned())),
+        }
     }
 
     pub fn exit(&self, room: &str) -> Option<String> {
-        self.rooms.lock().remove(room)
+        let mut rooms = self.rooms.lock();
+        let index = rooms.iter().position(|(joined, _)| joined == room)?;
+        Some(rooms.swap_remove(index).1)
     }
 
     /// Every (room, name) this socket holds, emptying the list.
     pub fn exit_all(&self) -> Vec<(String, String)> {
-        self.rooms.lock().drain().collect()
+        std::mem::take(&mut *self.rooms.lock())
+    }
+}
+
+/// A handler's turn, taken from its socket's session when the packet is read.
+impl FromMessageParts<LocalAdapter> for Turn {
+    type Error = Infallible;
+
+    fn from_message_parts(
+        socket: &Arc<Socket<LocalAdapter>>,
+        _: &mut Value,
+        _: &Option<i64>,
+    ) -> Result<Turn, Infallible> {
+        Ok(match socket.extensions.get::<Arc<Session>>() {
+            Some(session) => session.turns.take(),
+            // No session (cannot happen after set-up): nothing to wait for.
+            None => TurnChain::default().take(),
+        })
     }
 }

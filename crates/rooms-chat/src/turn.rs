@@ -3,17 +3,12 @@
 //! socketioxide runs every event handler in a task of its own, so two
 //! events of one socket may run at once and finish in any order: a message
 //! sent right after a join could be refused as `not_in_room`, and two
-//! messages of one sender could get their ids swapped. The `Turn`
-//! extractor is taken synchronously when the packet is read (extractors
-//! run before the handler is spawned), so turns follow the packet order;
-//! a handler first waits for the previous turn to end.
+//! messages of one sender could get their ids swapped. A [`Turn`] is taken
+//! from the socket's chain synchronously when the packet is read (it is an
+//! extractor, see `session`, and extractors run before the handler is
+//! spawned), so turns follow the packet order; a handler first waits for
+//! the previous turn to end.
 
-use crate::session::Session;
-use socketioxide::adapter::LocalAdapter;
-use socketioxide::handler::{FromMessageParts, Value};
-use socketioxide::socket::Socket;
-use std::convert::Infallible;
-use std::sync::Arc;
 use tokio::sync::oneshot;
 
 /// The right to handle one event once every earlier event of the socket is done.
@@ -50,25 +45,10 @@ impl TurnChain {
     }
 }
 
-impl FromMessageParts<LocalAdapter> for Turn {
-    type Error = Infallible;
-
-    fn from_message_parts(
-        socket: &Arc<Socket<LocalAdapter>>,
-        _: &mut Value,
-        _: &Option<i64>,
-    ) -> Result<Turn, Infallible> {
-        Ok(match socket.extensions.get::<Arc<Session>>() {
-            Some(session) => session.turns.take(),
-            // No session (cannot happen after set-up): nothing to wait for.
-            None => TurnChain::default().take(),
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
     use std::time::Duration;
 
     #[tokio::test]

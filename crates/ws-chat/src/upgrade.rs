@@ -37,7 +37,7 @@ pub const WS_PATH: &str = "/ws";
 /// size it ever reached (see `frame`).
 pub fn websocket_config() -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(512)
+        .read_buffer_size(256)
         // Frames go out once this much is buffered, or at the end of a batch.
         .write_buffer_size(FRAGMENT_BYTES)
         // A socket whose peer stopped reading holds at most this much.

@@ -1,141 +1,35 @@
-//! The rooms with members on this instance: each room's line, its local
-//! members and its recent events; released events go to the members'
-//! outlets.
+//! The rooms with members on this instance (each a [`LocalRoom`]): joins
+//! and leaves of local members, and arriving events handed to the room's
+//! line, whose released events go to the members' outlets.
 //!
-//! A member receives every event of its room after its own join, once, in
-//! the room's order, except notices about itself (its own join, leave and
-//! typing). The join ack is sent while the room is locked, before any
-//! live event can reach the new member; events the line released between
-//! the store's answer and the attach are replayed to it right after the
-//! ack, so ack plus live events hold every event once.
+//! The join ack is sent while the room is locked, before any live event
+//! can reach the new member; events the line released between the store's
+//! answer and the attach are replayed to it right after the ack, so ack
+//! plus live events hold every event once. The sweeps over every room (gap
+//! repair, resync, restore) are in `upkeep`.
 
 use crate::metrics::Metrics;
 use crate::recipient::Recipient;
 use crate::room::event::RoomEvent;
-use crate::room::line::Line;
-use crate::room::outlet::{Frame, Outlet, Writer};
+use crate::room::local::{Attached, LocalMember, LocalRoom, send_to};
+use crate::room::outlet::Writer;
 use crate::store::name_key;
 use parking_lot::Mutex;
 use socketioxide::socket::Sid;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-/// Events a room remembers after releasing them, so that a join that raced
-/// with deliveries can be given the ones it missed.
-const RECENT_LEN: usize = 256;
-
-/// A member of a room on this instance.
-pub struct LocalMember<R: Recipient> {
-    pub socket: R,
-    pub outlet: Arc<Outlet>,
-    pub name: String,
-    pub client_id: Option<String>,
-}
-
-impl<R: Recipient> Clone for LocalMember<R> {
-    fn clone(&self) -> Self {
-        LocalMember {
-            socket: self.socket.clone(),
-            outlet: self.outlet.clone(),
-            name: self.name.clone(),
-            client_id: self.client_id.clone(),
-        }
-    }
-}
-
-struct Attached<R: Recipient> {
-    member: LocalMember<R>,
-    name_key: String,
-    /// Its join's position: earlier events are in its ack.
-    start: u64,
-}
-
-struct LocalRoom<R: Recipient> {
-    line: Line,
-    /// Joins between `prepare` and `attach`/`abandon`.
-    joining: usize,
-    recent: VecDeque<Arc<RoomEvent>>,
-    /// The id of the last message released.
-    last_message_id: u64,
-    repairing: bool,
-    members: HashMap<Sid, Attached<R>>,
-}
-
-impl<R: Recipient> LocalRoom<R> {
-    fn new() -> LocalRoom<R> {
-        LocalRoom {
-            line: Line::default(),
-            joining: 0,
-            recent: VecDeque::new(),
-            last_message_id: 0,
-            repairing: false,
-            members: HashMap::new(),
-        }
-    }
-
-    fn is_unused(&self) -> bool {
-        self.members.is_empty() && self.joining == 0
-    }
-
-    /// Hands released events to the members.
-    fn fan_out(&mut self, released: Vec<Arc<RoomEvent>>, writer: &Writer<R>) {
-        for event in released {
-            if !event.kind.is_volatile() {
-                if let Some(id) = event.message_id() {
-                    self.last_message_id = id;
-                }
-                self.recent.push_back(event.clone());
-                if self.recent.len() > RECENT_LEN {
-                    self.recent.pop_front();
-                }
-            }
-            let about = event
-                .kind
-                .is_for_the_others()
-                .then(|| name_key(&event.name));
-            for attached in self.members.values() {
-                send_to(attached, &event, about.as_deref(), writer);
-            }
-        }
-    }
-}
-
-fn send_to<R: Recipient>(
-    attached: &Attached<R>,
-    event: &Arc<RoomEvent>,
-    about: Option<&str>,
-    writer: &Writer<R>,
-) {
-    let volatile = event.kind.is_volatile();
-    // A volatile event carries the position before it.
-    let before_join = if volatile {
-        event.pos < attached.start
-    } else {
-        event.pos <= attached.start
-    };
-    if before_join || about == Some(attached.name_key.as_str()) {
-        return;
-    }
-    let member = &attached.member;
-    writer.send(
-        &member.socket,
-        &member.outlet,
-        Frame::Room(event.clone()),
-        volatile,
-    );
-}
+use std::time::Instant;
 
 /// Why a join must fetch the room's events before it can be attached.
 #[derive(Debug, PartialEq, Eq)]
 pub struct NeedEventsAfter(pub u64);
 
-type SharedRoom<R> = Arc<Mutex<LocalRoom<R>>>;
+pub(super) type SharedRoom<R> = Arc<Mutex<LocalRoom<R>>>;
 
 pub struct Delivery<R: Recipient> {
     rooms: Mutex<HashMap<String, SharedRoom<R>>>,
-    writer: Arc<Writer<R>>,
-    metrics: Metrics,
+    pub(super) writer: Arc<Writer<R>>,
+    pub(super) metrics: Metrics,
 }
 
 impl<R: Recipient> Delivery<R> {
@@ -147,11 +41,7 @@ impl<R: Recipient> Delivery<R> {
         }
     }
 
-    pub fn writer(&self) -> &Arc<Writer<R>> {
-        &self.writer
-    }
-
-    fn room(&self, room: &str) -> Option<SharedRoom<R>> {
+    pub(super) fn room(&self, room: &str) -> Option<SharedRoom<R>> {
         self.rooms.lock().get(room).cloned()
     }
 
@@ -162,7 +52,7 @@ impl<R: Recipient> Delivery<R> {
         let mut rooms = self.rooms.lock();
         rooms
             .entry(room.to_owned())
-            .or_insert_with(|| Arc::new(Mutex::new(LocalRoom::new())))
+            .or_insert_with(|| Arc::new(Mutex::new(LocalRoom::default())))
             .lock()
             .joining += 1;
         self.metrics.local_rooms.set(rooms.len() as i64);
@@ -206,10 +96,8 @@ impl<R: Recipient> Delivery<R> {
             local.fan_out(released, &self.writer);
         }
         let delivered = local.line.delivered();
-        let missed = if join_pos < delivered {
-            missed_events(&local.recent, fetched, join_pos, delivered)?
-        } else {
-            Vec::new()
+        let Some(missed) = local.released_after(join_pos, fetched) else {
+            return Err(NeedEventsAfter(join_pos));
         };
         local.joining = local.joining.saturating_sub(1);
         let attached = Attached {
@@ -250,10 +138,10 @@ impl<R: Recipient> Delivery<R> {
         Some(attached.member)
     }
 
-    /// Whether `sid` is a member of `room` here.
-    pub fn is_member(&self, room: &str, sid: Sid) -> bool {
-        self.room(room)
-            .is_some_and(|shared| shared.lock().members.contains_key(&sid))
+    /// Whether `room` has local members or joins under way (the rooms an
+    /// instance must receive the events of).
+    pub fn has_room(&self, room: &str) -> bool {
+        self.rooms.lock().contains_key(room)
     }
 
     /// Takes in an event (live, or fetched to fill a gap) and delivers
@@ -272,162 +160,13 @@ impl<R: Recipient> Delivery<R> {
 
     /// The rooms as they are now, copied out of the map's lock so that each
     /// room's own lock is taken without holding the map's.
-    fn rooms_now(&self) -> Vec<(String, SharedRoom<R>)> {
+    pub(super) fn rooms_now(&self) -> Vec<(String, SharedRoom<R>)> {
         self.rooms
             .lock()
             .iter()
             .map(|(room, shared)| (room.clone(), shared.clone()))
             .collect()
     }
-
-    /// Rooms whose gap has lasted `patience`, with the last position
-    /// delivered; each is marked as being repaired until [`Delivery::repaired`].
-    pub fn due_gaps(&self, now: Instant, patience: Duration) -> Vec<(String, u64)> {
-        self.rooms_now()
-            .into_iter()
-            .filter_map(|(room, shared)| {
-                let mut local = shared.lock();
-                let (delivered, since) = local.line.gap()?;
-                if local.repairing || now.duration_since(since) < patience {
-                    return None;
-                }
-                local.repairing = true;
-                Some((room, delivered))
-            })
-            .collect()
-    }
-
-    pub fn repaired(&self, room: &str) {
-        if let Some(shared) = self.room(room) {
-            shared.lock().repairing = false;
-        }
-    }
-
-    /// The store answered but does not hold the events missing after
-    /// `after`: nobody will ever have them, so delivery goes on after them
-    /// instead of holding the room back forever.
-    pub fn skip_if_stuck(&self, room: &str, after: u64) {
-        let Some(shared) = self.room(room) else {
-            return;
-        };
-        let mut local = shared.lock();
-        if local
-            .line
-            .gap()
-            .is_none_or(|(delivered, _)| delivered != after)
-        {
-            return;
-        }
-        let (lost, released) = local.line.skip_gap();
-        tracing::warn!(
-            room,
-            after,
-            lost,
-            "room events lost for good; skipping them"
-        );
-        self.metrics.messages_lost.inc_by(lost);
-        local.fan_out(released, &self.writer);
-    }
-
-    /// Whether `room` has local members or joins under way (the rooms an
-    /// instance must receive the events of).
-    pub fn has_room(&self, room: &str) -> bool {
-        self.rooms.lock().contains_key(room)
-    }
-
-    /// Every room whose line has started, with its last position delivered.
-    pub fn started(&self) -> Vec<(String, u64)> {
-        self.rooms_now()
-            .into_iter()
-            .filter_map(|(room, shared)| {
-                let local = shared.lock();
-                local
-                    .line
-                    .is_started()
-                    .then(|| (room, local.line.delivered()))
-            })
-            .collect()
-    }
-
-    /// What this instance knows of each room, to give Redis back its state
-    /// after it lost it.
-    pub fn snapshot(&self) -> Vec<RoomSnapshot<R>> {
-        self.rooms_now()
-            .into_iter()
-            .filter_map(|(room, shared)| {
-                let local = shared.lock();
-                if !local.line.is_started() {
-                    return None;
-                }
-                Some(RoomSnapshot {
-                    room,
-                    last_pos: local.line.delivered(),
-                    last_message_id: local.last_message_id,
-                    recent_messages: local
-                        .recent
-                        .iter()
-                        .filter(|event| event.message_id().is_some())
-                        .map(|event| event.json.get().to_owned())
-                        .collect(),
-                    members: local
-                        .members
-                        .values()
-                        .map(|attached| attached.member.clone())
-                        .collect(),
-                })
-            })
-            .collect()
-    }
-}
-
-/// The events after `join_pos` up to `delivered` that a join behind the
-/// line missed: from the recent ones if they reach back far enough, else
-/// what was fetched from the store followed by the recent ones after it.
-/// The line goes on while the store answers, so the fetched events may end
-/// before the recent ones begin: then they are fetched again, never given
-/// out with a hole in the middle.
-fn missed_events(
-    recent: &VecDeque<Arc<RoomEvent>>,
-    fetched: Option<&[Arc<RoomEvent>]>,
-    join_pos: u64,
-    delivered: u64,
-) -> Result<Vec<Arc<RoomEvent>>, NeedEventsAfter> {
-    let reaches_back = |pos: u64| recent.front().is_some_and(|first| first.pos <= pos + 1);
-    let recent_after = |pos: u64| {
-        recent
-            .iter()
-            .filter(move |event| event.pos > pos && event.pos <= delivered)
-            .cloned()
-    };
-    if reaches_back(join_pos) {
-        return Ok(recent_after(join_pos).collect());
-    }
-    let Some(fetched) = fetched else {
-        return Err(NeedEventsAfter(join_pos));
-    };
-    let Some(fetched_to) = fetched.last().map(|event| event.pos) else {
-        // The store holds nothing after the join (it lost the room's log):
-        // there is nothing to give.
-        return Ok(Vec::new());
-    };
-    if fetched_to < delivered && !reaches_back(fetched_to) {
-        return Err(NeedEventsAfter(join_pos));
-    }
-    Ok(fetched
-        .iter()
-        .filter(|event| event.pos > join_pos && event.pos <= delivered)
-        .cloned()
-        .chain(recent_after(fetched_to))
-        .collect())
-}
-
-pub struct RoomSnapshot<R: Recipient> {
-    pub room: String,
-    pub last_pos: u64,
-    pub last_message_id: u64,
-    /// The JSON of the recent messages, oldest first.
-    pub recent_messages: Vec<String>,
-    pub members: Vec<LocalMember<R>>,
 }
 
 #[cfg(test)]
@@ -435,6 +174,8 @@ mod tests {
     use super::*;
     use crate::recipient::testing::Probe;
     use crate::room::event::Kind;
+    use crate::room::local::RECENT_LEN;
+    use std::time::Duration;
 
     fn delivery() -> Delivery<Probe> {
         let writer = Arc::new(Writer::new(Duration::ZERO, 64, Metrics::default()));
@@ -535,29 +276,6 @@ mod tests {
     }
 
     #[test]
-    fn a_join_too_far_behind_asks_for_the_events() {
-        let delivery = delivery();
-        let first = Probe::new();
-        join(&delivery, &first, "first", 0);
-        for pos in 1..=(RECENT_LEN as u64 + 10) {
-            delivery.arrive(message(pos, pos, "first"));
-        }
-        let late = Probe::new();
-        delivery.prepare("r");
-        assert_eq!(
-            delivery.attach("r", member(&late, "late"), 2, None, &mut || {}),
-            Err(NeedEventsAfter(2))
-        );
-        let fetched: Vec<_> = (3..=(RECENT_LEN as u64 + 10))
-            .map(|pos| message(pos, pos, "first"))
-            .collect();
-        delivery
-            .attach("r", member(&late, "late"), 2, Some(&fetched), &mut || {})
-            .unwrap();
-        assert_eq!(late.ids().len(), RECENT_LEN + 8);
-    }
-
-    #[test]
     fn events_released_while_the_store_answered_reach_the_late_joiner() {
         let delivery = delivery();
         let first = Probe::new();
@@ -604,19 +322,25 @@ mod tests {
     }
 
     #[test]
-    fn a_lasting_gap_is_reported_and_can_be_skipped() {
+    fn a_join_too_far_behind_asks_for_the_events() {
         let delivery = delivery();
-        let probe = Probe::new();
-        join(&delivery, &probe, "p", 0);
-        delivery.arrive(message(1, 1, "p"));
-        delivery.arrive(message(3, 3, "p"));
-        let later = Instant::now() + Duration::from_secs(1);
+        let first = Probe::new();
+        join(&delivery, &first, "first", 0);
+        for pos in 1..=(RECENT_LEN as u64 + 10) {
+            delivery.arrive(message(pos, pos, "first"));
+        }
+        let late = Probe::new();
+        delivery.prepare("r");
         assert_eq!(
-            delivery.due_gaps(later, Duration::from_millis(1)),
-            vec![("r".to_owned(), 1)]
+            delivery.attach("r", member(&late, "late"), 2, None, &mut || {}),
+            Err(NeedEventsAfter(2))
         );
-        delivery.skip_if_stuck("r", 1);
-        delivery.repaired("r");
-        assert_eq!(probe.ids(), vec![1, 3]);
+        let fetched: Vec<_> = (3..=(RECENT_LEN as u64 + 10))
+            .map(|pos| message(pos, pos, "first"))
+            .collect();
+        delivery
+            .attach("r", member(&late, "late"), 2, Some(&fetched), &mut || {})
+            .unwrap();
+        assert_eq!(late.ids().len(), RECENT_LEN + 8);
     }
 }

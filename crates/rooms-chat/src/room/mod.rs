@@ -9,15 +9,18 @@
 pub mod delivery;
 pub mod event;
 pub mod line;
+pub mod local;
 pub mod outlet;
 pub mod repair;
+pub mod upkeep;
 
 use crate::health::{Link, unavailable};
 use crate::metrics::Metrics;
 use crate::recipient::Member as Socket;
 use crate::session::Session;
 use crate::store::{JoinOutcome, Member, Store, name_key};
-use delivery::{Delivery, LocalMember, NeedEventsAfter};
+use delivery::{Delivery, NeedEventsAfter};
+use local::LocalMember;
 use parking_lot::Mutex;
 use protocol::rooms::{
     JoinAck, JoinRequest, LeaveReason, MessageAck, MessageRequest, RoomCount, TypingRequest,

@@ -206,11 +206,9 @@ impl<R: Recipient> Writer<R> {
             }
         }
         socket.end_of_write();
-        // Keep the allocation for the next batch, unless it grew large.
-        if waiting.capacity() <= self.max_waiting && state.waiting.is_empty() && !state.closed {
-            state.waiting = waiting;
-            state.waiting.clear();
-        }
+        // `waiting` is dropped, not kept for the next batch: most sockets sit
+        // idle after a burst (a join storm), and each would hold its
+        // largest batch's allocation for good.
     }
 
     /// Hands one frame to the socket; false if the socket is closed now.

@@ -61,7 +61,7 @@ async fn catch_up<R: Recipient>(
 mod tests {
     use super::*;
     use crate::recipient::testing::Probe;
-    use crate::room::delivery::LocalMember;
+    use crate::room::local::LocalMember;
     use crate::room::outlet::Writer;
     use crate::store::memory::MemoryStore;
     use crate::store::{JoinOutcome, Member};
