@@ -336,7 +336,15 @@ async fn a_killed_shard_stops_only_its_rooms_and_loses_nothing_acked() {
     let mut spared_one = Client::connect(one.addr).await;
     let mut spared_two = Client::connect(two.addr).await;
     doomed_one.join(&doomed, "d1").await;
-    doomed_two.join(&doomed, "d2").await;
+    // With a clientId, as the page joins: its return below takes the name
+    // over whether or not the server has seen the old socket close yet.
+    let joined = doomed_two
+        .request(
+            "join",
+            json!({"room": doomed, "name": "d2", "clientId": "cid-d2"}),
+        )
+        .await;
+    assert_eq!(joined["ok"], true, "{joined}");
     spared_one.join(&spared, "s1").await;
     spared_two.join(&spared, "s2").await;
 
@@ -404,7 +412,10 @@ async fn a_killed_shard_stops_only_its_rooms_and_loses_nothing_acked() {
     doomed_two.close().await;
     let mut returning = Client::connect(two.addr).await;
     let ack = returning
-        .request("join", json!({"room": doomed, "name": "d2", "since": 0}))
+        .request(
+            "join",
+            json!({"room": doomed, "name": "d2", "since": 0, "clientId": "cid-d2"}),
+        )
         .await;
     assert_eq!(ack["ok"], true, "{ack}");
     let history: Vec<u64> = ack["history"]
