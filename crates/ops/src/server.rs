@@ -27,6 +27,11 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_util::task::TaskTracker;
 
+/// How long the accept loop, out of descriptors, waits for the connection
+/// it answered on the spare descriptor to be done with it (a refusal takes
+/// microseconds, a probe served there a little more).
+const STARVED_WAIT: Duration = Duration::from_millis(200);
+
 /// How long open HTTP connections get to finish once shutdown starts.
 pub const GRACE_PERIOD: Duration = Duration::from_secs(4);
 
@@ -189,7 +194,15 @@ where
                     // on the spare descriptor (a health check gets served),
                     // then back off a little instead of spinning.
                     if let Some(accepted) = spare.accept_with_spare(&listener).await {
-                        connections.spawn(serve_starved(serving.clone(), accepted));
+                        let starved = connections.spawn(serve_starved(serving.clone(), accepted));
+                        // Its descriptor was the spare's: once the refusal
+                        // is written and closed the spare can be refilled,
+                        // so the next waiting connection is answered at
+                        // once instead of after the back-off below. A slow
+                        // probe does not hold the loop longer than this;
+                        // the task goes on by itself then.
+                        let _finished_in_time =
+                            tokio::time::timeout(STARVED_WAIT, starved).await;
                     } else {
                         tracing::warn!(%error, "accept failed");
                         tokio::time::sleep(Duration::from_millis(50)).await;
