@@ -429,6 +429,7 @@ fi
 mkdir -p "$OUT/hooks"
 selected wire && run_hook scripts/wire-costs.sh
 selected churn && run_hook scripts/churn.sh
+selected shards && run_hook scripts/shards.sh
 
 BENCH_SECONDS=$(( $(date +%s) - BENCH_STARTED ))
 

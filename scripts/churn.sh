@@ -16,24 +16,27 @@ ROUNDS=${ROUNDS:-5}
 CLIENTS=${CLIENTS:-300}
 TARGET_DIR=${CARGO_TARGET_DIR:-$(pwd)/target}
 BIN=$TARGET_DIR/release
+# Run by scripts/bench.sh (OUT set): the tables also go to its report.
+SECTION=${OUT:+$OUT/hooks/churn.md}
 OUT=$TARGET_DIR/churn
 mkdir -p "$OUT"
+if [ -n "$SECTION" ]; then
+  mkdir -p "$(dirname "$SECTION")"
+  {
+    echo "## Churn without leaks (issue 15)"
+    echo
+    echo "\`scripts/churn.sh\`: $ROUNDS rounds of $CLIENTS clients per server that connect, join, talk, leave and"
+    echo "disconnect (a third with a TCP reset; on rooms-chat half over HTTP long-polling). After each round, the"
+    echo "server's open descriptors, live tokio tasks and RSS against the baseline (the bound is in"
+    echo "\`crates/loadgen/src/scenario/churn.rs\`)."
+    echo
+  } >"$SECTION"
+fi
 
 cargo build --release -q -p ws-chat -p sse-stocks -p rooms-chat -p loadgen
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-server_pid=
-stop_server() {
-  if [ -n "$server_pid" ]; then
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-    server_pid=
-  fi
-}
-trap stop_server EXIT
+# shellcheck source=lib/one-server.sh
+source scripts/lib/one-server.sh
 
 failed=0
 for app in ws-chat rooms-chat sse-stocks; do
@@ -53,8 +56,11 @@ for app in ws-chat rooms-chat sse-stocks; do
   echo "==> churn: $app, $ROUNDS rounds of $CLIENTS clients"
   if ! "$BIN/loadgen" churn --proto "$proto" --target "127.0.0.1:$port" \
       --server-pid "$server_pid" --clients "$CLIENTS" --steps "$ROUNDS" \
-      --label "churn $app" --json "$OUT/$app.json"; then
+      --label "churn $app" --json "$OUT/$app.json" 2>&1 | tee "$OUT/$app.table"; then
     failed=$((failed + 1))
+  fi
+  if [ -n "$SECTION" ]; then
+    { echo '```'; cat "$OUT/$app.table"; echo '```'; echo; } >>"$SECTION"
   fi
   stop_server
 done
