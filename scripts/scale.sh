@@ -6,8 +6,8 @@
 #
 # Redis: REDIS_CLUSTER=M starts a private Redis Cluster of M masters (M >= 3)
 # on free ports; otherwise uses $REDIS_URL if set, else 127.0.0.1:6379 if a
-# Redis answers there, else starts a private redis-server on a free port
-# (data under the run folder).
+# Redis answers there (unless REDIS_PRIVATE=1), else starts a private
+# redis-server on a free port (data under the run folder).
 # Builds the app once in release mode (SKIP_BUILD=1 to reuse the last build),
 # starts the instances on consecutive ports with REDIS_URL, waits for their
 # /healthz, prints their URLs and log files, and stops everything it started
@@ -167,7 +167,7 @@ if [ -n "${REDIS_CLUSTER:-}" ]; then
 elif [ -n "${REDIS_URL:-}" ]; then
   redis_answers "$REDIS_URL" || { echo "REDIS_URL=$REDIS_URL does not answer PING" >&2; exit 1; }
   log "using Redis at $REDIS_URL (from REDIS_URL)"
-elif redis_answers redis://127.0.0.1:6379/0; then
+elif [ "${REDIS_PRIVATE:-0}" != 1 ] && redis_answers redis://127.0.0.1:6379/0; then
   REDIS_URL=redis://127.0.0.1:6379/0
   log "using the Redis that answers at $REDIS_URL"
 else

@@ -16,7 +16,7 @@
 # master), which is the capacity a shard adds.
 #
 # Instances and Redis come from scripts/scale.sh (REDIS_CLUSTER=3 for the
-# cluster; a private redis-server started here for one Redis). Writes
+# cluster, REDIS_PRIVATE=1 for one private redis-server). Writes
 # $OUT/shards-*.json (the load generator's reports) and, when run by
 # scripts/bench.sh, the section $OUT/hooks/shards.md of BENCHMARKS.md.
 set -euo pipefail
@@ -46,18 +46,13 @@ free_port_from() {
   echo "$port"
 }
 
-scale_pid= redis_pid=
+scale_pid=
 stop_shape() {
-  # scale.sh drains its instances and stops the cluster it started on TERM.
+  # scale.sh drains its instances and stops the Redis it started on TERM.
   if [ -n "$scale_pid" ]; then
     kill -TERM "$scale_pid" 2>/dev/null || true
     wait "$scale_pid" 2>/dev/null || true
     scale_pid=
-  fi
-  if [ -n "$redis_pid" ]; then
-    kill -TERM "$redis_pid" 2>/dev/null || true
-    wait "$redis_pid" 2>/dev/null || true
-    redis_pid=
   fi
 }
 trap stop_shape EXIT
@@ -81,19 +76,13 @@ run_shape() {
   local base ports=() line
   base=$(free_port_from 34100)
   log "$name: $instances rooms-chat instance(s) on $([ "$masters" = 1 ] && echo one Redis || echo "a $masters-master Redis Cluster")"
+  # scale.sh starts the Redis too: a private one, or a private cluster.
   if [ "$masters" = 1 ]; then
-    local redis_port
-    redis_port=$(free_port_from 6390)
-    redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
-      --dir "$RUN_DIR" --logfile "$RUN_DIR/redis-$redis_port.log" &
-    redis_pid=$!
-    for _ in $(seq 100); do [ "$(redis-cli -p "$redis_port" ping 2>/dev/null)" = PONG ] && break; sleep 0.1; done
-    ports=("$redis_port")
-    export REDIS_URL=redis://127.0.0.1:$redis_port/0
-    unset REDIS_CLUSTER
+    export REDIS_PRIVATE=1
+    unset REDIS_CLUSTER REDIS_URL
   else
     export REDIS_CLUSTER=$masters
-    unset REDIS_URL
+    unset REDIS_PRIVATE REDIS_URL
   fi
   # One machine plays every client: no per-address limits; no message rate
   # limit per client either (the senders send 20 a second each).
@@ -108,10 +97,8 @@ run_shape() {
   done
   grep -q 'Ctrl-C stops them all' "$RUN_DIR/$name.scale.log" \
     || { echo "scale.sh did not start $name; see $RUN_DIR/$name.scale.log" >&2; stop_shape; return 1; }
-  if [ "$masters" != 1 ]; then
-    line=$(grep -o 'redis-cluster://[^ ]*' "$RUN_DIR/$name.scale.log" | head -n 1)
-    mapfile -t ports < <(grep -o '127\.0\.0\.1:[0-9]*' <<<"$line" | cut -d: -f2)
-  fi
+  line=$(grep -o 'redis\(-cluster\)\?://[^ ]*' "$RUN_DIR/$name.scale.log" | head -n 1)
+  mapfile -t ports < <(grep -o '127\.0\.0\.1:[0-9]*' <<<"$line" | cut -d: -f2)
   local targets=() pids=()
   for ((i = 0; i < instances; i++)); do targets+=(--target "127.0.0.1:$((base + i))"); done
   mapfile -t pids < <(grep -o 'pid [0-9]*' "$RUN_DIR/$name.scale.log" | awk '{ print $2 }')
