@@ -409,7 +409,7 @@ if selected rooms; then
     port=$(free_port)
     "start_${impl/-/_}" || { stop_servers; continue; }
     bench "$impl-join-storm" 300 storm --proto rooms-chat --target "127.0.0.1:$port" \
-      --server-pid "$SERVER_PID" --clients 2000 --rooms 1 --connect-concurrency 500 --duration 5
+      --server-pid "$SERVER_PID" --clients 2000 --rooms 1 --connect-concurrency 500 --source-ips 64 --duration 5
     stop_servers
   done
 

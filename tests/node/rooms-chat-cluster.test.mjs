@@ -66,10 +66,7 @@ describe('rooms-chat cluster: delivery, order, names, presence', () => {
 
   before(async () => {
     redis = await startRedis();
-    // Outgoing buffers large enough that no member here is dropped as too
-    // slow (that has its own test in rooms-chat.test.mjs): these tests are
-    // about the path between instances.
-    instances = await startCluster(3, redis, { MAX_BUFFER: '8192' });
+    instances = await startCluster(3, redis);
   });
   after(async () => {
     for (const client of clients) client.close();

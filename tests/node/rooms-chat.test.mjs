@@ -486,7 +486,7 @@ describe('rooms-chat rate limit', () => {
 
 describe('rooms-chat slow member', () => {
   let server;
-  before(async () => { server = await startServer('rooms-chat', { MSG_RATE: '0', MAX_BUFFER: '16' }); });
+  before(async () => { server = await startServer('rooms-chat', { MSG_RATE: '0', MAX_BUFFER: '16', MAX_QUEUED_BYTES: '2000' }); });
   after(async () => { await server?.stop(); });
 
   test('a member that stops reading is disconnected (never left with a silent gap) and catches up with since', async () => {

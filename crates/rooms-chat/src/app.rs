@@ -198,6 +198,7 @@ async fn start(config: Config, shutdown: &Shutdown) -> Result<Server> {
     let writer = Arc::new(Writer::new(
         config.write_delay,
         config.max_buffer / 4,
+        config.max_queued_bytes,
         metrics.clone(),
     ));
     let rooms = Arc::new(Rooms {

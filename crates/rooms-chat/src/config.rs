@@ -15,6 +15,17 @@ pub const DEFAULT_PORT: u16 = 3000;
 /// than four frames per delay waits at all).
 const DEFAULT_WRITE_DELAY_MS: u64 = 20;
 
+/// socketioxide's queue of one socket, in packets. Its engine also queues
+/// its pings there, and a ping that finds it full closes the connection: so
+/// it must outlast the lag of a healthy socket's writer on busy cores (a
+/// join storm's notices), while a reader that stopped costs at most this
+/// many packets here (the rest waits in its outlet, bounded in bytes).
+const DEFAULT_MAX_BUFFER: usize = 1024;
+
+/// Centrifugo's `client_queue_max_size`: what a reader that stopped may
+/// cost in frames waiting for it before it is cut off.
+const DEFAULT_MAX_QUEUED_BYTES: usize = 1024 * 1024;
+
 /// How long a client event may wait on Redis before it is `unavailable`.
 const DEFAULT_REDIS_TIMEOUT_MS: u64 = 1000;
 
@@ -29,8 +40,12 @@ pub struct Config {
     pub ping_timeout: Duration,
     /// `MAX_PAYLOAD_BYTES`: largest Engine.IO payload a client may send.
     pub max_payload: u64,
-    /// `MAX_BUFFER`: packets queued for one socket before it counts as too slow.
+    /// `MAX_BUFFER`: packets socketioxide queues for one socket; past it,
+    /// frames wait in the socket's outlet.
     pub max_buffer: usize,
+    /// `MAX_QUEUED_BYTES`: bytes of frames waiting in one socket's outlet
+    /// before it counts as too slow and is cut off.
+    pub max_queued_bytes: usize,
     /// `WRITE_DELAY_MS`: the least time between two writes of a busy socket,
     /// whose frames meanwhile gather into one write (0: every frame at once).
     pub write_delay: Duration,
@@ -60,7 +75,8 @@ impl Config {
             ping_interval: millis("PING_INTERVAL_MS", 25_000)?,
             ping_timeout: millis("PING_TIMEOUT_MS", 20_000)?,
             max_payload: env_or("MAX_PAYLOAD_BYTES", 128 * 1024)?,
-            max_buffer: env_or("MAX_BUFFER", 256)?,
+            max_buffer: env_or("MAX_BUFFER", DEFAULT_MAX_BUFFER)?,
+            max_queued_bytes: env_or("MAX_QUEUED_BYTES", DEFAULT_MAX_QUEUED_BYTES)?,
             write_delay: Duration::from_millis(env_or("WRITE_DELAY_MS", DEFAULT_WRITE_DELAY_MS)?),
             redis_timeout: millis("REDIS_TIMEOUT_MS", DEFAULT_REDIS_TIMEOUT_MS)?,
             history_keep: env_or("HISTORY_KEEP", 1000)?,

@@ -16,6 +16,7 @@ use serde::Serialize;
 use serde_json::Value;
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 use socketioxide::socket::DisconnectReason;
+use socketioxide::{SendError, SocketError};
 use std::convert::Infallible;
 use std::sync::Arc;
 
@@ -204,7 +205,15 @@ fn reply<T: Serialize>(
             ack.send(&ErrorAck::from(error))
         }
     };
-    if let Err(error) = sent {
-        tracing::debug!(sid = %socket.id, %error, "ack not sent");
+    match sent {
+        Ok(()) => {}
+        Err(SendError::Socket(SocketError::InternalChannelFull)) => {
+            // A client waiting for an ack that will never come is a silent
+            // gap: the socket is cut off, and its client re-joins.
+            tracing::info!(sid = %socket.id, "ack does not fit the socket's queue, cutting it off");
+            app.metrics.core.disconnects_forced.inc();
+            app.member(socket).cut_off();
+        }
+        Err(error) => tracing::debug!(sid = %socket.id, %error, "ack not sent"),
     }
 }

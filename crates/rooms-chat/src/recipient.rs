@@ -15,8 +15,8 @@ const CUT_OFF_RETRY: std::time::Duration = std::time::Duration::from_millis(50);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
     Sent,
-    /// Its outgoing queue is full: it must be cut off, never skipped.
-    TooSlow,
+    /// Its outgoing queue is full: the frame must wait, never be skipped.
+    Full,
     /// It is closed already.
     Gone,
 }
@@ -48,12 +48,13 @@ impl Recipient for Member {
     fn send(&self, event: &'static str, json: &RawValue) -> Delivery {
         match self.socket.emit(event, json) {
             Ok(()) => Delivery::Sent,
-            Err(SendError::Socket(SocketError::InternalChannelFull)) => Delivery::TooSlow,
+            Err(SendError::Socket(SocketError::InternalChannelFull)) => Delivery::Full,
             Err(SendError::Socket(SocketError::Closed)) => Delivery::Gone,
             Err(SendError::Serialize(error)) => {
                 // Cannot happen with JSON we produced; cut off rather than skip.
                 tracing::error!(%error, "cannot encode a frame");
-                Delivery::TooSlow
+                self.cut_off();
+                Delivery::Gone
             }
         }
     }
@@ -154,7 +155,7 @@ pub mod testing {
 
         fn send(&self, event: &'static str, json: &RawValue) -> Delivery {
             if self.full.load(Ordering::SeqCst) {
-                return Delivery::TooSlow;
+                return Delivery::Full;
             }
             self.frames
                 .lock()

@@ -61,7 +61,7 @@ fn engine_limits(builder: SocketIoBuilder, config: &Config) -> SocketIoBuilder {
         .transports([TransportType::Polling, TransportType::Websocket])
         .ping_interval(config.ping_interval)
         .ping_timeout(config.ping_timeout)
-        // A slow socket is cut off when this many packets wait for it.
+        // Past this many packets, frames wait in the socket's outlet.
         .max_buffer_size(config.max_buffer)
         .max_payload(config.max_payload)
         .ws_max_message_size(config.max_payload as usize)

@@ -178,7 +178,12 @@ mod tests {
     use std::time::Duration;
 
     fn delivery() -> Delivery<Probe> {
-        let writer = Arc::new(Writer::new(Duration::ZERO, 64, Metrics::default()));
+        let writer = Arc::new(Writer::new(
+            Duration::ZERO,
+            64,
+            usize::MAX,
+            Metrics::default(),
+        ));
         Delivery::new(writer, Metrics::default())
     }
 

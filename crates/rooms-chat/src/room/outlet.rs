@@ -9,12 +9,17 @@
 //! write is over: the socket's writer then wakes once and sends them in
 //! one system call (Nagle's idea), so heavy load batches by itself.
 //!
-//! When socketioxide's queue of a socket is full, the socket is cut off:
-//! its outlet refuses every later frame and the connection is ended (see
-//! [`Recipient::cut_off`]), so its client sees every event up to some
-//! point, then the close, and re-joins with `since`. A volatile frame
-//! (`typing`) is dropped instead for a socket that is behind, and never
-//! delays anything.
+//! socketioxide's queue of a socket holds `MAX_BUFFER` packets. When it is
+//! full, the frames wait in the outlet instead, in order, and are handed
+//! over again a little later: a burst of small frames (a join storm's
+//! notices) passes through a healthy socket whatever its count. Only when
+//! the waiting frames add up to more than `MAX_QUEUED_BYTES` is the socket
+//! cut off: its outlet refuses every later frame and the connection is
+//! ended (see [`Recipient::cut_off`]), so its client sees every event up to
+//! some point, then the close, and re-joins with `since`. The bound is in
+//! bytes, as Centrifugo's `client_queue_max_size`, because bytes are what a
+//! reader that stopped costs. A volatile frame (`typing`) is dropped
+//! instead for a socket that is behind, and never delays anything.
 
 use crate::metrics::Metrics;
 use crate::recipient::{Delivery, Recipient};
@@ -27,6 +32,11 @@ use std::collections::BinaryHeap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
+
+/// How soon frames are handed over again to a socket whose queue was full:
+/// long enough for its connection to drain a queue's worth, short enough
+/// to add no more latency than a write delay.
+const FULL_QUEUE_RETRY: Duration = Duration::from_millis(10);
 
 /// What one frame carries: a room event, its JSON shared by every member.
 #[derive(Debug, Clone)]
@@ -46,6 +56,11 @@ impl Frame {
             Frame::Room(event) => &event.json,
         }
     }
+
+    /// What the frame costs on the wire, about.
+    fn bytes(&self) -> usize {
+        self.json().get().len()
+    }
 }
 
 /// The frames waiting for one socket, kept in its session.
@@ -57,12 +72,17 @@ pub struct Outlet {
 #[derive(Default)]
 struct State {
     waiting: Vec<Frame>,
+    /// The sum of `waiting`'s [`Frame::bytes`].
+    waiting_bytes: usize,
     last_write: Option<Instant>,
     last_frame: Option<Instant>,
     /// Moving average of the time between two frames, in microseconds.
     mean_gap_micros: u64,
     /// Whether the writer's queue holds this outlet.
     scheduled: bool,
+    /// socketioxide's queue was full at the last write: nothing is handed
+    /// over before the retry.
+    full: bool,
     /// Cut off (or closed): nothing may follow.
     closed: bool,
 }
@@ -71,19 +91,26 @@ struct State {
 pub struct Writer<R: Recipient> {
     delay: Duration,
     /// Waiting frames that leave at once, before the delay is over: a
-    /// burst must not fill a healthy socket's queue (`MAX_BUFFER`) in one
-    /// go and get it cut off as too slow.
+    /// burst must not wait for the delay in an outlet that grows.
     max_waiting: usize,
+    /// `MAX_QUEUED_BYTES`: waiting bytes past which a socket is cut off.
+    max_waiting_bytes: usize,
     queue: Mutex<BinaryHeap<Due<R>>>,
     wake: Notify,
     metrics: Metrics,
 }
 
 impl<R: Recipient> Writer<R> {
-    pub fn new(delay: Duration, max_waiting: usize, metrics: Metrics) -> Writer<R> {
+    pub fn new(
+        delay: Duration,
+        max_waiting: usize,
+        max_waiting_bytes: usize,
+        metrics: Metrics,
+    ) -> Writer<R> {
         Writer {
             delay,
             max_waiting: max_waiting.max(1),
+            max_waiting_bytes,
             queue: Mutex::new(BinaryHeap::new()),
             wake: Notify::new(),
             metrics,
@@ -103,7 +130,20 @@ impl<R: Recipient> Writer<R> {
         let busy = self.is_busy(&mut state, now);
         if state.waiting.is_empty() && (idle || !busy) {
             state.last_write = Some(now);
-            self.emit(socket, &mut state, &frame, volatile);
+            match socket.send(frame.event(), frame.json()) {
+                Delivery::Sent => {
+                    self.metrics.core.messages_out.inc();
+                }
+                Delivery::Full if volatile => {
+                    self.metrics.volatile_dropped.inc();
+                }
+                Delivery::Full => {
+                    self.wait(&mut state, frame);
+                    self.retry_later(socket, outlet, &mut state, now);
+                    return;
+                }
+                Delivery::Gone => state.closed = true,
+            }
             socket.end_of_write();
             return;
         }
@@ -112,15 +152,22 @@ impl<R: Recipient> Writer<R> {
             self.metrics.volatile_dropped.inc();
             return;
         }
-        state.waiting.push(frame);
-        if state.waiting.len() >= self.max_waiting {
-            self.write_waiting(socket, &mut state, now);
+        self.wait(&mut state, frame);
+        if state.full {
+            self.cut_off_if_over_bound(socket, &mut state);
+        } else if state.waiting.len() >= self.max_waiting {
+            self.write_waiting(socket, outlet, &mut state, now);
         } else if !state.scheduled {
             state.scheduled = true;
             let due = state.last_write.map_or(now, |last| last + self.delay);
             drop(state);
             self.schedule(due, socket.clone(), outlet.clone());
         }
+    }
+
+    fn wait(&self, state: &mut State, frame: Frame) {
+        state.waiting_bytes += frame.bytes();
+        state.waiting.push(frame);
     }
 
     /// Whether frames reach this socket more often than four per delay,
@@ -141,11 +188,16 @@ impl<R: Recipient> Writer<R> {
     }
 
     /// Sends what waits in `outlet` now: before a frame that must follow it
-    /// (a join's ack).
-    pub fn flush(&self, socket: &R, outlet: &Outlet) {
+    /// (a join's ack). A socket that cannot take it all now is cut off, as
+    /// the frame that follows must not overtake what waits.
+    pub fn flush(&self, socket: &R, outlet: &Arc<Outlet>) {
         let mut state = outlet.state.lock();
+        if state.waiting.is_empty() || state.closed {
+            return;
+        }
+        self.write_waiting(socket, outlet, &mut state, Instant::now());
         if !state.waiting.is_empty() && !state.closed {
-            self.write_waiting(socket, &mut state, Instant::now());
+            self.cut_off(socket, &mut state);
         }
     }
 
@@ -191,51 +243,84 @@ impl<R: Recipient> Writer<R> {
             let Some(due) = due else { return };
             let mut state = due.outlet.state.lock();
             state.scheduled = false;
-            if !state.closed {
-                self.write_waiting(&due.socket, &mut state, now);
+            if !state.closed && !state.waiting.is_empty() {
+                self.write_waiting(&due.socket, &due.outlet, &mut state, now);
             }
         }
     }
 
-    fn write_waiting(&self, socket: &R, state: &mut State, now: Instant) {
+    /// Hands the waiting frames over, in order, as far as the socket's
+    /// queue takes them; the rest waits for a retry.
+    fn write_waiting(&self, socket: &R, outlet: &Arc<Outlet>, state: &mut State, now: Instant) {
         state.last_write = Some(now);
-        let waiting = std::mem::take(&mut state.waiting);
-        for frame in &waiting {
-            if !self.emit(socket, state, frame, false) {
+        let mut sent = 0;
+        let mut sent_bytes = 0;
+        let mut outcome = Delivery::Sent;
+        for frame in &state.waiting {
+            outcome = socket.send(frame.event(), frame.json());
+            if outcome != Delivery::Sent {
                 break;
             }
+            sent += 1;
+            sent_bytes += frame.bytes();
         }
-        socket.end_of_write();
-        // `waiting` is dropped, not kept for the next batch: most sockets sit
-        // idle after a burst (a join storm), and each would hold its
-        // largest batch's allocation for good.
+        self.metrics.core.messages_out.inc_by(sent as u64);
+        if sent > 0 {
+            socket.end_of_write();
+        }
+        match outcome {
+            Delivery::Sent => {
+                // Dropped, not kept for the next batch: most sockets sit idle
+                // after a burst (a join storm), and each would hold its
+                // largest batch's allocation for good.
+                state.waiting = Vec::new();
+                state.waiting_bytes = 0;
+                state.full = false;
+            }
+            Delivery::Full => {
+                state.waiting.drain(..sent);
+                state.waiting_bytes -= sent_bytes;
+                self.retry_later(socket, outlet, state, now);
+            }
+            Delivery::Gone => self.close(state),
+        }
     }
 
-    /// Hands one frame to the socket; false if the socket is closed now.
-    fn emit(&self, socket: &R, state: &mut State, frame: &Frame, volatile: bool) -> bool {
-        match socket.send(frame.event(), frame.json()) {
-            Delivery::Sent => {
-                self.metrics.core.messages_out.inc();
-                true
-            }
-            Delivery::TooSlow if volatile => {
-                self.metrics.volatile_dropped.inc();
-                true
-            }
-            Delivery::TooSlow => {
-                tracing::info!(sid = %socket.sid(), "member too slow, cutting it off");
-                self.metrics.core.disconnects_forced.inc();
-                state.closed = true;
-                state.waiting.clear();
-                socket.cut_off();
-                false
-            }
-            Delivery::Gone => {
-                state.closed = true;
-                state.waiting.clear();
-                false
-            }
+    /// The socket's queue is full: its frames wait (within the bound) and
+    /// are handed over again soon.
+    fn retry_later(&self, socket: &R, outlet: &Arc<Outlet>, state: &mut State, now: Instant) {
+        state.full = true;
+        if self.cut_off_if_over_bound(socket, state) || state.scheduled {
+            return;
         }
+        state.scheduled = true;
+        self.schedule(now + FULL_QUEUE_RETRY, socket.clone(), outlet.clone());
+    }
+
+    /// True if the socket was cut off: it fell too far behind.
+    fn cut_off_if_over_bound(&self, socket: &R, state: &mut State) -> bool {
+        if state.waiting_bytes <= self.max_waiting_bytes {
+            return false;
+        }
+        self.cut_off(socket, state);
+        true
+    }
+
+    fn cut_off(&self, socket: &R, state: &mut State) {
+        tracing::info!(
+            sid = %socket.sid(),
+            waiting_bytes = state.waiting_bytes,
+            "member too slow, cutting it off"
+        );
+        self.metrics.core.disconnects_forced.inc();
+        self.close(state);
+        socket.cut_off();
+    }
+
+    fn close(&self, state: &mut State) {
+        state.closed = true;
+        state.waiting = Vec::new();
+        state.waiting_bytes = 0;
     }
 }
 
@@ -278,8 +363,24 @@ mod tests {
         Frame::Room(RoomEvent::new("r", pos, Kind::Message { id: pos }, "a", json).unwrap())
     }
 
+    /// The writer's loop, spawned; stopped by triggering the shutdown.
+    fn run(writer: &Arc<Writer<Probe>>) -> (Shutdown, tokio::task::JoinHandle<()>) {
+        let shutdown = Shutdown::new();
+        let running = tokio::spawn({
+            let writer = writer.clone();
+            let shutdown = shutdown.clone();
+            async move { writer.run(shutdown).await }
+        });
+        (shutdown, running)
+    }
+
     fn writer(delay_ms: u64) -> Writer<Probe> {
-        Writer::new(Duration::from_millis(delay_ms), 64, Metrics::default())
+        Writer::new(
+            Duration::from_millis(delay_ms),
+            64,
+            1 << 20,
+            Metrics::default(),
+        )
     }
 
     #[test]
@@ -316,7 +417,7 @@ mod tests {
         let probe = Probe::new();
         let outlet = Arc::new(Outlet::default());
         // Far apart relative to a quarter of the delay: never busy.
-        let slow = Writer::<Probe>::new(Duration::from_millis(40), 64, Metrics::default());
+        let slow = Writer::<Probe>::new(Duration::from_millis(40), 64, 1 << 20, Metrics::default());
         for pos in 1..=3 {
             slow.send(&probe, &outlet, frame(pos), false);
             std::thread::sleep(Duration::from_millis(12));
@@ -329,12 +430,7 @@ mod tests {
         let writer = Arc::new(writer(5));
         let probe = Probe::new();
         let outlet = Arc::new(Outlet::default());
-        let shutdown = Shutdown::new();
-        let running = tokio::spawn({
-            let writer = writer.clone();
-            let shutdown = shutdown.clone();
-            async move { writer.run(shutdown).await }
-        });
+        let (shutdown, running) = run(&writer);
         for pos in 1..=20 {
             writer.send(&probe, &outlet, frame(pos), false);
         }
@@ -347,18 +443,65 @@ mod tests {
         running.await.unwrap();
     }
 
+    #[tokio::test]
+    async fn frames_for_a_full_socket_wait_and_leave_in_order_once_it_drains() {
+        let writer = Arc::new(Writer::new(Duration::ZERO, 64, 1 << 20, Metrics::default()));
+        let probe = Probe::new();
+        let outlet = Arc::new(Outlet::default());
+        let (shutdown, running) = run(&writer);
+        writer.send(&probe, &outlet, frame(1), false);
+        probe.set_full(true);
+        for pos in 2..=500 {
+            writer.send(&probe, &outlet, frame(pos), false);
+        }
+        assert_eq!(probe.ids(), vec![1], "nothing fits a full queue");
+        probe.set_full(false);
+        while probe.ids().len() < 500 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert_eq!(probe.ids(), (1..=500).collect::<Vec<_>>());
+        assert!(
+            !probe.is_cut(),
+            "a burst within the byte bound is no reason to cut"
+        );
+        shutdown.trigger();
+        running.await.unwrap();
+    }
+
     #[test]
-    fn a_socket_that_cannot_keep_up_is_cut_off_and_gets_nothing_more() {
-        let writer = writer(0);
+    fn a_socket_too_far_behind_is_cut_off_and_gets_nothing_more() {
+        let writer = Writer::<Probe>::new(Duration::ZERO, 64, 40, Metrics::default());
         let probe = Probe::new();
         let outlet = Arc::new(Outlet::default());
         writer.send(&probe, &outlet, frame(1), false);
         probe.set_full(true);
-        writer.send(&probe, &outlet, frame(2), false);
+        for pos in 2..=4 {
+            writer.send(&probe, &outlet, frame(pos), false);
+        }
+        assert!(!probe.is_cut(), "24 bytes wait, within the bound of 40");
+        for pos in 5..=10 {
+            writer.send(&probe, &outlet, frame(pos), false);
+        }
+        assert!(probe.is_cut(), "past 40 bytes the socket is cut off");
         probe.set_full(false);
-        writer.send(&probe, &outlet, frame(3), false);
-        assert!(probe.is_cut());
+        writer.send(&probe, &outlet, frame(11), false);
         assert_eq!(probe.ids(), vec![1], "a prefix, then the cut; never a gap");
+    }
+
+    #[test]
+    fn a_flush_that_cannot_finish_cuts_the_socket_off() {
+        let writer = writer(3_600_000);
+        let probe = Probe::new();
+        let outlet = Arc::new(Outlet::default());
+        for pos in 1..=20 {
+            writer.send(&probe, &outlet, frame(pos), false);
+        }
+        probe.set_full(true);
+        writer.flush(&probe, &outlet);
+        assert!(
+            probe.is_cut(),
+            "what follows a flush must not overtake the frames"
+        );
     }
 
     #[test]

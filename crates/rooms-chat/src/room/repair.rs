@@ -82,7 +82,7 @@ mod tests {
             store.append("r", "a", "hi").await.unwrap();
         }
         let metrics = Metrics::default();
-        let writer = Arc::new(Writer::new(Duration::ZERO, 64, metrics.clone()));
+        let writer = Arc::new(Writer::new(Duration::ZERO, 64, usize::MAX, metrics.clone()));
         let delivery = Delivery::new(writer, metrics.clone());
         let probe = Probe::new();
         delivery.prepare("r");

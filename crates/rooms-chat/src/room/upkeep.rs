@@ -129,7 +129,12 @@ mod tests {
 
     #[test]
     fn a_lasting_gap_is_reported_and_can_be_skipped() {
-        let writer = Arc::new(Writer::new(Duration::ZERO, 64, Metrics::default()));
+        let writer = Arc::new(Writer::new(
+            Duration::ZERO,
+            64,
+            usize::MAX,
+            Metrics::default(),
+        ));
         let delivery = Delivery::new(writer, Metrics::default());
         let probe = Probe::new();
         let member = LocalMember {
