@@ -383,17 +383,19 @@ if selected rooms; then
   [ $NODE_PEERS = 1 ] && ceiling rooms-node-ceiling 600 1.5 start_rooms_node
 
   # Idle memory: 19,000 sockets in 10 rooms and 15,000 in 100 rooms, beside
-  # the floor: socketioxide alone, same buffers, joins answered and nothing else.
-  start_bare() { HEALTH_PATH="/socket.io/?EIO=4&transport=polling" start_server examples/bare_socketioxide "$port"; }
+  # the floor: socketioxide alone, same buffers, joins answered and nothing
+  # else; and socketioxide alone with the same traffic (each join tells the room).
+  start_bare() { HEALTH_PATH="/socket.io/?EIO=4&transport=polling" start_server examples/bare_socketioxide "$port" "$@"; }
   for shape in "19k 19000 10" "15k 15000 100"; do
     read -r tag count rooms <<<"$shape"
-    for impl in rooms-chat socketioxide-bare rooms-node; do
+    for impl in rooms-chat socketioxide-bare socketioxide-bare-notices rooms-node; do
       # Node's idle row is left out of --quick: its 19,000 joins take minutes.
       [ $impl = rooms-node ] && { [ $NODE_PEERS = 0 ] || [ $tag = 15k ] || [ $QUICK = 1 ]; } && continue
       port=$(free_port)
       case $impl in
         rooms-chat) start_rooms_chat ;;
         socketioxide-bare) start_bare ;;
+        socketioxide-bare-notices) start_bare BARE_NOTICES=1 ;;
         rooms-node) start_rooms_node ;;
       esac || { stop_servers; continue; }
       bench "$impl-idle-$tag-$rooms" 600 idle --proto rooms-chat --target "127.0.0.1:$port" \
@@ -401,6 +403,14 @@ if selected rooms; then
       stop_servers
     done
   done
+  # Every socket in a room of its own: the `rooms` push lists at most
+  # ROOMS_LIST_MAX of them (unbounded, it filled every socket's write buffer).
+  port=$(free_port)
+  if start_rooms_chat; then
+    bench rooms-chat-idle-19k-19000 600 idle --proto rooms-chat --target "127.0.0.1:$port" \
+      --server-pid "$SERVER_PID" --clients 19000 --rooms 19000 --steps "$IDLE_STEPS" --duration 3
+  fi
+  stop_servers
 
   # Join storm: 2,000 members join one room as fast as the handshakes go;
   # it ends once no notice came for --duration seconds.
@@ -409,7 +419,7 @@ if selected rooms; then
     port=$(free_port)
     "start_${impl/-/_}" || { stop_servers; continue; }
     bench "$impl-join-storm" 300 storm --proto rooms-chat --target "127.0.0.1:$port" \
-      --server-pid "$SERVER_PID" --clients 2000 --rooms 1 --connect-concurrency 500 --source-ips 64 --duration 5
+      --server-pid "$SERVER_PID" --clients 2000 --rooms 1 --connect-concurrency 500 --duration 5
     stop_servers
   done
 
@@ -604,7 +614,9 @@ HEADER
   for shape in 19k-10 15k-100; do
     row "rooms-chat-idle-$shape" "rooms-chat, idle, ${shape%-*} sockets in ${shape#*-} rooms"
     row "socketioxide-bare-idle-$shape" "bare socketioxide (crates/rooms-chat/examples/bare_socketioxide.rs)"
+    row "socketioxide-bare-notices-idle-$shape" "bare socketioxide + user_joined to the room (BARE_NOTICES=1)"
   done
+  row rooms-chat-idle-19k-19000 "rooms-chat, idle, 19k sockets in 19k rooms (a room each)"
   row rooms-node-idle-19k-10 "Node socket.io, idle, 19k sockets in 10 rooms"
   echo
   echo "Join storm: 2,000 members join one room with 500 handshakes in flight; every member checks the user_joined notices it gets (each later joiner exactly once, in the order every other member saw them)."

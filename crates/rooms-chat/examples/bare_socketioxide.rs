@@ -7,6 +7,13 @@
 //!     loadgen idle --proto rooms-chat --target 127.0.0.1:3900 --server-pid <pid> --clients 19000
 //!
 //! BENCHMARKS.md compares its KiB per idle socket with rooms-chat's.
+//!
+//! With `BARE_NOTICES=1` each join also tells the room's other members
+//! (`socket.to(room).emit("user_joined", …)`, as any Socket.IO chat does):
+//! the same traffic as rooms-chat's joins, through socketioxide alone. A
+//! socket that has received many packets keeps more of socketioxide's
+//! buffers than one that received two, so this is the floor for the same
+//! traffic.
 
 use anyhow::Result;
 use ops::Shutdown;
@@ -29,7 +36,11 @@ async fn main() -> Result<()> {
         .build_svc();
     // As rooms-chat does: handlers set in a connect middleware are in place
     // before the client may send its first event.
-    io.ns("/", on_connect.with(set_up));
+    if ops::config::env_or("BARE_NOTICES", 0u8)? == 1 {
+        io.ns("/", on_connect.with(set_up_with_notices));
+    } else {
+        io.ns("/", on_connect.with(set_up));
+    }
     let listener = ops::server::bind(([127, 0, 0, 1], port).into()).await?;
     ops::server::serve(listener, service, Shutdown::on_signals()?).await
 }
@@ -39,7 +50,25 @@ async fn set_up(socket: SocketRef) -> Result<(), Infallible> {
     Ok(())
 }
 
+async fn set_up_with_notices(socket: SocketRef) -> Result<(), Infallible> {
+    socket.on("join", on_join_with_notice);
+    Ok(())
+}
+
 async fn on_connect() {}
+
+async fn on_join_with_notice(socket: SocketRef, data: TryData<Value>, ack: AckSender) {
+    let room = data
+        .0
+        .as_ref()
+        .ok()
+        .and_then(|request| request["room"].as_str());
+    let room = room.unwrap_or("general").to_owned();
+    let notice = json!({"room": room, "name": socket.id.to_string(), "ts": 0});
+    on_join(socket.clone(), data, ack).await;
+    // Volatile peers may be missed; this is a floor, not a contract.
+    let _ = socket.to(room).emit("user_joined", &notice).await;
+}
 
 async fn on_join(socket: SocketRef, TryData(request): TryData<Value>, ack: AckSender) {
     let request = request.unwrap_or(Value::Null);

@@ -207,6 +207,7 @@ async fn start(config: Config, shutdown: &Shutdown) -> Result<Server> {
         link: link.clone(),
         metrics: metrics.clone(),
         pending_leaves: Default::default(),
+        list_max: config.rooms_list_max,
     });
     let app = Arc::new(App {
         rooms,

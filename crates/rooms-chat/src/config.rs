@@ -53,6 +53,8 @@ pub struct Config {
     pub redis_timeout: Duration,
     /// `HISTORY_KEEP`: messages kept per room for `since` resumes.
     pub history_keep: usize,
+    /// `ROOMS_LIST_MAX`: rooms in a `rooms` ack or push, the busiest.
+    pub rooms_list_max: usize,
     /// `ROOMS_PUSH_MS`: a burst of joins and leaves within this window gives one `rooms` push.
     pub rooms_push_delay: Duration,
     /// `GAP_REPAIR_MS`: how long an early event waits for the missing ones
@@ -80,6 +82,7 @@ impl Config {
             write_delay: Duration::from_millis(env_or("WRITE_DELAY_MS", DEFAULT_WRITE_DELAY_MS)?),
             redis_timeout: millis("REDIS_TIMEOUT_MS", DEFAULT_REDIS_TIMEOUT_MS)?,
             history_keep: env_or("HISTORY_KEEP", 1000)?,
+            rooms_list_max: env_or("ROOMS_LIST_MAX", 100)?,
             rooms_push_delay: millis("ROOMS_PUSH_MS", 200)?,
             gap_repair_delay: millis("GAP_REPAIR_MS", 150)?,
             pubsub_capacity: env_or("PUBSUB_CAPACITY", 16 * 1024)?,
@@ -101,6 +104,10 @@ impl Config {
             "PUBSUB_CAPACITY must be at least 1"
         );
         ensure!(config.max_buffer >= 8, "MAX_BUFFER must be at least 8");
+        ensure!(
+            config.rooms_list_max >= 1,
+            "ROOMS_LIST_MAX must be at least 1"
+        );
         ensure!(
             config.instance_ttl >= config.heartbeat * 2,
             "INSTANCE_TTL_MS must be at least twice HEARTBEAT_MS"

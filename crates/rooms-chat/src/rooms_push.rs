@@ -38,7 +38,7 @@ impl RoomsPush {
                 // Pushed again once the link is back (see liveness).
                 continue;
             }
-            let rooms = match app.rooms.store.rooms().await {
+            let rooms = match app.rooms.list().await {
                 Ok(rooms) => rooms,
                 Err(error) => {
                     tracing::warn!(%error, "cannot read the room list");

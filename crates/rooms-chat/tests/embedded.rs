@@ -224,3 +224,30 @@ async fn one_socket_is_answered_in_the_order_it_spoke() {
         previous = id;
     }
 }
+
+#[tokio::test]
+async fn the_room_list_holds_the_busiest_rooms_up_to_its_bound() {
+    let server = TestServer::start(BINARY, &[("ROOMS_LIST_MAX", "2")])
+        .await
+        .unwrap();
+    let mut clients = Vec::new();
+    for (room, members) in [("quiet", 1), ("busy", 3), ("middle", 2)] {
+        for n in 0..members {
+            let mut client = Client::connect(server.addr).await;
+            client.join(room, &format!("{room}{n}")).await;
+            clients.push(client);
+        }
+    }
+    let rooms = clients[0].request("rooms", json!(null)).await;
+    assert_eq!(
+        rooms,
+        json!({"ok":true,"rooms":[{"name":"busy","members":3},{"name":"middle","members":2}]})
+    );
+    // The push carries the same bounded list.
+    let mut pushed = clients[0].next("rooms").await;
+    while pushed["rooms"].as_array().map(Vec::len) != Some(2) || pushed["rooms"][1]["members"] != 2
+    {
+        pushed = clients[0].next("rooms").await;
+    }
+    assert_eq!(pushed, json!({"rooms":rooms["rooms"]}));
+}

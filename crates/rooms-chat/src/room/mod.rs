@@ -50,6 +50,8 @@ pub struct Rooms {
     /// Retried once the store is back, so that a name never stays taken
     /// by a socket that is gone.
     pub pending_leaves: Mutex<Vec<PendingLeave>>,
+    /// `ROOMS_LIST_MAX`: rooms in a `rooms` ack or push (see [`busiest`]).
+    pub list_max: usize,
 }
 
 impl Rooms {
@@ -240,8 +242,10 @@ impl Rooms {
         Ok(())
     }
 
+    /// The room list of the `rooms` ack and push.
     pub async fn list(&self) -> Result<Vec<RoomCount>, ErrorBody> {
-        self.ask("rooms", self.store.rooms()).await
+        let rooms = self.ask("rooms", self.store.rooms()).await?;
+        Ok(busiest(rooms, self.list_max))
     }
 
     /// A closed socket leaves every room it was in, as `disconnected`.
@@ -293,5 +297,47 @@ impl Rooms {
                 self.pending_leaves.lock().push(leave);
             }
         }
+    }
+}
+
+/// The `max` rooms with the most members (ties: the first names), listed
+/// by name. Every socket gets the list, and each socket's write buffer keeps
+/// the size of the largest frame it ever wrote: a list of every room would
+/// let a client that creates rooms by the thousand inflate every socket.
+pub fn busiest(mut rooms: Vec<RoomCount>, max: usize) -> Vec<RoomCount> {
+    if rooms.len() > max {
+        rooms.sort_by(|a, b| b.members.cmp(&a.members).then_with(|| a.name.cmp(&b.name)));
+        rooms.truncate(max);
+    }
+    rooms.sort_by(|a, b| a.name.cmp(&b.name));
+    rooms
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn room(name: &str, members: u64) -> RoomCount {
+        RoomCount {
+            name: name.to_owned(),
+            members,
+        }
+    }
+
+    #[test]
+    fn the_list_holds_every_room_by_name_when_short() {
+        let rooms = vec![room("b", 1), room("a", 5), room("c", 2)];
+        assert_eq!(
+            busiest(rooms, 3),
+            vec![room("a", 5), room("b", 1), room("c", 2)]
+        );
+    }
+
+    #[test]
+    fn a_long_list_keeps_the_busiest_rooms() {
+        let rooms = vec![room("d", 1), room("a", 1), room("c", 9), room("b", 3)];
+        assert_eq!(busiest(rooms, 2), vec![room("b", 3), room("c", 9)]);
+        let tied = vec![room("z", 1), room("y", 1), room("x", 1)];
+        assert_eq!(busiest(tied, 2), vec![room("x", 1), room("y", 1)]);
     }
 }
