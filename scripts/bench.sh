@@ -39,6 +39,11 @@ while [ $# -gt 0 ]; do
   shift
 done
 
+# Idle RSS is read this long after each step's joins: jemalloc gives freed
+# pages back to the kernel over its 10 s decay time (a background thread does
+# it even when nothing allocates), so a reading taken sooner counts the
+# garbage of the join ramp as memory per socket. The same wait for every server.
+IDLE_SETTLE=12
 if [ $QUICK = 1 ]; then
   WINDOW=5 JITTER_WINDOW=20 QUIET_WAIT=5 IDLE_STEPS=2 CEILING_STEPS=3
 else
@@ -305,14 +310,14 @@ if selected ws-chat; then
   [ $NODE_PEERS = 1 ] && ceiling ws-node-ceiling 80 1.5 start_ws_node
   port=$(free_port)
   start_ws_chat && bench ws-chat-idle-10k 600 idle --proto ws-chat --target "127.0.0.1:$port" \
-    --server-pid "$SERVER_PID" --clients 10000 --steps "$IDLE_STEPS" --duration 3
+    --server-pid "$SERVER_PID" --clients 10000 --steps "$IDLE_STEPS" --settle "$IDLE_SETTLE" --duration 3
   stop_servers
   # Node's welcome lists every user, so its joins cost O(users): 10,000 of
   # them take minutes on two busy cores; --quick leaves this row out.
   if [ $NODE_PEERS = 1 ] && [ $QUICK = 0 ]; then
     port=$(free_port)
     start_ws_node && bench ws-node-idle-10k 600 idle --proto ws-chat --target "127.0.0.1:$port" \
-      --server-pid "$SERVER_PID" --clients 10000 --steps "$IDLE_STEPS" --duration 3
+      --server-pid "$SERVER_PID" --clients 10000 --steps "$IDLE_STEPS" --settle "$IDLE_SETTLE" --duration 3
     stop_servers
   fi
 fi
@@ -399,7 +404,7 @@ if selected rooms; then
         rooms-node) start_rooms_node ;;
       esac || { stop_servers; continue; }
       bench "$impl-idle-$tag-$rooms" 600 idle --proto rooms-chat --target "127.0.0.1:$port" \
-        --server-pid "$SERVER_PID" --clients "$count" --rooms "$rooms" --steps "$IDLE_STEPS" --duration 3
+        --server-pid "$SERVER_PID" --clients "$count" --rooms "$rooms" --steps "$IDLE_STEPS" --settle "$IDLE_SETTLE" --duration 3
       stop_servers
     done
   done
@@ -408,7 +413,7 @@ if selected rooms; then
   port=$(free_port)
   if start_rooms_chat; then
     bench rooms-chat-idle-19k-19000 600 idle --proto rooms-chat --target "127.0.0.1:$port" \
-      --server-pid "$SERVER_PID" --clients 19000 --rooms 19000 --steps "$IDLE_STEPS" --duration 3
+      --server-pid "$SERVER_PID" --clients 19000 --rooms 19000 --steps "$IDLE_STEPS" --settle "$IDLE_SETTLE" --duration 3
   fi
   stop_servers
 
@@ -551,6 +556,11 @@ How to read the figures:
   from a start while clean, or down from it until clean; a fresh server
   each) with p99 < 50 ms, nothing lost and every delivery made. "n/a": no
   step was clean.
+- KiB per idle joined socket: the server's RSS over the joined sockets,
+  read ${IDLE_SETTLE} s after the last join of each step (the same for every
+  server). Our binaries' jemalloc gives freed pages back over 10 s from a
+  background thread; read sooner, the garbage of the join ramp (welcomes,
+  notices) would count as memory per socket.
 
 HEADER
 

@@ -70,7 +70,11 @@ pub async fn run(mut args: Args) -> anyhow::Result<()> {
         .get_or_insert_with(|| format!("r{}", crate::codec::stamp::unix_micros() % 1_000_000))
         .clone();
     let ports = args.targets.iter().map(SocketAddr::port).collect();
-    let mut meter = ServerMeter::new(args.server_pids.clone(), ports)?;
+    let mut meter = ServerMeter::new(
+        args.server_pids.clone(),
+        ports,
+        Duration::from_secs_f64(args.settle),
+    )?;
     let outcome = if processes > 1 {
         if args.senders > 0 {
             bail!("sending scenarios run in one process (up to {SOCKETS_PER_PROCESS} clients)");

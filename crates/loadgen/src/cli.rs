@@ -61,6 +61,11 @@ pub struct Args {
     /// Loopback source addresses per process.
     #[arg(long, default_value_t = 16)]
     pub source_ips: usize,
+    /// Seconds between the last join of a step and the server's RSS
+    /// reading: long enough for the server to finish the joins' side work
+    /// and, past its allocator's decay time, to give freed pages back.
+    #[arg(long, default_value_t = 1.5)]
+    pub settle: f64,
     /// Handshakes in flight at once.
     #[arg(long, default_value_t = 128)]
     pub connect_concurrency: usize,

@@ -21,6 +21,8 @@ pub struct RssStep {
 #[derive(Debug)]
 pub struct ServerMeter {
     pub pids: Vec<u32>,
+    /// How long after a step's joins its RSS is read (`--settle`).
+    settle: Duration,
     pub rss_before_kib: Option<u64>,
     pub steps: Vec<RssStep>,
     window_start: Option<(Instant, CpuTime)>,
@@ -59,7 +61,7 @@ pub struct ServerFigures {
 
 impl ServerMeter {
     /// Starts measuring: notes the servers' RSS before any client connects.
-    pub fn new(pids: Vec<u32>, ports: Vec<u16>) -> anyhow::Result<Self> {
+    pub fn new(pids: Vec<u32>, ports: Vec<u16>, settle: Duration) -> anyhow::Result<Self> {
         let rss_before_kib = if pids.is_empty() {
             None
         } else {
@@ -67,6 +69,7 @@ impl ServerMeter {
         };
         Ok(ServerMeter {
             pids,
+            settle,
             rss_before_kib,
             steps: Vec::new(),
             window_start: None,
@@ -81,8 +84,7 @@ impl ServerMeter {
         if self.pids.is_empty() {
             return Ok(());
         }
-        // Let the server finish the joins' side work (notices, buffers) first.
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        tokio::time::sleep(self.settle).await;
         let rss_kib = procfs::total_rss_kib(&self.pids)?;
         tracing::info!(connections, rss_kib, "server RSS");
         self.steps.push(RssStep {
@@ -219,7 +221,8 @@ mod tests {
 
     #[test]
     fn figures_divide_cpu_by_deliveries() {
-        let mut meter = ServerMeter::new(vec![std::process::id()], Vec::new()).unwrap();
+        let mut meter =
+            ServerMeter::new(vec![std::process::id()], Vec::new(), Duration::ZERO).unwrap();
         meter.steps.push(RssStep {
             connections: 10,
             rss_kib: meter.rss_before_kib.unwrap() + 80,

@@ -15,8 +15,10 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 
-/// The largest fragment the server writes.
-pub const FRAGMENT_BYTES: usize = 1024;
+/// The largest fragment the server writes. The write buffer also writes out
+/// once it holds this much, so the buffer every socket keeps for good is
+/// about two fragments large.
+pub const FRAGMENT_BYTES: usize = 512;
 
 /// The frames of one text message made of `pieces`, in order.
 pub fn text_frames<I>(pieces: I) -> impl Iterator<Item = Message>
@@ -86,7 +88,8 @@ mod tests {
 
     #[test]
     fn pieces_cover_the_bytes_in_order() {
-        let bytes = Bytes::from((0..2500u32).map(|n| n as u8).collect::<Vec<_>>());
+        let len = FRAGMENT_BYTES * 2 + FRAGMENT_BYTES / 2;
+        let bytes = Bytes::from((0..len).map(|n| n as u8).collect::<Vec<_>>());
         let pieces: Vec<Bytes> = pieces(&bytes).collect();
         assert_eq!(pieces.len(), 3);
         assert_eq!(pieces.concat(), bytes.to_vec());
@@ -107,7 +110,8 @@ mod tests {
 
     #[test]
     fn only_the_last_frame_is_final_and_only_the_first_says_text() {
-        let frames: Vec<Message> = text_frames(pieces(&Bytes::from(vec![b'x'; 3000]))).collect();
+        let long = vec![b'x'; FRAGMENT_BYTES * 2 + FRAGMENT_BYTES / 2];
+        let frames: Vec<Message> = text_frames(pieces(&Bytes::from(long))).collect();
         assert_eq!(frames.len(), 3);
         for (index, frame) in frames.iter().enumerate() {
             let Message::Frame(frame) = frame else {
