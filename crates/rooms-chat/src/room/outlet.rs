@@ -374,6 +374,21 @@ mod tests {
         (shutdown, running)
     }
 
+    /// Waits until `probe` holds `count` frames; a writer that never sends
+    /// them fails the test instead of hanging it.
+    async fn received(probe: &Probe, count: usize) {
+        let waited = tokio::time::timeout(Duration::from_secs(10), async {
+            while probe.ids().len() < count {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        });
+        assert!(
+            waited.await.is_ok(),
+            "{} of {count} frames",
+            probe.ids().len()
+        );
+    }
+
     fn writer(delay_ms: u64) -> Writer<Probe> {
         Writer::new(
             Duration::from_millis(delay_ms),
@@ -434,9 +449,7 @@ mod tests {
         for pos in 1..=20 {
             writer.send(&probe, &outlet, frame(pos), false);
         }
-        while probe.ids().len() < 20 {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        received(&probe, 20).await;
         assert_eq!(probe.ids(), (1..=20).collect::<Vec<_>>());
         assert!(probe.writes().last().is_some_and(|last| last.len() > 1));
         shutdown.trigger();
@@ -456,9 +469,7 @@ mod tests {
         }
         assert_eq!(probe.ids(), vec![1], "nothing fits a full queue");
         probe.set_full(false);
-        while probe.ids().len() < 500 {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        received(&probe, 500).await;
         assert_eq!(probe.ids(), (1..=500).collect::<Vec<_>>());
         assert!(
             !probe.is_cut(),
