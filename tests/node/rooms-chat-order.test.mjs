@@ -1,8 +1,9 @@
 // rooms-chat: one ordered room log. Every event a member can see takes one
 // road (store → bus → the room's line → the socket), so watchers read each
 // member's join, message and leave in causal order, on one instance and
-// across two; acks never wait on a Redis that is gone; and a socket that
-// stops reading gets a gap-free prefix of the room, then the close.
+// across two; acks never wait on a Redis that is gone; a socket that stops
+// reading gets a gap-free prefix of the room, then the close; and one whose
+// ack cannot be queued is closed rather than left waiting for it.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
@@ -169,7 +170,7 @@ describe('rooms-chat with Redis SIGKILLed', () => {
 /** A raw Socket.IO-over-WebSocket client whose TCP reads can be paused. */
 async function rawMember(url, room, name) {
   const ws = new WebSocket(`${url.replace('http', 'ws')}/socket.io/?EIO=4&transport=websocket`);
-  const member = { ws, ids: [], closed: false, acked: null };
+  const member = { ws, ids: [], closed: false, acked: null, acks: new Map() };
   let opened;
   const connected = new Promise((resolve) => { opened = resolve; });
   ws.on('message', (data) => {
@@ -178,6 +179,10 @@ async function rawMember(url, room, name) {
     else if (text === '2') ws.send('3');
     else if (text.startsWith('40')) opened();
     else if (text.startsWith('430')) member.acked = JSON.parse(text.slice(3))[0];
+    else if (/^43\d/.test(text)) {
+      const [, id, body] = text.match(/^43(\d+)(.*)$/s);
+      member.acks.set(Number(id), JSON.parse(body)[0]);
+    }
     else if (text.startsWith('42')) {
       const [event, payload] = JSON.parse(text.slice(2));
       if (event === 'message' && payload.room === room) member.ids.push(payload.id);
@@ -229,6 +234,43 @@ describe('rooms-chat member that stops reading', () => {
     } finally {
       raw?.ws.terminate();
       for (const sender of senders) sender.close();
+      await server.stop();
+    }
+  });
+});
+
+describe('rooms-chat member whose ack does not fit its queue', () => {
+  test('is closed, never left open without its ack', async () => {
+    // A byte bound far above the flood, so that only the ack can end it.
+    const server = await startServer('rooms-chat', { MSG_RATE: '0', MAX_BUFFER: '8', MAX_QUEUED_BYTES: String(64 << 20) });
+    const room = unique('ackfull');
+    const text = 'y'.repeat(2000);
+    // Far more than the kernel's buffers (a send buffer grows to 4 MB here)
+    // and tungstenite's take, so the raw member's socketioxide queue stays full.
+    const flood = 3500;
+    let raw;
+    let sender;
+    try {
+      raw = await rawMember(server.url, room, 'raw');
+      sender = await connect(server.url, { label: 'sender' });
+      await sender.join(room, 'sender');
+      raw.ws._socket.pause();
+      for (let n = 0; n < flood; n += 1) {
+        const ack = await sender.send(room, text);
+        assert.equal(ack.ok, true, short(ack));
+      }
+      await sender.waitForMessages(room, flood, 30_000);
+      raw.ws.send(`421${JSON.stringify(['message', { room, text: 'my last words' }])}`);
+      await sleep(500);
+      raw.ws._socket.resume();
+      await waitUntil(() => raw.closed || raw.acks.has(1), 15_000,
+        () => `raw member: ${raw.ids.length} messages, no ack and still open`);
+      assert.ok(raw.closed, `the ack found room after all: ${short(raw.acks.get(1))}`);
+      const expected = Array.from({ length: raw.ids.length }, (_, i) => i + 1);
+      assert.deepEqual(raw.ids, expected, 'a gap-free prefix of the room, in order');
+    } finally {
+      raw?.ws.terminate();
+      sender?.close();
       await server.stop();
     }
   });
