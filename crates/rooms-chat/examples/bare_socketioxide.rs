@@ -57,23 +57,23 @@ async fn set_up_with_notices(socket: SocketRef) -> Result<(), Infallible> {
 
 async fn on_connect() {}
 
+async fn on_join(socket: SocketRef, data: TryData<Value>, ack: AckSender) {
+    join(&socket, data, ack);
+}
+
 async fn on_join_with_notice(socket: SocketRef, data: TryData<Value>, ack: AckSender) {
-    let room = data
-        .0
-        .as_ref()
-        .ok()
-        .and_then(|request| request["room"].as_str());
-    let room = room.unwrap_or("general").to_owned();
+    let room = join(&socket, data, ack);
     let notice = json!({"room": room, "name": socket.id.to_string(), "ts": 0});
-    on_join(socket.clone(), data, ack).await;
-    // Volatile peers may be missed; this is a floor, not a contract.
+    // A member whose queue is full misses it: fine for a floor of memory.
     let _ = socket.to(room).emit("user_joined", &notice).await;
 }
 
-async fn on_join(socket: SocketRef, TryData(request): TryData<Value>, ack: AckSender) {
+/// Joins the requested room and acks; the room's name.
+fn join(socket: &SocketRef, TryData(request): TryData<Value>, ack: AckSender) -> String {
     let request = request.unwrap_or(Value::Null);
     let room = request["room"].as_str().unwrap_or("general").to_owned();
     socket.join(room.clone());
     // A client gone before its ack has nobody to tell.
     let _ = ack.send(&json!({"ok": true, "room": room, "members": [], "history": []}));
+    room
 }
