@@ -1,7 +1,7 @@
 //! What every server in this workspace needs to run for real, written once:
 //! configuration from the environment, logging, metrics and health endpoints,
 //! graceful shutdown, the HTTP accept loop, the embedded web page, rate
-//! limiting and the browser-origin check; and [`launch`], which starts and
+//! limiting, the browser-origin check and the chats' write pace; and [`launch`], which starts and
 //! stops every app the same way.
 #![deny(unsafe_code)]
 
@@ -16,6 +16,7 @@ pub mod launch;
 pub mod limits;
 pub mod metrics;
 pub mod origin;
+pub mod pace;
 pub mod rate;
 pub mod raw_route;
 pub mod refusal;

@@ -12,7 +12,7 @@ pub const DEFAULT_PORT: u16 = 3000;
 
 /// Short enough to go unnoticed in a chat, long enough that a busy socket's
 /// frames share one write (see `room::outlet`: only a socket receiving more
-/// than four frames per delay waits at all).
+/// than three frames per delay waits at all).
 const DEFAULT_WRITE_DELAY_MS: u64 = 20;
 
 /// socketioxide's queue of one socket, in packets. Its engine also queues

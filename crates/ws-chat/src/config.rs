@@ -5,10 +5,12 @@
 //! more than that many frames behind is cut off with 1013 (at 200 messages
 //! a second, about 40 seconds behind; the ring costs the frames it holds,
 //! shared by every socket).
-//! `WRITE_DELAY_MS` (default 10): after a write, a socket waits this long
-//! before it writes again, so that frames arriving meanwhile leave together
-//! in one system call; a frame for a socket that wrote longer ago than that
-//! leaves at once. 0 writes whenever the socket is free.
+//! `WRITE_DELAY_MS` (default 20): while the chat is busy (more than three
+//! frames per delay), a socket waits this long after a write before it
+//! writes again, so that frames arriving meanwhile leave together in one
+//! system call; while it is quiet, half as long. A frame for a socket that
+//! wrote longer ago than that leaves at once. 0 writes whenever the socket
+//! is free.
 
 use anyhow::{Result, ensure};
 use ops::ServerConfig;
@@ -18,10 +20,11 @@ use std::time::Duration;
 /// ws-chat listens on 8080 unless `PORT` says otherwise.
 pub const DEFAULT_PORT: u16 = 8080;
 
-/// Shorter than the gap between messages of an everyday chat, so that such
-/// a chat never waits for it; long enough that a busy chat (hundreds of
-/// messages a second) writes a few frames per system call.
-const DEFAULT_WRITE_DELAY_MS: u64 = 10;
+/// Half of it is shorter than the gap between messages of an everyday chat,
+/// so that such a chat never waits; a busy chat (hundreds of messages a
+/// second) writes a few frames per system call, and none waits much longer
+/// than the delay.
+const DEFAULT_WRITE_DELAY_MS: u64 = 20;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -35,8 +38,9 @@ pub struct Config {
     /// `QUEUE_LEN`: how many published frames a socket may fall behind
     /// before it is cut off as too slow.
     pub queue_len: usize,
-    /// `WRITE_DELAY_MS`: the least time between two writes of one socket;
-    /// frames that come sooner gather and leave together.
+    /// `WRITE_DELAY_MS`: the least time between two writes of one socket
+    /// while the chat is busy (half of it while quiet); frames that come
+    /// sooner gather and leave together.
     pub write_delay: Duration,
 }
 

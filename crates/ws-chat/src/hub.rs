@@ -13,18 +13,23 @@
 //! socket.
 //!
 //! When a socket writes is the session's business (write by need, see
-//! `session`): the hub holds nothing back. A join subscribes the newcomer
+//! `session`): the hub holds nothing back. It only keeps the chat's pace
+//! ([`ops::pace`]): every socket gets the same frames, so whether the chat
+//! is busy is known exactly where they are published, free of the jitter
+//! with which each socket's task gets to them. A join subscribes the newcomer
 //! under the same lock that publishes, so its welcome and its live frames
 //! neither overlap nor leave a gap.
 
 use crate::frame::PieceWriter;
 use crate::metrics::Metrics;
 use bytes::Bytes;
+use ops::pace::Pace;
 use parking_lot::{Mutex, MutexGuard};
 use protocol::ws::{self, ChatMessage, ServerFrame, User};
 use protocol::{ErrorBody, ErrorCode, HISTORY_LEN, now_ms, validate};
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -70,17 +75,24 @@ struct State {
     history: VecDeque<ChatMessage>,
     next_message_id: u64,
     next_user_id: u64,
+    /// How often frames are published.
+    pace: Pace,
 }
 
 pub struct Hub {
     state: Mutex<State>,
     next_connection_id: AtomicU64,
+    /// `WRITE_DELAY_MS`, which tells a busy chat from a quiet one.
+    write_delay: Duration,
+    /// The chat is busy: read by every session after each write, without
+    /// the lock.
+    busy: AtomicBool,
     metrics: Metrics,
 }
 
 impl Hub {
     /// A hub whose sessions may fall at most `queue_len` frames behind.
-    pub fn new(queue_len: usize, metrics: Metrics) -> Hub {
+    pub fn new(queue_len: usize, write_delay: Duration, metrics: Metrics) -> Hub {
         let (publisher, _) = broadcast::channel(queue_len);
         Hub {
             state: Mutex::new(State {
@@ -89,10 +101,19 @@ impl Hub {
                 history: VecDeque::with_capacity(HISTORY_LEN),
                 next_message_id: 1,
                 next_user_id: 1,
+                pace: Pace::default(),
             }),
             next_connection_id: AtomicU64::new(1),
+            write_delay,
+            busy: AtomicBool::new(false),
             metrics,
         }
+    }
+
+    /// Whether frames are published often enough to be worth holding for
+    /// `WRITE_DELAY_MS` in every socket.
+    pub fn is_busy(&self) -> bool {
+        self.busy.load(Ordering::Relaxed)
     }
 
     pub fn new_connection_id(&self) -> ConnectionId {
@@ -235,6 +256,9 @@ impl Hub {
 
     /// Hands `outgoing` to every subscriber.
     fn publish(&self, state: &mut State, outgoing: Outgoing) {
+        state.pace.frame(Instant::now(), self.write_delay);
+        self.busy
+            .store(state.pace.is_busy(self.write_delay), Ordering::Relaxed);
         if let Some(publisher) = &state.publisher {
             // An error only means nobody is subscribed, which is fine.
             let _ = publisher.send(outgoing);
@@ -252,7 +276,7 @@ mod tests {
     use serde_json::Value;
 
     fn hub() -> Hub {
-        Hub::new(16, Metrics::default())
+        Hub::new(16, Duration::from_millis(20), Metrics::default())
     }
 
     fn parse(outgoing: &Outgoing) -> Value {
@@ -297,6 +321,23 @@ mod tests {
             .unwrap();
         let welcome: Value = serde_json::from_slice(&carol.welcome.concat()).unwrap();
         assert_eq!(welcome["history"].as_array().unwrap().last(), Some(&live));
+    }
+
+    #[test]
+    fn a_chat_is_quiet_until_frames_come_faster_than_three_per_delay() {
+        let hub = Hub::new(64, Duration::from_secs(3600), Metrics::default());
+        let alice = hub
+            .join(hub.new_connection_id(), "alice".into(), None)
+            .unwrap();
+        assert!(!hub.is_busy(), "a join is no load");
+        for n in 0..3 {
+            hub.post(&alice.user, format!("m{n}"));
+        }
+        assert!(!hub.is_busy(), "a few frames are no load");
+        for n in 0..20 {
+            hub.post(&alice.user, format!("m{n}"));
+        }
+        assert!(hub.is_busy(), "a burst within one delay is");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //!
 //! A frame for a socket that wrote nothing during the last `WRITE_DELAY_MS`
 //! leaves at once, and so does one for a socket whose frames come far
-//! apart on average (less than four per delay): light load costs no
+//! apart on average (quiet, in [`ops::pace`]'s terms): light load costs no
 //! latency. A frame arriving sooner at a busy socket waits in its outlet,
 //! and everything waiting leaves together when the delay since the last
 //! write is over: the socket's writer then wakes once and sends them in
@@ -25,6 +25,7 @@ use crate::metrics::Metrics;
 use crate::recipient::{Delivery, Recipient};
 use crate::room::event::RoomEvent;
 use ops::Shutdown;
+use ops::pace::Pace;
 use parking_lot::Mutex;
 use serde_json::value::RawValue;
 use std::cmp::Ordering;
@@ -75,9 +76,8 @@ struct State {
     /// The sum of `waiting`'s [`Frame::bytes`].
     waiting_bytes: usize,
     last_write: Option<Instant>,
-    last_frame: Option<Instant>,
-    /// Moving average of the time between two frames, in microseconds.
-    mean_gap_micros: u64,
+    /// How often frames reach this socket.
+    pace: Pace,
     /// Whether the writer's queue holds this outlet.
     scheduled: bool,
     /// socketioxide's queue was full at the last write: nothing is handed
@@ -127,7 +127,8 @@ impl<R: Recipient> Writer<R> {
         let idle = state
             .last_write
             .is_none_or(|last| now.duration_since(last) >= self.delay);
-        let busy = self.is_busy(&mut state, now);
+        state.pace.frame(now, self.delay);
+        let busy = state.pace.is_busy(self.delay);
         if state.waiting.is_empty() && (idle || !busy) {
             state.last_write = Some(now);
             match socket.send(frame.event(), frame.json()) {
@@ -168,23 +169,6 @@ impl<R: Recipient> Writer<R> {
     fn wait(&self, state: &mut State, frame: Frame) {
         state.waiting_bytes += frame.bytes();
         state.waiting.push(frame);
-    }
-
-    /// Whether frames reach this socket more often than four per delay,
-    /// on average over the last few: only then is a frame worth holding.
-    fn is_busy(&self, state: &mut State, now: Instant) -> bool {
-        let delay = self.delay.as_micros() as u64;
-        // A long silence counts as one delay, so a burst is noticed soon.
-        let gap = state.last_frame.map_or(delay, |last| {
-            (now.duration_since(last).as_micros() as u64).min(delay)
-        });
-        state.last_frame = Some(now);
-        state.mean_gap_micros = if state.mean_gap_micros == 0 {
-            gap
-        } else {
-            (state.mean_gap_micros * 7 + gap) / 8
-        };
-        state.mean_gap_micros < delay / 4
     }
 
     /// Sends what waits in `outlet` now: before a frame that must follow it
@@ -431,7 +415,7 @@ mod tests {
     fn frames_far_apart_leave_at_once_even_within_the_delay() {
         let probe = Probe::new();
         let outlet = Arc::new(Outlet::default());
-        // Far apart relative to a quarter of the delay: never busy.
+        // Far apart relative to the delay: never busy.
         let slow = Writer::<Probe>::new(Duration::from_millis(40), 64, 1 << 20, Metrics::default());
         for pos in 1..=3 {
             slow.send(&probe, &outlet, frame(pos), false);
