@@ -43,6 +43,26 @@ impl Hangup {
         self.inner.hung_up.load(Ordering::Acquire)
     }
 
+    /// Passes `poll`'s outcome on, unless the connection is hung up. Only a
+    /// task about to wait registers to be woken by a hang-up: registering on
+    /// every poll would cost each read and write two atomic swaps for
+    /// nothing, since a task that was not told to wait polls again anyway.
+    fn guard<T>(
+        &self,
+        waker: &AtomicWaker,
+        cx: &mut Context<'_>,
+        poll: impl FnOnce(&mut Context<'_>) -> Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        self.check()?;
+        let outcome = poll(cx);
+        if outcome.is_pending() {
+            waker.register(cx.waker());
+            // A hang-up between the check and the registration woke nobody.
+            self.check()?;
+        }
+        outcome
+    }
+
     fn check(&self) -> io::Result<()> {
         if self.is_hung_up() {
             Err(io::Error::new(
@@ -73,9 +93,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for Hangable<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        self.hangup.inner.reader.register(cx.waker());
-        self.hangup.check()?;
-        Pin::new(&mut self.stream).poll_read(cx, buf)
+        let this = &mut *self;
+        this.hangup.guard(&this.hangup.inner.reader, cx, |cx| {
+            Pin::new(&mut this.stream).poll_read(cx, buf)
+        })
     }
 }
 
@@ -85,9 +106,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Hangable<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.hangup.inner.writer.register(cx.waker());
-        self.hangup.check()?;
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        let this = &mut *self;
+        this.hangup.guard(&this.hangup.inner.writer, cx, |cx| {
+            Pin::new(&mut this.stream).poll_write(cx, buf)
+        })
     }
 
     fn poll_write_vectored(
@@ -95,9 +117,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Hangable<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.hangup.inner.writer.register(cx.waker());
-        self.hangup.check()?;
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        let this = &mut *self;
+        this.hangup.guard(&this.hangup.inner.writer, cx, |cx| {
+            Pin::new(&mut this.stream).poll_write_vectored(cx, bufs)
+        })
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -105,9 +128,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Hangable<S> {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.hangup.inner.writer.register(cx.waker());
-        self.hangup.check()?;
-        Pin::new(&mut self.stream).poll_flush(cx)
+        let this = &mut *self;
+        this.hangup.guard(&this.hangup.inner.writer, cx, |cx| {
+            Pin::new(&mut this.stream).poll_flush(cx)
+        })
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

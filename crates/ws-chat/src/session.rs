@@ -27,11 +27,9 @@ use crate::app::App;
 use crate::frame;
 use crate::hub::{ConnectionId, Outgoing};
 use crate::socket::{
-    Ending, Event, Socket, poll_socket, sink_has_room, until_hold_over, until_shutdown,
-    write_fragmented,
+    Ending, Event, Socket, poll_socket, until_hold_over, until_shutdown, write_fragmented,
 };
 use bytes::Bytes;
-use futures::SinkExt;
 use ops::Shutdown;
 use ops::rate::{AbuseCounter, TokenBucket};
 use protocol::ws::{ClientFrame, ServerFrame, User};
@@ -271,7 +269,7 @@ impl Session {
     /// user, so it can be large: the rest waits for the next flush rather
     /// than piling up in tungstenite's buffer.
     fn write_backlog(&mut self) -> ControlFlow<Ending> {
-        while !self.backlog.is_empty() && sink_has_room(&mut self.ws) {
+        while !self.backlog.is_empty() && self.ws.has_room() {
             let frame = self.backlog.pop_front().expect("checked it is not empty");
             self.queue(frame)?;
         }
@@ -304,7 +302,7 @@ impl Session {
             }
             // The wake-up's share is used up, or the socket is full: the
             // next frame stays in the ring (taking it now would drop it).
-            if round == FRAMES_PER_WAKE || !sink_has_room(&mut self.ws) {
+            if round == FRAMES_PER_WAKE || !self.ws.has_room() {
                 break;
             }
             let Some(member) = &mut self.membership else {
@@ -403,7 +401,7 @@ impl Session {
 
     /// Hands one frame to tungstenite's write buffer; the loop flushes it.
     fn queue(&mut self, message: Message) -> ControlFlow<Ending> {
-        match self.ws.start_send_unpin(message) {
+        match self.ws.queue(message) {
             Ok(()) => {
                 self.flushing = true;
                 ControlFlow::Continue(())
@@ -435,8 +433,8 @@ impl Session {
                 // Best effort, bounded: a peer that does not take the close
                 // frame is dropped all the same when the session ends.
                 let _ = timeout(CLOSE_TIMEOUT, async {
-                    let _ = self.ws.close(Some(frame)).await;
-                    ops::close::linger(self.ws.get_mut(), CLOSE_TIMEOUT).await;
+                    let _ = self.ws.close(frame).await;
+                    ops::close::linger(self.ws.io_mut(), CLOSE_TIMEOUT).await;
                 })
                 .await;
             }

@@ -10,20 +10,19 @@
 use crate::app::App;
 use crate::frame::FRAGMENT_BYTES;
 use crate::session::Session;
+use crate::socket::Socket;
 use futures::future::Either;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, StatusCode};
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
 use ops::Shutdown;
 use ops::origin::OriginPolicy;
 use std::convert::Infallible;
 use std::future::{Ready, ready};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::task::TaskTracker;
 use tower_service::Service;
 use warp::reply::Response;
@@ -135,12 +134,7 @@ impl Upgrader {
         self.sessions.spawn(async move {
             match on_upgrade.await {
                 Ok(upgraded) => {
-                    let socket = WebSocketStream::from_raw_socket(
-                        TokioIo::new(upgraded),
-                        Role::Server,
-                        Some(websocket_config()),
-                    )
-                    .await;
+                    let socket = Socket::new(upgraded, websocket_config());
                     Session::new(socket, app).run(shutdown).await;
                 }
                 Err(error) => tracing::debug!(%error, "upgrade failed"),
