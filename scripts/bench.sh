@@ -44,6 +44,8 @@ done
 # it even when nothing allocates), so a reading taken sooner counts the
 # garbage of the join ramp as memory per socket. The same wait for every server.
 IDLE_SETTLE=12
+# Light-load rows: how many interleaved rounds (see light_rounds).
+LIGHT_ROUNDS=3
 if [ $QUICK = 1 ]; then
   WINDOW=5 JITTER_WINDOW=20 QUIET_WAIT=5 IDLE_STEPS=2 CEILING_STEPS=3
 else
@@ -298,13 +300,45 @@ raw_pair() {
   bench "rawtcp-$name-same" 240 rawtcp "$@" --rate "$rate" --frames-per-write "$(frames_per_write "$run")"
 }
 
-if selected ws-chat; then
-  for load in light heavy; do
-    [ $load = light ] && rate=$CHAT_LIGHT || rate=$CHAT_HEAVY
-    fanout_run "ws-chat-$load" start_ws_chat "$rate" "${CHAT[@]}"
-    [ $NODE_PEERS = 1 ] && fanout_run "ws-node-$load" start_ws_node "$rate" "${CHAT[@]}"
-    raw_pair "chat-$load" "ws-chat-$load" "$rate" "${RAW_CHAT[@]}"
+# light_rounds APP START NODE-START RAW-NAME RATE FANOUT-SHAPE -- RAW-SHAPE:
+# the light rows, where nothing batches and run-to-run noise (the kernel's
+# wake-ups of the load generator, Node's garbage collector) is as large as
+# the differences measured. Ours, the Node peer and the raw reference run
+# LIGHT_ROUNDS times, interleaved; each row is the round whose CPU per
+# delivery is the median (every round's report stays as NAME-rK.json).
+light_rounds() {
+  local app=$1 start=$2 node_start=$3 raw=$4 rate=$5; shift 5
+  local fanout=() round
+  while [ "$1" != -- ]; do fanout+=("$1"); shift; done; shift
+  for round in $(seq "$LIGHT_ROUNDS"); do
+    fanout_run "$app-chat-light-r$round" "$start" "$rate" "${fanout[@]}"
+    [ $NODE_PEERS = 1 ] && fanout_run "$app-node-light-r$round" "$node_start" "$rate" "${fanout[@]}"
+    bench "rawtcp-$raw-light-1-r$round" 240 rawtcp "$@" --rate "$rate" --frames-per-write 1
   done
+  median_round "$app-chat-light"
+  [ $NODE_PEERS = 1 ] && median_round "$app-node-light"
+  median_round "rawtcp-$raw-light-1"
+  bench "rawtcp-$raw-light-same" 240 rawtcp "$@" --rate "$rate" \
+    --frames-per-write "$(frames_per_write "$app-chat-light")"
+}
+
+# median_round NAME: NAME-r1 .. NAME-rN's median by CPU per delivery, as NAME.
+median_round() {
+  local name=$1 pick ext
+  pick=$(for round in $(seq "$LIGHT_ROUNDS"); do
+      echo "$(jq -r '.server.cpu_us_per_delivery // 1e9' "$OUT/$name-r$round.json" 2>/dev/null || echo 1e9) $round"
+    done | sort -g | sed -n "$(((LIGHT_ROUNDS + 1) / 2))p" | cut -d' ' -f2)
+  for ext in json command servers load stderr; do
+    [ -f "$OUT/$name-r$pick.$ext" ] && cp "$OUT/$name-r$pick.$ext" "$OUT/$name.$ext"
+  done
+  echo "$pick" >"$OUT/$name.round"
+}
+
+if selected ws-chat; then
+  light_rounds ws start_ws_chat start_ws_node chat "$CHAT_LIGHT" "${CHAT[@]}" -- "${RAW_CHAT[@]}"
+  fanout_run ws-chat-heavy start_ws_chat "$CHAT_HEAVY" "${CHAT[@]}"
+  [ $NODE_PEERS = 1 ] && fanout_run ws-node-heavy start_ws_node "$CHAT_HEAVY" "${CHAT[@]}"
+  raw_pair chat-heavy ws-chat-heavy "$CHAT_HEAVY" "${RAW_CHAT[@]}"
   CEILING_SHAPE=("${CHAT[@]}")
   ceiling ws-chat-ceiling 200 1.5 start_ws_chat
   [ $NODE_PEERS = 1 ] && ceiling ws-node-ceiling 80 1.5 start_ws_node
@@ -369,11 +403,14 @@ if selected sse; then
 fi
 
 if selected rooms; then
+  light_rounds rooms start_rooms_chat start_rooms_node rooms "$ROOMS_LIGHT" "${ROOMS[@]}" -- "${RAW_ROOMS[@]}"
   for load in light heavy; do
     [ $load = light ] && rate=$ROOMS_LIGHT || rate=$ROOMS_HEAVY
-    fanout_run "rooms-chat-$load" start_rooms_chat "$rate" "${ROOMS[@]}"
-    [ $NODE_PEERS = 1 ] && fanout_run "rooms-node-$load" start_rooms_node "$rate" "${ROOMS[@]}"
-    raw_pair "rooms-$load" "rooms-chat-$load" "$rate" "${RAW_ROOMS[@]}"
+    if [ $load = heavy ]; then
+      fanout_run rooms-chat-heavy start_rooms_chat "$rate" "${ROOMS[@]}"
+      [ $NODE_PEERS = 1 ] && fanout_run rooms-node-heavy start_rooms_node "$rate" "${ROOMS[@]}"
+      raw_pair rooms-heavy rooms-chat-heavy "$rate" "${RAW_ROOMS[@]}"
+    fi
     # Two instances on one Redis, clients spread over both.
     for impl in rooms-chat rooms-node; do
       [ $impl = rooms-node ] && [ $NODE_PEERS = 0 ] && continue
@@ -459,6 +496,21 @@ field() {
 }
 
 CPU=.server.cpu_us_per_delivery
+
+# rounds_line LABEL:NAME...: one line giving every light round's CPU per
+# delivery of each NAME, and which round its row shows.
+rounds_line() {
+  local entry label name round cpus parts=()
+  for entry in "$@"; do
+    label=${entry%%:*} name=${entry#*:} cpus=()
+    [ -f "$OUT/$name.round" ] || continue
+    for round in $(seq "$LIGHT_ROUNDS"); do cpus+=("$(field "$name-r$round" "$CPU" 2)"); done
+    parts+=("$label $(IFS=/; echo "${cpus[*]}" | sed 's|/| / |g') (row: round $(cat "$OUT/$name.round"))")
+  done
+  [ ${#parts[@]} -gt 0 ] || return 0
+  echo
+  echo "Light rows, CPU-µs per delivery of each of the $LIGHT_ROUNDS interleaved rounds: $(IFS=';'; echo "${parts[*]}" | sed 's|;|; |g')."
+}
 LOST='(.messages.lost // .streams.lost)'
 
 # calc EXPRESSION A B...: awk arithmetic over figures, "n/a" if one is missing.
@@ -546,6 +598,13 @@ How to read the figures:
 - The raw TCP reference (\`loadgen raw-server\`, no JSON, no framing) runs
   each shape twice: one write per frame (\`--frames-per-write 1\`), and with
   as many frames per write as our server made in that shape.
+- Light load (one instance): nothing batches there, and one run's CPU per
+  delivery varies by tens of percent from the next (the kernel's wake-ups
+  of the load generator; Node's garbage collector). Ours, the Node peer and
+  the raw reference with one write per frame therefore run $LIGHT_ROUNDS
+  times, interleaved, and each row is the round with the median CPU per
+  delivery; the line under the table gives every round
+  (\`target/bench/<run>-r<round>.json\`).
 - Latency is end to end (sender's clock to receiver's clock, one machine),
   including the load generator's own scheduling delays: it runs on the same
   $(nproc) cores as the servers. Where a server uses most of a core the load
@@ -574,6 +633,9 @@ HEADER
     row "ws-node-$load" "Node ws, $load"
     row "rawtcp-chat-$load-1" "raw TCP, one write per frame"
     row "rawtcp-chat-$load-same" "raw TCP, ws-chat's writes"
+    if [ $load = light ]; then
+      rounds_line "ws-chat:ws-chat-light" "Node ws:ws-node-light" "raw TCP:rawtcp-chat-light-1"
+    fi
   done
   echo
   echo "Clean ceiling (msg/s sent to 1,000 clients): ws-chat $(ceiling_of ws-chat-ceiling), Node ws $(ceiling_of ws-node-ceiling). Steps:"
@@ -612,6 +674,9 @@ HEADER
     row "rooms-node-$load-2" "Node socket.io + redis-adapter, 2 instances, $load"
     row "rawtcp-rooms-$load-1" "raw TCP, one write per frame"
     row "rawtcp-rooms-$load-same" "raw TCP, rooms-chat's writes"
+    if [ $load = light ]; then
+      rounds_line "rooms-chat:rooms-chat-light" "Node socket.io:rooms-node-light" "raw TCP:rawtcp-rooms-light-1"
+    fi
   done
   echo
   echo "Clean ceiling (msg/s sent over 10 rooms of 100): rooms-chat $(ceiling_of rooms-chat-ceiling), Node socket.io $(ceiling_of rooms-node-ceiling). Steps:"
