@@ -404,14 +404,12 @@ fi
 
 if selected rooms; then
   light_rounds rooms start_rooms_chat start_rooms_node rooms "$ROOMS_LIGHT" "${ROOMS[@]}" -- "${RAW_ROOMS[@]}"
+  fanout_run rooms-chat-heavy start_rooms_chat "$ROOMS_HEAVY" "${ROOMS[@]}"
+  [ $NODE_PEERS = 1 ] && fanout_run rooms-node-heavy start_rooms_node "$ROOMS_HEAVY" "${ROOMS[@]}"
+  raw_pair rooms-heavy rooms-chat-heavy "$ROOMS_HEAVY" "${RAW_ROOMS[@]}"
+  # Two instances on one Redis, clients spread over both.
   for load in light heavy; do
     [ $load = light ] && rate=$ROOMS_LIGHT || rate=$ROOMS_HEAVY
-    if [ $load = heavy ]; then
-      fanout_run rooms-chat-heavy start_rooms_chat "$rate" "${ROOMS[@]}"
-      [ $NODE_PEERS = 1 ] && fanout_run rooms-node-heavy start_rooms_node "$rate" "${ROOMS[@]}"
-      raw_pair rooms-heavy rooms-chat-heavy "$rate" "${RAW_ROOMS[@]}"
-    fi
-    # Two instances on one Redis, clients spread over both.
     for impl in rooms-chat rooms-node; do
       [ $impl = rooms-node ] && [ $NODE_PEERS = 0 ] && continue
       start_rooms_cluster "$([ $impl = rooms-node ] && echo node)" || { stop_servers; continue; }

@@ -116,6 +116,16 @@ impl Hub {
         self.busy.load(Ordering::Relaxed)
     }
 
+    /// How long a socket leaves the ring alone after a write: the whole
+    /// delay while the chat is busy, half of it while quiet (see `session`).
+    pub fn hold_after_write(&self) -> Duration {
+        if self.is_busy() {
+            self.write_delay
+        } else {
+            self.write_delay / 2
+        }
+    }
+
     pub fn new_connection_id(&self) -> ConnectionId {
         ConnectionId(self.next_connection_id.fetch_add(1, Ordering::Relaxed))
     }

@@ -321,12 +321,7 @@ impl Session {
         if delivered > 0 {
             self.app.metrics.core.messages_out.inc_by(delivered);
             self.flushing = true;
-            let delay = self.app.config.write_delay;
-            let hold = if self.app.hub.is_busy() {
-                delay
-            } else {
-                delay / 2
-            };
+            let hold = self.app.hub.hold_after_write();
             if drained && !hold.is_zero() {
                 self.hold = Some(Box::pin(tokio::time::sleep(hold)));
             }
