@@ -281,6 +281,9 @@ RAW_ROOMS=(--rooms 10 --clients 1000 --senders 50 --duration "$WINDOW")
 start_ws_chat() { start_server ws-chat "$port" MSG_RATE=0; }
 start_ws_node() { start_cmd ws-node "$port" "$PEERS/ws-node" node server.js; }
 start_rooms_chat() { start_server rooms-chat "$port" MSG_RATE=0; }
+# socketioxide alone, nothing of ours: the floor of memory (idle rows) and,
+# with its own room broadcast for `message`, of CPU per delivery.
+start_bare() { HEALTH_PATH="/socket.io/?EIO=4&transport=polling" start_server examples/bare_socketioxide "$port" MSG_RATE=0 "$@"; }
 start_rooms_node() { start_cmd rooms-node "$port" "$PEERS/rooms-node" env MSG_RATE=0 node server.js; }
 
 # chat_pair APP-NAME START-FUNCTION SHAPE-NAME RATE: one fan-out run.
@@ -300,23 +303,26 @@ raw_pair() {
   bench "rawtcp-$name-same" 240 rawtcp "$@" --rate "$rate" --frames-per-write "$(frames_per_write "$run")"
 }
 
-# light_rounds APP START NODE-START RAW-NAME RATE FANOUT-SHAPE -- RAW-SHAPE:
+# light_rounds APP START NODE-START FLOOR RAW-NAME RATE FANOUT-SHAPE -- RAW-SHAPE:
 # the light rows, where nothing batches and run-to-run noise (the kernel's
 # wake-ups of the load generator, Node's garbage collector) is as large as
-# the differences measured. Ours, the Node peer and the raw reference run
-# LIGHT_ROUNDS times, interleaved; each row is the round whose CPU per
-# delivery is the median (every round's report stays as NAME-rK.json).
+# the differences measured. Ours, the Node peer, the framework's floor
+# (FLOOR as NAME:START, or -) and the raw reference run LIGHT_ROUNDS times,
+# interleaved; each row is the round whose CPU per delivery is the median
+# (every round's report stays as NAME-rK.json).
 light_rounds() {
-  local app=$1 start=$2 node_start=$3 raw=$4 rate=$5; shift 5
+  local app=$1 start=$2 node_start=$3 floor=$4 raw=$5 rate=$6; shift 6
   local fanout=() round
   while [ "$1" != -- ]; do fanout+=("$1"); shift; done; shift
   for round in $(seq "$LIGHT_ROUNDS"); do
     fanout_run "$app-chat-light-r$round" "$start" "$rate" "${fanout[@]}"
     [ $NODE_PEERS = 1 ] && fanout_run "$app-node-light-r$round" "$node_start" "$rate" "${fanout[@]}"
+    [ "$floor" != - ] && fanout_run "${floor%%:*}-light-r$round" "${floor#*:}" "$rate" "${fanout[@]}"
     bench "rawtcp-$raw-light-1-r$round" 240 rawtcp "$@" --rate "$rate" --frames-per-write 1
   done
   median_round "$app-chat-light"
   [ $NODE_PEERS = 1 ] && median_round "$app-node-light"
+  [ "$floor" != - ] && median_round "${floor%%:*}-light"
   median_round "rawtcp-$raw-light-1"
   bench "rawtcp-$raw-light-same" 240 rawtcp "$@" --rate "$rate" \
     --frames-per-write "$(frames_per_write "$app-chat-light")"
@@ -335,7 +341,7 @@ median_round() {
 }
 
 if selected ws-chat; then
-  light_rounds ws start_ws_chat start_ws_node chat "$CHAT_LIGHT" "${CHAT[@]}" -- "${RAW_CHAT[@]}"
+  light_rounds ws start_ws_chat start_ws_node - chat "$CHAT_LIGHT" "${CHAT[@]}" -- "${RAW_CHAT[@]}"
   fanout_run ws-chat-heavy start_ws_chat "$CHAT_HEAVY" "${CHAT[@]}"
   [ $NODE_PEERS = 1 ] && fanout_run ws-node-heavy start_ws_node "$CHAT_HEAVY" "${CHAT[@]}"
   raw_pair chat-heavy ws-chat-heavy "$CHAT_HEAVY" "${RAW_CHAT[@]}"
@@ -403,9 +409,10 @@ if selected sse; then
 fi
 
 if selected rooms; then
-  light_rounds rooms start_rooms_chat start_rooms_node rooms "$ROOMS_LIGHT" "${ROOMS[@]}" -- "${RAW_ROOMS[@]}"
+  light_rounds rooms start_rooms_chat start_rooms_node socketioxide-bare:start_bare rooms "$ROOMS_LIGHT" "${ROOMS[@]}" -- "${RAW_ROOMS[@]}"
   fanout_run rooms-chat-heavy start_rooms_chat "$ROOMS_HEAVY" "${ROOMS[@]}"
   [ $NODE_PEERS = 1 ] && fanout_run rooms-node-heavy start_rooms_node "$ROOMS_HEAVY" "${ROOMS[@]}"
+  fanout_run socketioxide-bare-heavy start_bare "$ROOMS_HEAVY" "${ROOMS[@]}"
   raw_pair rooms-heavy rooms-chat-heavy "$ROOMS_HEAVY" "${RAW_ROOMS[@]}"
   # Two instances on one Redis, clients spread over both.
   for load in light heavy; do
@@ -425,7 +432,6 @@ if selected rooms; then
   # Idle memory: 19,000 sockets in 10 rooms and 15,000 in 100 rooms, beside
   # the floor: socketioxide alone, same buffers, joins answered and nothing
   # else; and socketioxide alone with the same traffic (each join tells the room).
-  start_bare() { HEALTH_PATH="/socket.io/?EIO=4&transport=polling" start_server examples/bare_socketioxide "$port" "$@"; }
   for shape in "19k 19000 10" "15k 15000 100"; do
     read -r tag count rooms <<<"$shape"
     for impl in rooms-chat socketioxide-bare socketioxide-bare-notices rooms-node; do
@@ -670,10 +676,11 @@ HEADER
     row "rooms-node-$load" "Node socket.io, $load"
     row "rooms-chat-$load-2" "rooms-chat, 2 instances + Redis, $load"
     row "rooms-node-$load-2" "Node socket.io + redis-adapter, 2 instances, $load"
+    row "socketioxide-bare-$load" "bare socketioxide, its own room broadcast (examples/bare_socketioxide.rs), $load"
     row "rawtcp-rooms-$load-1" "raw TCP, one write per frame"
     row "rawtcp-rooms-$load-same" "raw TCP, rooms-chat's writes"
     if [ $load = light ]; then
-      rounds_line "rooms-chat:rooms-chat-light" "Node socket.io:rooms-node-light" "raw TCP:rawtcp-rooms-light-1"
+      rounds_line "rooms-chat:rooms-chat-light" "Node socket.io:rooms-node-light" "bare socketioxide:socketioxide-bare-light" "raw TCP:rawtcp-rooms-light-1"
     fi
   done
   echo
@@ -687,7 +694,7 @@ HEADER
   for shape in 19k-10 15k-100; do
     row "rooms-chat-idle-$shape" "rooms-chat, idle, ${shape%-*} sockets in ${shape#*-} rooms"
     row "socketioxide-bare-idle-$shape" "bare socketioxide (crates/rooms-chat/examples/bare_socketioxide.rs)"
-    row "socketioxide-bare-notices-idle-$shape" "bare socketioxide + user_joined to the room (BARE_NOTICES=1)"
+    row "socketioxide-bare-notices-idle-$shape" "bare socketioxide with the contract's join: the members in the ack, user_joined to the room (BARE_NOTICES=1)"
   done
   row rooms-chat-idle-19k-19000 "rooms-chat, idle, 19k sockets in 19k rooms (a room each)"
   row rooms-node-idle-19k-10 "Node socket.io, idle, 19k sockets in 10 rooms"
@@ -719,6 +726,18 @@ HEADER
   target_row "idle KiB per joined socket above bare socketioxide, 15,000 in 100 rooms" "rooms-chat-idle-15k-100, socketioxide-bare-idle-15k-100" "$(calc 'a - b' "$(field rooms-chat-idle-15k-100 .server.kib_per_connection)" "$(field socketioxide-bare-idle-15k-100 .server.kib_per_connection)")" "<=" 1.5 "≤ 1.5 KiB"
   target_row "join storm: members disconnected" rooms-chat-join-storm "$(field rooms-chat-join-storm .storm.disconnected 0)" "==" 0 "0"
   target_row "join storm: user_joined missing or out of order" rooms-chat-join-storm "$(field rooms-chat-join-storm '.storm.missing + .storm.out_of_order' 0)" "==" 0 "0"
+  echo
+  echo "The same ratios for socketioxide alone (\`examples/bare_socketioxide.rs\`: its own room broadcast, one encoding per message, nothing of ours), the floor that rooms-chat's deliveries pass through:"
+  echo
+  echo "| ratio | rooms-chat | bare socketioxide | target |"
+  echo "|---|---|---|---|"
+  echo "| light CPU per delivery ÷ Node's | $(calc 'a / b' "$(field rooms-chat-light $CPU 3)" "$(field rooms-node-light $CPU 3)") | $(calc 'a / b' "$(field socketioxide-bare-light $CPU 3)" "$(field rooms-node-light $CPU 3)") | ≤ 0.65× |"
+  echo "| light CPU per delivery ÷ raw TCP one write per frame | $(calc 'a / b' "$(field rooms-chat-light $CPU 3)" "$(field rawtcp-rooms-light-1 $CPU 3)") | $(calc 'a / b' "$(field socketioxide-bare-light $CPU 3)" "$(field rawtcp-rooms-light-1 $CPU 3)") | ≤ 1.2× (same writes) |"
+  echo "| heavy CPU per delivery ÷ raw TCP one write per frame | $(calc 'a / b' "$(field rooms-chat-heavy $CPU 3)" "$heavy_raw") | $(calc 'a / b' "$(field socketioxide-bare-heavy $CPU 3)" "$heavy_raw") | ≤ 0.55× |"
+  echo "| heavy user CPU per delivery ÷ raw TCP one write per frame (all of it) | $(calc 'a / b' "$(field rooms-chat-heavy '.server.cpu_user_seconds * 1e6 / .deliveries' 3)" "$heavy_raw") | $(calc 'a / b' "$(field socketioxide-bare-heavy '.server.cpu_user_seconds * 1e6 / .deliveries' 3)" "$heavy_raw") | |"
+  for shape in 19k-10 15k-100; do
+    echo "| idle KiB per joined socket above bare socketioxide with the contract's join (BARE_NOTICES=1), ${shape%-*} sockets in ${shape#*-} rooms | $(calc 'a - b' "$(field "rooms-chat-idle-$shape" .server.kib_per_connection)" "$(field "socketioxide-bare-notices-idle-$shape" .server.kib_per_connection)") | 0 | |"
+  done
 
   echo
   echo "## sse-stocks beside Flask (issue 11)"

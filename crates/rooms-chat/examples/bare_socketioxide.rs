@@ -8,12 +8,21 @@
 //!
 //! BENCHMARKS.md compares its KiB per idle socket with rooms-chat's.
 //!
-//! With `BARE_NOTICES=1` each join also tells the room's other members
-//! (`socket.to(room).emit("user_joined", …)`, as any Socket.IO chat does):
-//! the same traffic as rooms-chat's joins, through socketioxide alone. A
-//! socket that has received many packets keeps more of socketioxide's
-//! buffers than one that received two, so this is the floor for the same
-//! traffic.
+//! With `BARE_NOTICES=1` a join is the contract's: its ack lists the
+//! room's members by name, and it tells the room's other members
+//! (`socket.to(room).emit("user_joined", …)`, as any Socket.IO chat does).
+//! That is the same traffic as rooms-chat's joins, through socketioxide
+//! alone, and it costs memory in socketioxide's stack: a socket that has
+//! received many packets keeps more of its queue's blocks, and its
+//! WebSocket write buffer keeps the size of the largest frame it ever
+//! wrote, which in a big room is the join ack's member list. So this is
+//! the floor for the same traffic.
+//!
+//! Its `message` event is socketioxide's own fan-out: the text goes to the
+//! room (`socket.within(room).emit`, encoded once for every member) and
+//! the sender gets the contract's ack. The load generator's fan-out
+//! scenario run against it gives socketioxide's floor for CPU per
+//! delivery, beside rooms-chat's in BENCHMARKS.md.
 
 use anyhow::Result;
 use ops::Shutdown;
@@ -22,6 +31,11 @@ use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Message ids: one sequence for every room (increasing in each).
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
@@ -47,33 +61,60 @@ async fn main() -> Result<()> {
 
 async fn set_up(socket: SocketRef) -> Result<(), Infallible> {
     socket.on("join", on_join);
+    socket.on("message", on_message);
     Ok(())
 }
 
 async fn set_up_with_notices(socket: SocketRef) -> Result<(), Infallible> {
     socket.on("join", on_join_with_notice);
+    socket.on("message", on_message);
     Ok(())
 }
 
 async fn on_connect() {}
 
-async fn on_join(socket: SocketRef, data: TryData<Value>, ack: AckSender) {
-    join(&socket, data, ack);
-}
-
-async fn on_join_with_notice(socket: SocketRef, data: TryData<Value>, ack: AckSender) {
-    let room = join(&socket, data, ack);
-    let notice = json!({"room": room, "name": socket.id.to_string(), "ts": 0});
-    // A member whose queue is full misses it: fine for a floor of memory.
-    let _ = socket.to(room).emit("user_joined", &notice).await;
-}
-
-/// Joins the requested room and acks; the room's name.
-fn join(socket: &SocketRef, TryData(request): TryData<Value>, ack: AckSender) -> String {
+async fn on_join(socket: SocketRef, TryData(request): TryData<Value>, ack: AckSender) {
     let request = request.unwrap_or(Value::Null);
     let room = request["room"].as_str().unwrap_or("general").to_owned();
     socket.join(room.clone());
     // A client gone before its ack has nobody to tell.
     let _ = ack.send(&json!({"ok": true, "room": room, "members": [], "history": []}));
-    room
+}
+
+/// The name a member joined with, kept in its socket's extensions.
+#[derive(Clone)]
+struct Name(String);
+
+async fn on_join_with_notice(socket: SocketRef, TryData(request): TryData<Value>, ack: AckSender) {
+    let request = request.unwrap_or(Value::Null);
+    let room = request["room"].as_str().unwrap_or("general").to_owned();
+    let name = request["name"].as_str().unwrap_or_default().to_owned();
+    socket.extensions.insert(Name(name.clone()));
+    socket.join(room.clone());
+    let members: Vec<String> = socket
+        .within(room.clone())
+        .sockets()
+        .iter()
+        .filter_map(|member| member.extensions.get::<Name>().map(|Name(name)| name))
+        .collect();
+    let _ = ack.send(&json!({"ok": true, "room": room, "members": members, "history": []}));
+    let notice = json!({"room": room, "name": name, "ts": 0});
+    // A member whose queue is full misses it: fine for a floor of memory.
+    let _ = socket.to(room).emit("user_joined", &notice).await;
+}
+
+async fn on_message(socket: SocketRef, TryData(request): TryData<Value>, ack: AckSender) {
+    let request = request.unwrap_or(Value::Null);
+    let room = request["room"].as_str().unwrap_or("general").to_owned();
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let ts = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as u64);
+    let message = json!({
+        "id": id, "room": room, "from": socket.id.to_string(),
+        "text": request["text"], "ts": ts,
+    });
+    // A member whose queue is full misses it: socketioxide's own policy.
+    let _ = socket.within(room).emit("message", &message).await;
+    let _ = ack.send(&json!({"ok": true, "id": id, "ts": ts}));
 }
