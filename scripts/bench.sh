@@ -4,6 +4,8 @@
 # and gunicorn + gevent, Node socket.io with @socket.io/redis-adapter) and
 # the raw TCP reference, all driven by the same load generator
 # (crates/loadgen) in the same invocation, written to BENCHMARKS.md.
+# rooms-chat also runs beside socketioxide alone
+# (crates/rooms-chat/examples/bare_socketioxide.rs), the floor of its stack.
 #
 #   scripts/bench.sh            the full set
 #   scripts/bench.sh --quick    shorter windows and searches, same shapes (target: under 15 minutes)
