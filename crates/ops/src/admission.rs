@@ -9,34 +9,48 @@
 //! - at most `HANDSHAKE_RATE` new connections per second from one address,
 //!   bursts up to twice that (`0`: no limit).
 //!
+//! An admitted connection holds its [`Ticket`] for its whole life: the
+//! accept loop ties it to the connection's stream, which an upgraded
+//! WebSocket keeps, so the place is given back exactly once, when the
+//! socket closes.
+//!
 //! The client address is the TCP peer's, or from `X-Forwarded-For` when the
 //! peer is one of `TRUSTED_PROXIES` ([`crate::forwarded`]). A connection
-//! over a limit is answered `503` (server full) or `429` (this client's
-//! limit) with `Retry-After` before any request reaches the app, so no
-//! upgrade or stream starts; `/healthz` and `/metrics` are served anyway from
-//! a reserve of their own ([`PROBE_SLOTS`]), which refusals cannot use up
-//! (they have [`REFUSAL_SLOTS`]). Each refusal is counted in `/metrics` as
-//! `connections_refused_total{reason}`.
+//! over a limit is refused for a [`Reason`] (counted in `/metrics` as
+//! `connections_refused_total{reason}`) before any request reaches the app,
+//! so no upgrade or stream starts. It first waits among the refused
+//! ([`WaitingPlace`]) to show whether it asks for `/healthz` or `/metrics`,
+//! which are served anyway from a reserve of their own ([`PROBE_SLOTS`]);
+//! the newest refused connection sends the oldest away, so that a flood of
+//! silent connections cannot keep a probe from being seen.
 
-use crate::config::env_or;
+use crate::env::env_or;
 use crate::forwarded::TrustedProxies;
 use crate::metrics::ProcessMetrics;
 use crate::rate::TokenBucket;
-pub use crate::refusal::Reason;
 use anyhow::Result;
+use http::StatusCode;
 use parking_lot::Mutex;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 /// Health checks and scrapes served beyond the limits at once.
 pub const PROBE_SLOTS: usize = 16;
 
-/// Refused connections held at once while their answer is delivered (and
-/// while they show whether they are a probe). Beyond this a refused
-/// connection is answered with what its socket takes at once and closed.
-pub const REFUSAL_SLOTS: usize = 32;
+/// Refused connections whose answer lingers at once until it is read.
+/// Beyond this a refused connection is answered with what its socket takes
+/// at once and closed.
+pub const REFUSAL_SLOTS: usize = 16;
+
+/// Refused connections that wait at once to show whether they are a probe.
+pub const WAITING_PLACES: usize = 32;
+
+/// Descriptors a process keeps beside its connections at the least: the
+/// reserves above, and the listener, Redis and the runtime's own.
+const MIN_RESERVE: usize = PROBE_SLOTS + REFUSAL_SLOTS + WAITING_PLACES + 32;
 
 /// The paths served even when every limit is reached.
 pub const PROBE_PATHS: [&str; 2] = ["/healthz", "/metrics"];
@@ -99,25 +113,62 @@ impl AdmissionConfig {
     }
 }
 
-/// The open-files limit less a reserve: an eighth of it, at least 64 (the
-/// reserve slots, Redis, the listener and the runtime's own descriptors)
-/// and at most 1024, and never more than half.
+/// The open-files limit less a reserve: an eighth of it, at least
+/// [`MIN_RESERVE`] and at most 1024, and never more than half.
 pub fn default_max_connections(open_files_limit: u64) -> usize {
     let limit = usize::try_from(open_files_limit).unwrap_or(usize::MAX);
-    let reserve = (limit / 8).clamp(64, 1024).min(limit / 2);
+    let reserve = (limit / 8).clamp(MIN_RESERVE, 1024).min(limit / 2);
     limit - reserve
+}
+
+/// Why a connection was refused, as counted in `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// `MAX_CONNECTIONS` reached.
+    MaxConnections,
+    /// `MAX_CONNECTIONS_PER_IP` reached for this client.
+    PerIp,
+    /// `HANDSHAKE_RATE` exceeded by this client.
+    HandshakeRate,
+    /// The process ran out of file descriptors anyway.
+    OutOfDescriptors,
+}
+
+impl Reason {
+    /// The label of `connections_refused_total`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::MaxConnections => "max_connections",
+            Reason::PerIp => "per_ip",
+            Reason::HandshakeRate => "handshake_rate",
+            Reason::OutOfDescriptors => "out_of_descriptors",
+        }
+    }
+
+    /// 503 when the server is full, 429 when this client asks too much.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Reason::MaxConnections | Reason::OutOfDescriptors => StatusCode::SERVICE_UNAVAILABLE,
+            Reason::PerIp | Reason::HandshakeRate => StatusCode::TOO_MANY_REQUESTS,
+        }
+    }
+
+    /// A full server frees slots as clients leave, a rate limit refills
+    /// within a second.
+    pub fn retry_after(self) -> Duration {
+        match self {
+            Reason::HandshakeRate => Duration::from_secs(1),
+            _ => Duration::from_secs(5),
+        }
+    }
 }
 
 /// What becomes of a new connection.
 pub enum Verdict {
     /// Serve it; the ticket frees its slot when dropped.
     Admit(Ticket),
-    /// Refuse it, or serve it only for a probe path. `reserve` is the
-    /// refusal slot it may hold meanwhile, `None` when they are used up.
-    Refuse {
-        reason: Reason,
-        reserve: Option<Ticket>,
-    },
+    /// Refuse it (a probe among the refused is still served).
+    Refuse(Reason),
 }
 
 /// The accept loop's budget of connections, shared by its tasks.
@@ -132,6 +183,10 @@ struct State {
     open: usize,
     probes_open: usize,
     refusals_open: usize,
+    /// The refused connections waiting to show whether they are probes,
+    /// oldest first, each with the token that sends it away.
+    waiting: VecDeque<(u64, CancellationToken)>,
+    next_waiting_id: u64,
     clients: HashMap<IpAddr, Client>,
     /// The map is swept of forgotten clients when it grows past this.
     sweep_above: usize,
@@ -146,6 +201,7 @@ struct Client {
 const MIN_SWEEP_SIZE: usize = 1024;
 
 impl Admission {
+    /// A budget with `config`'s limits, shared by the accept loop's tasks.
     pub fn new(config: AdmissionConfig) -> Arc<Admission> {
         Arc::new(Admission {
             config,
@@ -157,6 +213,7 @@ impl Admission {
         })
     }
 
+    /// The limits.
     pub fn config(&self) -> &AdmissionConfig {
         &self.config
     }
@@ -193,22 +250,16 @@ impl Admission {
         }
         drop(state);
         drop(ticket);
-        let mut state = self.state.lock();
-        self.metrics.count_refusal(Reason::HandshakeRate.as_str());
-        let reserve = self.take(&mut state, Reserve::Refusal);
-        Verdict::Refuse {
-            reason: Reason::HandshakeRate,
-            reserve,
-        }
+        self.count_refusal(Reason::HandshakeRate);
+        Verdict::Refuse(Reason::HandshakeRate)
     }
 
     fn admit_with(self: &Arc<Self>, client: IpAddr, take_handshake: bool) -> Verdict {
         let now = Instant::now();
         let mut state = self.state.lock();
-        let refused = |state: &mut State, reason: Reason| {
-            self.metrics.count_refusal(reason.as_str());
-            let reserve = self.take(state, Reserve::Refusal);
-            Verdict::Refuse { reason, reserve }
+        let refused = |reason: Reason| {
+            self.count_refusal(reason);
+            Verdict::Refuse(reason)
         };
         let rate = self.config.handshake_rate;
         let per_ip = self.config.max_connections_per_ip;
@@ -219,14 +270,14 @@ impl Admission {
                 handshakes: TokenBucket::new(rate),
             });
             if take_handshake && !entry.handshakes.try_take_at(now) {
-                return refused(&mut state, Reason::HandshakeRate);
+                return refused(Reason::HandshakeRate);
             }
             if per_ip > 0 && entry.open >= per_ip {
-                return refused(&mut state, Reason::PerIp);
+                return refused(Reason::PerIp);
             }
         }
         if state.open >= self.config.max_connections {
-            return refused(&mut state, Reason::MaxConnections);
+            return refused(Reason::MaxConnections);
         }
         state.open += 1;
         if let Some(entry) = state.clients.get_mut(&client) {
@@ -246,8 +297,30 @@ impl Admission {
         self.take(&mut state, Reserve::Probe)
     }
 
-    /// A slot to hold a refused connection while it is answered, if one is
-    /// free.
+    /// A place for a refused connection to wait in while it shows whether
+    /// it is a probe. There is always one: when all are taken, the oldest
+    /// waiting connection is sent away to make room.
+    pub fn wait_as_refused(self: &Arc<Self>) -> WaitingPlace {
+        let mut state = self.state.lock();
+        if state.waiting.len() >= WAITING_PLACES
+            && let Some((_, oldest)) = state.waiting.pop_front()
+        {
+            oldest.cancel();
+        }
+        let id = state.next_waiting_id;
+        state.next_waiting_id += 1;
+        let sent_away = CancellationToken::new();
+        state.waiting.push_back((id, sent_away.clone()));
+        self.metrics.tcp_connections.inc();
+        WaitingPlace {
+            admission: self.clone(),
+            id,
+            sent_away,
+        }
+    }
+
+    /// A slot to hold a refused connection while its answer lingers, if
+    /// one is free.
     pub fn refusal_slot(self: &Arc<Self>) -> Option<Ticket> {
         let mut state = self.state.lock();
         self.take(&mut state, Reserve::Refusal)
@@ -282,6 +355,15 @@ impl Admission {
     /// Client addresses remembered now, for the test that they are forgotten.
     pub fn remembered_clients(&self) -> usize {
         self.state.lock().clients.len()
+    }
+
+    fn leave_waiting(&self, id: u64) {
+        let mut state = self.state.lock();
+        // Gone already when it was sent away.
+        if let Some(index) = state.waiting.iter().position(|(waiting, _)| *waiting == id) {
+            state.waiting.remove(index);
+        }
+        self.metrics.tcp_connections.dec();
     }
 
     fn release(&self, slot: &Slot) {
@@ -337,6 +419,27 @@ impl Drop for Ticket {
     }
 }
 
+/// A refused connection's place among those waiting to show whether they
+/// are probes ([`Admission::wait_as_refused`]), given back when dropped.
+pub struct WaitingPlace {
+    admission: Arc<Admission>,
+    id: u64,
+    sent_away: CancellationToken,
+}
+
+impl WaitingPlace {
+    /// Completes when a newer refused connection needed the place.
+    pub async fn sent_away(&self) {
+        self.sent_away.cancelled().await;
+    }
+}
+
+impl Drop for WaitingPlace {
+    fn drop(&mut self) {
+        self.admission.leave_waiting(self.id);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,14 +452,15 @@ mod tests {
     fn reason(verdict: &Verdict) -> Option<Reason> {
         match verdict {
             Verdict::Admit(_) => None,
-            Verdict::Refuse { reason, .. } => Some(*reason),
+            Verdict::Refuse(reason) => Some(*reason),
         }
     }
 
     #[test]
     fn the_default_cap_leaves_a_reserve_below_the_open_files_limit() {
+        assert_eq!(default_max_connections(4096), 4096 - 512);
         assert_eq!(default_max_connections(1024), 1024 - 128);
-        assert_eq!(default_max_connections(256), 256 - 64);
+        assert_eq!(default_max_connections(512), 512 - MIN_RESERVE);
         assert_eq!(default_max_connections(100), 50);
         assert_eq!(default_max_connections(1 << 20), (1 << 20) - 1024);
     }
@@ -408,30 +512,36 @@ mod tests {
     }
 
     #[test]
-    fn refusals_cannot_use_up_the_probes_reserve() {
+    fn the_reserves_are_bounded_and_come_back() {
         let admission = Admission::new(AdmissionConfig::only_max_connections(0));
-        let refusals: Vec<_> = (0..REFUSAL_SLOTS + 3)
-            .map(|_| admission.admit(ip(1)))
+        let lingering: Vec<_> = (0..REFUSAL_SLOTS)
+            .map(|_| admission.refusal_slot())
             .collect();
-        let with_reserve = refusals
-            .iter()
-            .filter(|v| {
-                matches!(
-                    v,
-                    Verdict::Refuse {
-                        reserve: Some(_),
-                        ..
-                    }
-                )
-            })
-            .count();
-        assert_eq!(with_reserve, REFUSAL_SLOTS);
+        assert!(lingering.iter().all(Option::is_some));
         assert!(admission.refusal_slot().is_none());
         let probes: Vec<_> = (0..PROBE_SLOTS).map(|_| admission.probe_slot()).collect();
         assert!(probes.iter().all(Option::is_some));
         assert!(admission.probe_slot().is_none());
-        drop(refusals);
+        drop(lingering);
         assert!(admission.refusal_slot().is_some());
+    }
+
+    #[tokio::test]
+    async fn the_newest_waiting_refusal_sends_the_oldest_away() {
+        let admission = Admission::new(AdmissionConfig::only_max_connections(0));
+        let places: Vec<_> = (0..WAITING_PLACES)
+            .map(|_| admission.wait_as_refused())
+            .collect();
+        let newest = admission.wait_as_refused();
+        let sent_away = |place: &WaitingPlace| place.sent_away.is_cancelled();
+        assert!(sent_away(&places[0]), "the oldest makes room");
+        assert!(places[1..].iter().all(|place| !sent_away(place)));
+        assert!(!sent_away(&newest));
+        places[0].sent_away().await;
+        drop(places);
+        assert_eq!(admission.state.lock().waiting.len(), 1);
+        drop(newest);
+        assert!(admission.state.lock().waiting.is_empty());
     }
 
     #[test]

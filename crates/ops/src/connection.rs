@@ -1,11 +1,13 @@
 //! The life of one admitted connection: hyper until it closes (or until
 //! shutdown and the end of its requests in flight), or, for an app with a
-//! raw route, the route when the first request asks for it.
+//! raw route, the route when the first request asks for it. Its place in
+//! the limits goes with it all the way: into the stream hyper hands to an
+//! upgrade, or held here until the raw route is done.
 
 use crate::admission::Ticket;
 use crate::hangup::{Hangable, Hangup, WithHangup};
 use crate::raw_route::{self, HeadError, RawRoute};
-use crate::server::{HEAD_TIMEOUT, HttpService, ResponseBody, Serving};
+use crate::serving::{HEAD_TIMEOUT, HttpService, ResponseBody, Serving};
 use crate::shutdown::Shutdown;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
@@ -34,7 +36,7 @@ pub(crate) async fn serve_admitted<S, B, R>(
         ..
     } = serving;
     match route {
-        None => serve_http(http, service, stream, peer, shutdown).await,
+        None => serve_http(http, service, stream, peer, shutdown, ticket).await,
         Some(route) => {
             serve_route_or_http(
                 route,
@@ -46,20 +48,20 @@ pub(crate) async fn serve_admitted<S, B, R>(
                 ticket,
             )
             .await;
-            return;
         }
     }
-    drop(ticket);
 }
 
 /// Serves one connection with hyper until it closes, or until shutdown and
-/// the end of its requests in flight.
+/// the end of its requests in flight. `place` is given back when the
+/// stream is dropped: here, or when an upgraded socket built on it ends.
 pub(crate) async fn serve_http<S, B>(
     http: http1::Builder,
     service: S,
     stream: TcpStream,
     peer: SocketAddr,
     shutdown: Shutdown,
+    place: Ticket,
 ) where
     S: HttpService<B>,
     B: ResponseBody,
@@ -68,7 +70,7 @@ pub(crate) async fn serve_http<S, B>(
     let hangup = Hangup::default();
     let connection = http
         .serve_connection(
-            TokioIo::new(Hangable::new(stream, hangup.clone())),
+            TokioIo::new(Hangable::new(stream, hangup.clone(), Some(place))),
             TowerToHyperService::new(WithHangup::new(service, hangup)),
         )
         .with_upgrades();
@@ -102,11 +104,10 @@ async fn serve_route_or_http<S, B, R>(
     R: RawRoute,
 {
     // A client that connects and says nothing must not hold its slot for
-    // ever: after the head timeout hyper takes it, and closes it.
+    // ever: past the peek's patience hyper takes it, and its head timeout
+    // closes it.
     let asks_for_route = tokio::select! {
-        asks = tokio::time::timeout(HEAD_TIMEOUT, raw_route::asks_for(&stream, R::PATH)) => {
-            matches!(asks, Ok(Ok(true)))
-        }
+        asks = raw_route::asks_for(&stream, R::PATH) => asks,
         _ = shutdown.wait() => return,
     };
     if asks_for_route {
@@ -114,10 +115,7 @@ async fn serve_route_or_http<S, B, R>(
         serve_raw(route, stream, peer).await;
         drop(ticket);
     } else {
-        connections.spawn(async move {
-            serve_http(http, service, stream, peer, shutdown).await;
-            drop(ticket);
-        });
+        connections.spawn(serve_http(http, service, stream, peer, shutdown, ticket));
     }
 }
 

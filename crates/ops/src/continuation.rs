@@ -7,34 +7,20 @@
 //! A forged `sid` gains nothing: the session layer refuses an unknown one
 //! at once, and only requests under the app's session path are exempt.
 
-use crate::refusal::PROBE_PATIENCE;
-use std::time::Duration;
+use crate::peek;
 use tokio::net::TcpStream;
 
 /// Enough for any request line the apps serve; a longer one is no session's.
 const REQUEST_LINE_BYTES: usize = 2048;
 
 /// Whether the first request on `stream` names a session under `path`.
-/// A client that has not sent its request line within the probe patience
+/// A client that has not sent its request line within the peek patience
 /// is taken to start something new.
-pub async fn continues_session(stream: &TcpStream, path: &str) -> bool {
-    let mut buffer = vec![0u8; REQUEST_LINE_BYTES];
-    let give_up = tokio::time::Instant::now() + PROBE_PATIENCE;
-    loop {
-        let len = match tokio::time::timeout_at(give_up, stream.peek(&mut buffer)).await {
-            Ok(Ok(len)) => len,
-            Ok(Err(_)) | Err(_) => return false,
-        };
-        let peeked = &buffer[..len];
-        if let Some(end) = peeked.windows(2).position(|pair| pair == b"\r\n") {
-            return names_session(&peeked[..end], path);
-        }
-        if len == 0 || len == buffer.len() || tokio::time::Instant::now() >= give_up {
-            return false;
-        }
-        // The line has not all arrived: peek again after a moment.
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+pub(crate) async fn continues_session(stream: &TcpStream, path: &str) -> bool {
+    let names = peek::peek_until(stream, REQUEST_LINE_BYTES, peek::PEEK_PATIENCE, |seen| {
+        peek::request_line(seen).map(|line| names_session(line, path))
+    });
+    names.await == Some(true)
 }
 
 /// `GET /socket.io/?EIO=4&transport=polling&sid=abc HTTP/1.1` names a
@@ -61,6 +47,7 @@ fn names_session(request_line: &[u8], path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     const PATH: &str = "/socket.io/";
 

@@ -9,7 +9,12 @@
 //! and write of the connection fail, waking whatever task waits on it, so
 //! the connection's tasks end and the socket closes (upgraded WebSockets
 //! included, since the upgrade keeps the wrapped stream).
+//!
+//! The same wrapper carries the connection's place in the limits
+//! ([`crate::admission::Ticket`]): hyper hands the stream to the upgraded
+//! WebSocket, so the place lives as long as the socket, however it ends.
 
+use crate::admission::Ticket;
 use futures::task::AtomicWaker;
 use std::io;
 use std::pin::Pin;
@@ -39,6 +44,7 @@ impl Hangup {
         self.inner.writer.wake();
     }
 
+    /// Whether [`Hangup::hang_up`] was called.
     pub fn is_hung_up(&self) -> bool {
         self.inner.hung_up.load(Ordering::Acquire)
     }
@@ -75,15 +81,22 @@ impl Hangup {
     }
 }
 
-/// A stream that stops working once its [`Hangup`] is used.
+/// A stream that stops working once its [`Hangup`] is used, holding its
+/// connection's place in the limits until it is dropped.
 pub struct Hangable<S> {
     stream: S,
     hangup: Hangup,
+    _place: Option<Ticket>,
 }
 
 impl<S> Hangable<S> {
-    pub fn new(stream: S, hangup: Hangup) -> Hangable<S> {
-        Hangable { stream, hangup }
+    /// `stream`, ended by `hangup`, holding `place` until dropped.
+    pub fn new(stream: S, hangup: Hangup, place: Option<Ticket>) -> Hangable<S> {
+        Hangable {
+            stream,
+            hangup,
+            _place: place,
+        }
     }
 }
 
@@ -149,6 +162,7 @@ pub struct WithHangup<S> {
 }
 
 impl<S> WithHangup<S> {
+    /// `inner`, with `hangup` in every request's extensions.
     pub fn new(inner: S, hangup: Hangup) -> WithHangup<S> {
         WithHangup { inner, hangup }
     }
@@ -181,7 +195,7 @@ mod tests {
     async fn a_hang_up_wakes_a_blocked_reader_and_fails_writes() {
         let (ours, mut theirs) = tokio::io::duplex(64);
         let hangup = Hangup::default();
-        let mut stream = Hangable::new(ours, hangup.clone());
+        let mut stream = Hangable::new(ours, hangup.clone(), None);
         theirs.write_all(b"hi").await.unwrap();
         let mut buf = [0u8; 2];
         stream.read_exact(&mut buf).await.unwrap();

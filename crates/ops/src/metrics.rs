@@ -159,12 +159,15 @@ pub fn encode(registry: &Registry) -> Result<String, std::fmt::Error> {
 
 /// What `/healthz` says: whether the instance can serve, and details.
 pub struct HealthReport {
+    /// Whether a load balancer may send clients here.
     pub serving: bool,
+    /// What the app adds to the answer (mode, Redis link, ...).
     pub details: Map<String, Value>,
 }
 
 /// Something that knows whether the instance can serve (e.g. its Redis link).
 pub trait HealthCheck: Send + Sync + 'static {
+    /// The state now.
     fn report(&self) -> HealthReport;
 }
 
@@ -185,7 +188,14 @@ pub fn routes(
     registry: Arc<Registry>,
     health: Arc<dyn HealthCheck>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
-    let metrics = warp::path!("metrics")
+    metrics_route(registry).or(healthz_route(health)).unify()
+}
+
+/// `GET /metrics`: the app's series in `registry`, then the process's.
+pub fn metrics_route(
+    registry: Arc<Registry>,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
+    warp::path!("metrics")
         .and(warp::get())
         .map(move || match encode(&registry) {
             Ok(body) => warp::reply::with_header(
@@ -195,8 +205,15 @@ pub fn routes(
             )
             .into_response(),
             Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-        });
-    let healthz = warp::path!("healthz").and(warp::get()).map(move || {
+        })
+}
+
+/// `GET /healthz`: `200` with `"status":"ok"` while `health` can serve,
+/// `503` with `"unavailable"` otherwise, and the details either way.
+pub fn healthz_route(
+    health: Arc<dyn HealthCheck>,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
+    warp::path!("healthz").and(warp::get()).map(move || {
         let report = health.report();
         let mut body = Map::new();
         body.insert(
@@ -210,8 +227,7 @@ pub fn routes(
             StatusCode::SERVICE_UNAVAILABLE
         };
         warp::reply::with_status(warp::reply::json(&body), status).into_response()
-    });
-    metrics.or(healthz).unify()
+    })
 }
 
 use warp::Reply;

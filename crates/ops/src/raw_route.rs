@@ -7,10 +7,11 @@
 //! serialized once for every client, so through hyper those costs are most
 //! of its memory and CPU (BENCHMARKS.md has the figures). An app may name
 //! one such route, a path taken with GET; the accept loop
-//! ([`crate::server::serve_with_raw_route`]) peeks at the first bytes of
+//! ([`crate::server::Server::with_raw_route`]) peeks at the first bytes of
 //! every new connection and hands the ones that ask for it, with the parsed
 //! request head, to the app. Every other request goes to hyper as usual.
 
+use crate::peek;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
 use std::future::Future;
 use std::io;
@@ -27,10 +28,6 @@ pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 /// How many headers a raw route's request may carry.
 const MAX_HEADERS: usize = 64;
 
-/// How long a request line may take to arrive in pieces before the
-/// connection is given to hyper, whose own head timeout then applies.
-const PEEK_PATIENCE: Duration = Duration::from_secs(2);
-
 /// An app's route served outside hyper.
 pub trait RawRoute: Clone + Send + Sync + 'static {
     /// The path this route takes with GET, with or without a query string.
@@ -41,54 +38,14 @@ pub trait RawRoute: Clone + Send + Sync + 'static {
 }
 
 /// Whether a new connection starts with `GET <path>` followed by a space or
-/// a query. Only peeks: the bytes stay for whoever reads the request.
-/// A request line that trickles in slower than [`PEEK_PATIENCE`] is left to
+/// a query. Only peeks: the bytes stay for whoever reads the request. A
+/// request line that trickles in slower than the peek patience is left to
 /// hyper.
-pub async fn asks_for(socket: &TcpStream, path: &str) -> io::Result<bool> {
-    asks_for_any(socket, &[path], PEEK_PATIENCE).await
-}
-
-/// As [`asks_for`], for any of `paths` (each shorter than 50 bytes), with a
-/// given patience.
-pub async fn asks_for_any(
-    socket: &TcpStream,
-    paths: &[&str],
-    patience: Duration,
-) -> io::Result<bool> {
-    let mut seen = [0u8; 64];
-    let give_up = tokio::time::Instant::now() + patience;
-    loop {
-        let len = socket.peek(&mut seen).await?;
-        let seen = &seen[..len];
-        let mut undecided = false;
-        for path in paths {
-            match request_line_asks_for(seen, path) {
-                Some(true) => return Ok(true),
-                Some(false) => {}
-                None => undecided = true,
-            }
-        }
-        if len == 0 || !undecided || tokio::time::Instant::now() >= give_up {
-            return Ok(false);
-        }
-        // A peek returns at once while any byte waits, so wait for more
-        // with a short sleep; a request line split over segments is rare.
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-/// Whether the first bytes of a request, `seen`, are `GET <path>` then a
-/// space or a query; `None` while too few bytes arrived to tell.
-pub fn request_line_asks_for(seen: &[u8], path: &str) -> Option<bool> {
-    let wanted_len = "GET ".len() + path.len();
-    let matches_so_far = seen
-        .iter()
-        .zip(b"GET ".iter().chain(path.as_bytes()))
-        .all(|(seen, wanted)| seen == wanted);
-    if !matches_so_far {
-        return Some(false);
-    }
-    seen.get(wanted_len).map(|next| matches!(next, b' ' | b'?'))
+pub async fn asks_for(socket: &TcpStream, path: &str) -> bool {
+    let asks = peek::peek_until(socket, 64, peek::PEEK_PATIENCE, |seen| {
+        peek::request_line_asks_for(seen, path)
+    });
+    asks.await == Some(true)
 }
 
 /// Why a request head could not be read.
@@ -235,7 +192,7 @@ mod tests {
             let (mut client, server) = connected_pair().await;
             client.write_all(request).await.unwrap();
             assert_eq!(
-                asks_for(&server, "/events").await.unwrap(),
+                asks_for(&server, "/events").await,
                 expected,
                 "{}",
                 String::from_utf8_lossy(request)
@@ -252,7 +209,7 @@ mod tests {
             client.write_all(b"ents HTTP/1.1\r\n").await.unwrap();
             client
         });
-        assert!(asks_for(&server, "/events").await.unwrap());
+        assert!(asks_for(&server, "/events").await);
         drop(writer.await.unwrap());
     }
 

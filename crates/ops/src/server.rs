@@ -2,27 +2,28 @@
 //! upgrades (WebSocket), and a graceful stop that lets in-flight requests
 //! finish while refusing new connections.
 //!
-//! Each app hands in one tower service: warp routes, possibly wrapped by the
-//! WebSocket upgrade (ws-chat) or by socketioxide (rooms-chat). sse-stocks
-//! also hands in its stream route, served outside hyper (see [`RawRoute`]).
+//! Each app builds one [`Server`] from its tower service (warp routes,
+//! possibly wrapped by the WebSocket upgrade in ws-chat or by socketioxide
+//! in rooms-chat) and its limits; sse-stocks adds its stream route, served
+//! outside hyper (see [`RawRoute`]).
 //!
-//! Every connection passes [`crate::admission`] first (the limits come from
-//! the environment), and a request head larger than
-//! [`raw_route::MAX_HEAD_BYTES`] gets `431`.
+//! Every connection passes [`crate::admission`] first, and a request head
+//! larger than [`raw_route::MAX_HEAD_BYTES`] gets `431`.
 
 use crate::admission::{Admission, AdmissionConfig, Reason, Verdict};
 use crate::connection::serve_admitted;
 use crate::continuation::continues_session;
+use crate::peek::{self, PEEK_PATIENCE};
 use crate::raw_route::{self, RawRoute};
-use crate::refusal::{CROWDED_PATIENCE, PROBE_PATIENCE, serve_probe_or_refuse};
+use crate::refusal::serve_probe_or_refuse;
+use crate::serving::{HEAD_TIMEOUT, HttpService, ResponseBody, Serving};
 use crate::shutdown::Shutdown;
 use crate::spare::SpareDescriptor;
 use anyhow::{Context, Result};
-use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioTimer;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_util::task::TaskTracker;
@@ -32,46 +33,12 @@ use tokio_util::task::TaskTracker;
 /// microseconds, a probe served there a little more).
 const STARVED_WAIT: Duration = Duration::from_millis(200);
 
+/// How long a connection accepted on the spare descriptor gets to show it
+/// is a probe: it connected before it was accepted, so its request is there.
+const STARVED_PATIENCE: Duration = Duration::from_millis(100);
+
 /// How long open HTTP connections get to finish once shutdown starts.
 pub const GRACE_PERIOD: Duration = Duration::from_secs(4);
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// The service an app hands in: a tower service answering hyper's requests.
-pub trait HttpService<B>:
-    tower_service::Service<
-        http::Request<Incoming>,
-        Response = http::Response<B>,
-        Future: Send + 'static,
-        Error: Into<BoxError>,
-    > + Clone
-    + Send
-    + 'static
-{
-}
-
-impl<S, B> HttpService<B> for S where
-    S: tower_service::Service<
-            http::Request<Incoming>,
-            Response = http::Response<B>,
-            Future: Send + 'static,
-            Error: Into<BoxError>,
-        > + Clone
-        + Send
-        + 'static
-{
-}
-
-/// The body of the service's responses.
-pub trait ResponseBody:
-    hyper::body::Body<Data: Send, Error: Into<BoxError>> + Send + 'static
-{
-}
-
-impl<B> ResponseBody for B where
-    B: hyper::body::Body<Data: Send, Error: Into<BoxError>> + Send + 'static
-{
-}
 
 /// Connections the kernel queues while the accept loop is busy. tokio's
 /// default (1024) overflows when thousands of clients (re)connect at once,
@@ -97,92 +64,114 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
         .with_context(|| format!("cannot listen on {addr}"))
 }
 
-/// How long a client gets to send a complete request head.
-pub(crate) const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Serves `service` on `listener` until `shutdown`, then drains connections
-/// for at most [`GRACE_PERIOD`]. The connection limits come from the
-/// environment ([`AdmissionConfig::from_env`]).
-pub async fn serve<S, B>(listener: TcpListener, service: S, shutdown: Shutdown) -> Result<()>
-where
-    S: HttpService<B>,
-    B: ResponseBody,
-{
-    let admission = Admission::new(AdmissionConfig::from_env()?);
-    serve_connections(listener, service, None::<NoRawRoute>, admission, shutdown).await
-}
-
-/// As [`serve`], with the limits given.
-pub async fn serve_with_admission<S, B>(
-    listener: TcpListener,
+/// One app's HTTP server: its service, the limits its connections are
+/// admitted under, and the route it serves outside hyper, if any.
+pub struct Server<S, R = NoRawRoute> {
     service: S,
-    admission: Arc<Admission>,
-    shutdown: Shutdown,
-) -> Result<()>
-where
-    S: HttpService<B>,
-    B: ResponseBody,
-{
-    serve_connections(listener, service, None::<NoRawRoute>, admission, shutdown).await
-}
-
-/// As [`serve`], but a new connection whose first request is `GET
-/// R::PATH` goes to `route` instead of hyper. hyper then closes each
-/// connection after one response (no keep-alive), so that every request
-/// for the route opens a connection of its own and never reaches hyper.
-pub async fn serve_with_raw_route<S, B, R>(
-    listener: TcpListener,
-    service: S,
-    route: R,
-    shutdown: Shutdown,
-) -> Result<()>
-where
-    S: HttpService<B>,
-    B: ResponseBody,
-    R: RawRoute,
-{
-    let admission = Admission::new(AdmissionConfig::from_env()?);
-    serve_connections(listener, service, Some(route), admission, shutdown).await
-}
-
-/// What every connection's task needs, cloned from the accept loop.
-#[derive(Clone)]
-pub(crate) struct Serving<S, R> {
-    pub(crate) http: http1::Builder,
-    pub(crate) service: S,
-    pub(crate) route: Option<R>,
-    pub(crate) admission: Arc<Admission>,
-    pub(crate) shutdown: Shutdown,
-    pub(crate) connections: TaskTracker,
-}
-
-async fn serve_connections<S, B, R>(
-    listener: TcpListener,
-    service: S,
+    limits: AdmissionConfig,
     route: Option<R>,
-    admission: Arc<Admission>,
-    shutdown: Shutdown,
-) -> Result<()>
-where
+}
+
+impl<S> Server<S> {
+    /// A server answering every request with `service`, under `limits`.
+    pub fn new(service: S, limits: AdmissionConfig) -> Server<S> {
+        Server {
+            service,
+            limits,
+            route: None,
+        }
+    }
+}
+
+impl<S, R> Server<S, R> {
+    /// The same server, but a new connection whose first request is `GET
+    /// R2::PATH` goes to `route` instead of hyper. hyper then closes each
+    /// connection after one response (no keep-alive), so that every
+    /// request for the route opens a connection of its own and never
+    /// reaches hyper.
+    pub fn with_raw_route<R2: RawRoute>(self, route: R2) -> Server<S, R2> {
+        Server {
+            service: self.service,
+            limits: self.limits,
+            route: Some(route),
+        }
+    }
+
+    /// Serves `listener` until `shutdown`, then drains connections for at
+    /// most [`GRACE_PERIOD`].
+    pub async fn serve<B>(self, listener: TcpListener, shutdown: Shutdown)
+    where
+        S: HttpService<B>,
+        B: ResponseBody,
+        R: RawRoute,
+    {
+        let serving = self.serving(shutdown.clone());
+        let connections = serving.connections.clone();
+        accept_until(&listener, serving, shutdown.wait()).await;
+        // New connections are refused by the kernel from here on.
+        drop(listener);
+        connections.close();
+        if tokio::time::timeout(GRACE_PERIOD, connections.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                open = connections.len(),
+                "connections still open after the grace period"
+            );
+        }
+    }
+
+    /// Serves `listener` until `until` completes, and leaves the listener
+    /// to the caller (the connections accepted meanwhile go on by
+    /// themselves): how an app answers while it is starting.
+    pub async fn serve_until<B>(
+        self,
+        listener: &TcpListener,
+        until: impl Future<Output = ()>,
+        shutdown: Shutdown,
+    ) where
+        S: HttpService<B>,
+        B: ResponseBody,
+        R: RawRoute,
+    {
+        let mut serving = self.serving(shutdown);
+        // One request per connection, so that no client stays on a
+        // connection that the server after `until` does not serve.
+        serving.http.keep_alive(false);
+        accept_until(listener, serving, until).await;
+    }
+
+    fn serving(self, shutdown: Shutdown) -> Serving<S, R> {
+        let mut http = http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(HEAD_TIMEOUT)
+            .max_header_size(raw_route::MAX_HEAD_BYTES)
+            .keep_alive(self.route.is_none());
+        Serving {
+            http,
+            service: self.service,
+            route: self.route,
+            admission: Admission::new(self.limits),
+            shutdown,
+            connections: TaskTracker::new(),
+        }
+    }
+}
+
+/// Accepts connections until `stop`, each served in a task of its own.
+async fn accept_until<S, B, R>(
+    listener: &TcpListener,
+    serving: Serving<S, R>,
+    stop: impl Future<Output = ()>,
+) where
     S: HttpService<B>,
     B: ResponseBody,
     R: RawRoute,
 {
-    let connections = TaskTracker::new();
-    let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(HEAD_TIMEOUT)
-        .max_header_size(raw_route::MAX_HEAD_BYTES)
-        .keep_alive(route.is_none());
-    let serving = Serving {
-        http,
-        service,
-        route,
-        admission,
-        shutdown: shutdown.clone(),
-        connections: connections.clone(),
-    };
+    let connections = serving.connections.clone();
     let mut spare = SpareDescriptor::open();
+    tokio::pin!(stop);
     loop {
         spare.refill();
         let (stream, peer) = tokio::select! {
@@ -193,7 +182,7 @@ where
                     // went elsewhere: answer the oldest waiting connection
                     // on the spare descriptor (a health check gets served),
                     // then back off a little instead of spinning.
-                    if let Some(accepted) = spare.accept_with_spare(&listener).await {
+                    if let Some(accepted) = spare.accept_with_spare(listener).await {
                         let starved = connections.spawn(serve_starved(serving.clone(), accepted));
                         // Its descriptor was the spare's: once the refusal
                         // is written and closed the spare can be refilled,
@@ -215,26 +204,14 @@ where
                     continue;
                 }
             },
-            _ = shutdown.wait() => break,
+            () = &mut stop => return,
         };
         connections.spawn(serve_connection(serving.clone(), stream, peer));
     }
-    drop(listener);
-    connections.close();
-    if tokio::time::timeout(GRACE_PERIOD, connections.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            open = connections.len(),
-            "connections still open after the grace period"
-        );
-    }
-    Ok(())
 }
 
 /// Admits one new connection, then serves it; a refused one gets its 503 or
-/// 429, unless it asks for a probe path and a reserve slot is free.
+/// 429, unless it asks for a probe path.
 async fn serve_connection<S, B, R>(serving: Serving<S, R>, stream: TcpStream, peer: SocketAddr)
 where
     S: HttpService<B>,
@@ -260,18 +237,13 @@ where
             verdict => verdict,
         },
     };
-    let (reason, refusal_slot) = match verdict {
-        Verdict::Admit(ticket) => return serve_admitted(serving, stream, peer, ticket).await,
-        Verdict::Refuse { reason, reserve } => (reason, reserve),
-    };
-    tracing::debug!(%peer, %client, reason = reason.as_str(), "connection refused");
-    // Too many refusals at once: one of the few probe slots waits for the
-    // request line a little, so that a probe is still served.
-    let patience = match refusal_slot {
-        Some(_) => PROBE_PATIENCE,
-        None => CROWDED_PATIENCE,
-    };
-    serve_probe_or_refuse(serving, stream, peer, reason, refusal_slot, patience).await;
+    match verdict {
+        Verdict::Admit(ticket) => serve_admitted(serving, stream, peer, ticket).await,
+        Verdict::Refuse(reason) => {
+            tracing::debug!(%peer, %client, reason = reason.as_str(), "connection refused");
+            serve_probe_or_refuse(serving, stream, peer, reason, PEEK_PATIENCE).await;
+        }
+    }
 }
 
 /// Serves a connection accepted on the spare descriptor while the process
@@ -284,14 +256,11 @@ where
     B: ResponseBody,
     R: RawRoute,
 {
-    /// The probe connected before it was accepted: its request is there.
-    const STARVED_PATIENCE: Duration = Duration::from_millis(100);
     serve_probe_or_refuse(
         serving,
         stream,
         peer,
         Reason::OutOfDescriptors,
-        None,
         STARVED_PATIENCE,
     )
     .await;
@@ -301,41 +270,33 @@ where
 /// `X-Forwarded-For` of its first request head; the proxy's own address
 /// when the head does not arrive in time or does not parse.
 async fn forwarded_client(stream: &TcpStream, peer: SocketAddr, admission: &Admission) -> IpAddr {
-    let mut head = vec![0u8; raw_route::MAX_HEAD_BYTES];
-    let give_up = tokio::time::Instant::now() + PROBE_PATIENCE;
-    loop {
-        let len = match tokio::time::timeout_at(give_up, stream.peek(&mut head)).await {
-            Ok(Ok(len)) => len,
-            Ok(Err(_)) | Err(_) => return peer.ip(),
-        };
+    let client = peek::peek_until(stream, raw_route::MAX_HEAD_BYTES, PEEK_PATIENCE, |seen| {
         let mut headers = [httparse::EMPTY_HEADER; 64];
         let mut request = httparse::Request::new(&mut headers);
-        match request.parse(&head[..len]) {
+        match request.parse(seen) {
             Ok(httparse::Status::Complete(_)) => {
                 let forwarded_for = request
                     .headers
                     .iter()
                     .filter(|header| header.name.eq_ignore_ascii_case("x-forwarded-for"))
                     .map(|header| header.value);
-                return admission
-                    .config()
-                    .trusted_proxies
-                    .client_address(peer.ip(), forwarded_for);
+                Some(
+                    admission
+                        .config()
+                        .trusted_proxies
+                        .client_address(peer.ip(), forwarded_for),
+                )
             }
-            Ok(httparse::Status::Partial)
-                if len > 0 && len < head.len() && tokio::time::Instant::now() < give_up =>
-            {
-                // The head has not all arrived: peek again after a moment.
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            _ => return peer.ip(),
+            Ok(httparse::Status::Partial) => None,
+            Err(_) => Some(peer.ip()),
         }
-    }
+    });
+    client.await.unwrap_or(peer.ip())
 }
 
-/// The raw route of an app that has none.
+/// The raw route of a server that has none.
 #[derive(Clone)]
-enum NoRawRoute {}
+pub enum NoRawRoute {}
 
 impl RawRoute for NoRawRoute {
     const PATH: &'static str = "";

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use ops::Shutdown;
-use ops::admission::{Admission, AdmissionConfig};
+use ops::admission::AdmissionConfig;
 use ops::metrics::{AlwaysHealthy, prometheus_client::registry::Registry};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -34,12 +34,8 @@ async fn start(config: AdmissionConfig) -> App {
     let routes = ops::metrics::routes(Arc::new(Registry::default()), Arc::new(AlwaysHealthy))
         .or(warp::path::end().map(|| "hello"));
     let shutdown = Shutdown::new();
-    tokio::spawn(ops::server::serve_with_admission(
-        listener,
-        warp::service(routes),
-        Admission::new(config),
-        shutdown.clone(),
-    ));
+    let server = ops::server::Server::new(warp::service(routes), config);
+    tokio::spawn(server.serve(listener, shutdown.clone()));
     App { addr, shutdown }
 }
 

@@ -12,7 +12,8 @@
 use http::{HeaderMap, HeaderValue};
 use ops::forwarded::{Network, TrustedProxies};
 use ops::origin::OriginPolicy;
-use ops::raw_route::{HeadError, MAX_HEAD_BYTES, parse_head, request_line_asks_for};
+use ops::peek::request_line_asks_for;
+use ops::raw_route::{HeadError, MAX_HEAD_BYTES, parse_head};
 use proptest::prelude::*;
 use std::net::IpAddr;
 

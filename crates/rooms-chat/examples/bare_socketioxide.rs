@@ -43,20 +43,24 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 #[tokio::main]
 async fn main() -> Result<()> {
     ops::limits::raise_open_files_limit();
-    let port: u16 = ops::config::env_or("PORT", 3900)?;
+    let port: u16 = ops::env::env_or("PORT", 3900)?;
     let (service, io) = SocketIo::builder()
         // As rooms-chat's routes.rs sets it.
         .ws_read_buffer_size(256)
         .build_svc();
     // As rooms-chat does: handlers set in a connect middleware are in place
     // before the client may send its first event.
-    if ops::config::env_or("BARE_NOTICES", 0u8)? == 1 {
+    if ops::env::env_or("BARE_NOTICES", 0u8)? == 1 {
         io.ns("/", on_connect.with(set_up_with_notices));
     } else {
         io.ns("/", on_connect.with(set_up));
     }
+    let limits = ops::admission::AdmissionConfig::from_env()?;
     let listener = ops::server::bind(([127, 0, 0, 1], port).into()).await?;
-    ops::server::serve(listener, service, Shutdown::on_signals()?).await
+    ops::server::Server::new(service, limits)
+        .serve(listener, Shutdown::on_signals()?)
+        .await;
+    Ok(())
 }
 
 async fn set_up(socket: SocketRef) -> Result<(), Infallible> {

@@ -23,7 +23,7 @@ use crate::routes;
 use crate::store::memory::MemoryStore;
 use crate::store::{Store, StoreEvent};
 use anyhow::Result;
-use ops::admission::{Admission, AdmissionConfig};
+use ops::admission::AdmissionConfig;
 use ops::origin::OriginPolicy;
 use ops::{ServerConfig, Shutdown};
 use prometheus_client::registry::Registry;
@@ -39,6 +39,13 @@ use tokio::task::JoinHandle;
 
 /// How long a stopping instance may take to tell its members' rooms.
 const FINISH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Pause between two attempts to reach Redis at start.
+const REDIS_RETRY: Duration = Duration::from_millis(500);
+
+/// How long a starting instance waits for every shard to answer before it
+/// serves the rooms of those that do.
+const SHARDS_PATIENCE: Duration = Duration::from_secs(10);
 
 pub struct App {
     pub rooms: Arc<Rooms>,
@@ -113,6 +120,7 @@ pub struct Server {
     io: SocketIo,
     registry: Arc<Registry>,
     origins: OriginPolicy,
+    limits: AdmissionConfig,
     liveness: Option<JoinHandle<()>>,
 }
 
@@ -140,12 +148,10 @@ impl ops::launch::Launch for Server {
             self.origins.clone(),
             self.app.hangups.clone(),
         );
-        // Long-polling clients without keep-alive open a connection per
-        // request, each naming its session: only new sessions pay the
-        // handshake rate.
-        let mut limits = AdmissionConfig::from_env()?;
-        limits.session_path = Some(routes::SOCKET_IO_PATH);
-        ops::server::serve_with_admission(listener, service, Admission::new(limits), shutdown).await
+        ops::server::Server::new(service, self.limits.clone())
+            .serve(listener, shutdown)
+            .await;
+        Ok(())
     }
 
     async fn drain(self) {
@@ -188,8 +194,7 @@ async fn start(config: Config, shutdown: &Shutdown) -> Result<Server> {
                     pubsub_capacity: config.pubsub_capacity,
                     timeout: config.redis_timeout,
                 };
-                let (store, events) =
-                    RedisStore::connect(settings, link.clone(), metrics.clone()).await?;
+                let (store, events) = connect_when_up(settings, &link, &metrics, shutdown).await?;
                 let store = Arc::new(store);
                 (store.clone(), events, link, Some(store))
             }
@@ -216,6 +221,11 @@ async fn start(config: Config, shutdown: &Shutdown) -> Result<Server> {
         metrics,
         msg_rate: config.msg_rate,
     });
+    // Long-polling clients without keep-alive open a connection per
+    // request, each naming its session: only new sessions pay the
+    // handshake rate.
+    let mut limits = config.server.limits.clone();
+    limits.session_path = Some(routes::SOCKET_IO_PATH);
     let (socket_io, io) = routes::socket_io(&config, app.clone());
     io.ns("/", handlers::on_connect.with(handlers::set_up));
 
@@ -239,6 +249,7 @@ async fn start(config: Config, shutdown: &Shutdown) -> Result<Server> {
             push.run(app.clone(), io, delay, shutdown).await
         });
     }
+    let redis_store = redis.clone();
     let liveness = redis.map(|store| {
         let liveness = Liveness {
             store,
@@ -249,14 +260,58 @@ async fn start(config: Config, shutdown: &Shutdown) -> Result<Server> {
         };
         tokio::spawn(liveness.run(shutdown.clone()))
     });
+    if let Some(store) = &redis_store {
+        wait_for_every_shard(store, &app.rooms.link, shutdown).await;
+    }
     Ok(Server {
         app,
         socket_io,
         io,
         registry: Arc::new(registry),
         origins: OriginPolicy::new(config.server.allowed_origins.clone()),
+        limits,
         liveness,
     })
+}
+
+/// Connects to Redis, trying again until it answers: an instance started
+/// before its Redis, or while it is down, waits (its `/healthz` says
+/// `starting`) instead of exiting. A URL that cannot work fails at once.
+async fn connect_when_up(
+    settings: Settings<'_>,
+    link: &Arc<Link>,
+    metrics: &Metrics,
+    shutdown: &Shutdown,
+) -> Result<(RedisStore, mpsc::UnboundedReceiver<StoreEvent>)> {
+    redis_link::connect::config(settings.url)?;
+    loop {
+        let attempt = Settings {
+            instance: settings.instance.clone(),
+            ..settings
+        };
+        match RedisStore::connect(attempt, link.clone(), metrics.clone()).await {
+            Ok(connected) => return Ok(connected),
+            Err(error) => tracing::warn!("cannot reach Redis yet, trying again: {error:#}"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(REDIS_RETRY) => {}
+            () = shutdown.wait() => anyhow::bail!("stopped before Redis answered"),
+        }
+    }
+}
+
+/// Waits until the first heartbeats find every shard serving, so that a
+/// load balancer sees the instance ready only once its rooms are; past
+/// [`SHARDS_PATIENCE`] it serves the rooms it can, and says `degraded`.
+async fn wait_for_every_shard(store: &RedisStore, link: &Link, shutdown: &Shutdown) {
+    let give_up = tokio::time::Instant::now() + SHARDS_PATIENCE;
+    let ready = || store.shards().all_beaten() && link.is_fully_up();
+    while !ready() && tokio::time::Instant::now() < give_up && !shutdown.is_triggered() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if !link.is_fully_up() {
+        tracing::warn!("serving while some Redis shards do not answer");
+    }
 }
 
 /// A name for this process in the shared state: unique enough across restarts.

@@ -4,7 +4,7 @@
 
 use anyhow::{Result, ensure};
 use ops::ServerConfig;
-use ops::config::env_or;
+use ops::env::env_or;
 use std::time::Duration;
 
 /// The port the contract gives rooms-chat.

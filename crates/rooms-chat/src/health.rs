@@ -32,13 +32,13 @@ impl Link {
         }
     }
 
-    /// Cluster mode, connected at start.
+    /// Cluster mode: down until the first heartbeats find the shards.
     pub fn cluster(instance: String, metrics: Metrics) -> Link {
-        metrics.redis_up.set(1);
+        metrics.redis_up.set(0);
         Link {
             instance: Some(instance),
-            up: AtomicBool::new(true),
-            degraded: AtomicBool::new(false),
+            up: AtomicBool::new(false),
+            degraded: AtomicBool::new(true),
             metrics,
         }
     }
@@ -46,7 +46,7 @@ impl Link {
     pub fn set_up(&self, up: bool) {
         if self.up.swap(up, Ordering::Relaxed) != up {
             if up {
-                tracing::info!("Redis link is back");
+                tracing::info!("Redis link is up");
             } else {
                 tracing::warn!("Redis link is down");
             }
@@ -61,8 +61,14 @@ impl Link {
         }
     }
 
+    /// Whether any shard answers: some rooms can be served.
     pub fn is_up(&self) -> bool {
         self.up.load(Ordering::Relaxed)
+    }
+
+    /// Whether every shard answers: every room can be served.
+    pub fn is_fully_up(&self) -> bool {
+        self.is_up() && !self.degraded.load(Ordering::Relaxed)
     }
 
     /// `unavailable` while the shared state cannot be reached.

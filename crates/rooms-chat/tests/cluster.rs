@@ -288,13 +288,82 @@ async fn a_redis_outage_is_survived(mut redis: SharedRedis) {
     assert_eq!(alice.next("user_joined").await["name"], "carol");
 }
 
+/// `/healthz`'s status and body, or `None` while nothing listens.
+async fn health(server: &TestServer) -> Option<(u16, Value)> {
+    let response = reqwest::get(server.url("/healthz")).await.ok()?;
+    let status = response.status().as_u16();
+    Some((status, response.json().await.unwrap()))
+}
+
+async fn an_instance_starts_while_redis_is_down_and_serves_once_it_is_up(mut redis: SharedRedis) {
+    redis.stop();
+    let url = redis.url();
+    let server = TestServer::spawn(
+        BINARY,
+        testkit::free_port(),
+        &[("REDIS_URL", url.as_str()), ("HEARTBEAT_MS", "200")],
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match health(&server).await {
+            Some((503, body)) if body["status"] == "starting" => break,
+            other => assert!(Instant::now() < deadline, "not starting: {other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A client that comes meanwhile is told to come back, not left waiting.
+    let page = reqwest::get(server.url("/")).await.unwrap();
+    assert_eq!(page.status(), 503);
+    assert!(page.headers().contains_key("retry-after"));
+
+    redis.restart().await.unwrap();
+    server.wait_healthy(Duration::from_secs(15)).await.unwrap();
+    let mut alice = Client::connect(server.addr).await;
+    let joined = alice.join("late", "alice").await;
+    assert_eq!(joined["ok"], true, "{joined}");
+}
+
 testkit::on_one_redis_and_on_a_cluster!(
     instances_behave_as_one_server,
     a_burst_past_every_buffer_loses_nothing,
     members_of_a_killed_instance_are_reported_left,
     a_stopping_instance_reports_its_members_left_at_once,
     a_redis_outage_is_survived,
+    an_instance_starts_while_redis_is_down_and_serves_once_it_is_up,
 );
+
+#[tokio::test]
+async fn a_starting_instance_is_ready_only_once_every_shard_serves() {
+    let cluster = RedisCluster::start(3).await.unwrap();
+    let url = cluster.url();
+    let server = TestServer::spawn(
+        BINARY,
+        testkit::free_port(),
+        &[("REDIS_URL", url.as_str()), ("HEARTBEAT_MS", "200")],
+    )
+    .unwrap();
+    // Every answer until the first 200 says `starting`; from the first 200
+    // on, over several heartbeats, every shard is up.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut ready_since = None;
+    let mut answers = Vec::new();
+    while ready_since.is_none_or(|since: Instant| since.elapsed() < Duration::from_secs(2)) {
+        assert!(Instant::now() < deadline, "never ready: {answers:?}");
+        if let Some((status, body)) = health(&server).await {
+            let answer = (status, body["status"].clone(), body["redis"].clone());
+            if status == 200 {
+                ready_since.get_or_insert_with(Instant::now);
+                assert_eq!(answer.2, "up", "ready before every shard serves");
+            } else {
+                assert!(ready_since.is_none(), "not ready again: {answer:?}");
+                assert_eq!(answer.1, "starting", "{answer:?}");
+            }
+            answers.push(answer);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
 
 /// The shard that holds `room` (its index in the cluster's masters).
 fn shard_of(cluster: &RedisCluster, room: &str) -> usize {

@@ -12,6 +12,7 @@ use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::{cluster, feed, routes};
 use anyhow::Result;
+use ops::admission::AdmissionConfig;
 use ops::metrics::{AlwaysHealthy, HealthCheck};
 use ops::origin::OriginPolicy;
 use ops::{ServerConfig, Shutdown};
@@ -38,6 +39,7 @@ pub struct Server {
     app: Arc<App>,
     registry: Arc<Registry>,
     health: Arc<dyn HealthCheck>,
+    limits: AdmissionConfig,
     background: Vec<JoinHandle<()>>,
 }
 
@@ -64,7 +66,11 @@ impl ops::launch::Launch for Server {
     async fn serve(&self, listener: TcpListener, shutdown: Shutdown) -> Result<()> {
         let routes = routes::routes(self.app.clone(), self.registry.clone(), self.health.clone());
         let events = EventsRoute::new(self.app.clone());
-        ops::server::serve_with_raw_route(listener, warp::service(routes), events, shutdown).await
+        ops::server::Server::new(warp::service(routes), self.limits.clone())
+            .with_raw_route(events)
+            .serve(listener, shutdown)
+            .await;
+        Ok(())
     }
 
     async fn drain(self) {
@@ -152,6 +158,7 @@ fn start(config: &Config, shutdown: &Shutdown) -> Result<Server> {
         app,
         registry: Arc::new(registry),
         health,
+        limits: config.server.limits.clone(),
         background: tasks,
     })
 }

@@ -4,7 +4,7 @@
 use crate::symbols::SymbolTable;
 use anyhow::{Result, bail};
 use ops::ServerConfig;
-use ops::config::{env_opt, env_or};
+use ops::env::{env_opt, env_or};
 use std::time::Duration;
 
 /// Port when `PORT` is not set.

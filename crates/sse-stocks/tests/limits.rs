@@ -1,6 +1,7 @@
-//! The connection limits of the real binary, over real sockets: at its cap
-//! and out of file descriptors, `/healthz` and `/metrics` still answer and
-//! everybody else gets a quick `503`, not a hang. The server runs under a
+//! The connection limits of the real binary, over real sockets: at its cap,
+//! out of file descriptors and under a flood from their own address,
+//! `/healthz` and `/metrics` still answer and everybody else gets a quick
+//! `503` or `429`, not a hang. The server runs under a
 //! small open-files limit (`ulimit -n`, hard and soft, so that it cannot
 //! raise it) while the test process keeps its own.
 // Test code: a failed unwrap is a failed test, with its message.
@@ -10,8 +11,8 @@ mod common;
 
 use common::BINARY;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+use testkit::TestServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -19,47 +20,12 @@ use tokio::net::TcpStream;
 const OPEN_FILES: u32 = 256;
 
 /// sse-stocks under `ulimit -n OPEN_FILES` with `env`; killed when dropped.
-struct Limited {
-    addr: SocketAddr,
-    child: Child,
-}
-
-impl Drop for Limited {
-    fn drop(&mut self) {
-        // Already gone is fine: the test is over either way.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start(env: &[(&str, &str)]) -> Limited {
-    let port = testkit::free_port();
-    let mut command = Command::new("sh");
-    command
-        .arg("-c")
-        .arg(format!("ulimit -n {OPEN_FILES} && exec \"$0\""))
-        .arg(BINARY)
-        .env("HOST", "127.0.0.1")
-        .env("PORT", port.to_string())
-        .env(
-            "RUST_LOG",
-            std::env::var("LIMITS_LOG").unwrap_or("error".into()),
-        )
-        .env("TICK_MS", "200")
-        .stdin(Stdio::null());
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    let server = Limited {
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
-        child: command.spawn().expect("sse-stocks starts"),
-    };
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while testkit::http_status(server.addr, "/healthz").await.ok() != Some(200) {
-        assert!(std::time::Instant::now() < deadline, "never healthy");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    server
+async fn start(env: &[(&str, &str)]) -> TestServer {
+    let mut env = env.to_vec();
+    env.push(("TICK_MS", "200"));
+    TestServer::start_with_open_files(BINARY, OPEN_FILES, &env)
+        .await
+        .expect("sse-stocks starts")
 }
 
 /// Opens an `/events` stream; returns the status the server answered (0
@@ -161,4 +127,13 @@ async fn out_of_descriptors_the_probes_still_answer_and_the_rest_get_503() {
         "{metrics}"
     );
     drop(streams);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_probes_answer_under_a_flood_from_their_own_address() {
+    // The defaults, under a small open-files limit: silent connections
+    // from one address take the address's share, its handshake rate and
+    // every reserve the server has for the refused.
+    let server = start(&[]).await;
+    testkit::limits::assert_probes_answer_under_a_flood(server.addr, 400).await;
 }

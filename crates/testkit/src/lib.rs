@@ -5,6 +5,7 @@
 //! Cluster whose masters a test may kill.
 #![deny(unsafe_code)]
 
+pub mod limits;
 mod redis_cluster;
 mod shared_redis;
 
@@ -41,7 +42,34 @@ impl TestServer {
 
     /// Starts `binary` on `port` without waiting for it to become healthy.
     pub fn spawn(binary: &str, port: u16, env: &[(&str, &str)]) -> Result<TestServer> {
-        let mut command = Command::new(binary);
+        Self::spawn_command(Command::new(binary), binary, port, env)
+    }
+
+    /// Starts `binary` on `port` under an open-files limit of
+    /// `open_files`, hard and soft (so that it cannot raise it), as a
+    /// crowded production host would, and waits until `/healthz` answers
+    /// 200. The test process keeps its own limit.
+    pub async fn start_with_open_files(
+        binary: &str,
+        open_files: u32,
+        env: &[(&str, &str)],
+    ) -> Result<TestServer> {
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!("ulimit -n {open_files} && exec \"$0\""))
+            .arg(binary);
+        let server = Self::spawn_command(command, binary, free_port(), env)?;
+        server.wait_healthy(Duration::from_secs(15)).await?;
+        Ok(server)
+    }
+
+    fn spawn_command(
+        mut command: Command,
+        binary: &str,
+        port: u16,
+        env: &[(&str, &str)],
+    ) -> Result<TestServer> {
         command
             .env("HOST", "127.0.0.1")
             .env("PORT", port.to_string())

@@ -87,7 +87,11 @@ impl ops::launch::Launch for Server {
             self.sessions.clone(),
             self.shutdown.clone(),
         );
-        ops::server::serve(listener, service, shutdown).await
+        let limits = self.app.config.server.limits.clone();
+        ops::server::Server::new(service, limits)
+            .serve(listener, shutdown)
+            .await;
+        Ok(())
     }
 
     async fn drain(self) {

@@ -14,7 +14,7 @@
 
 use anyhow::{Result, ensure};
 use ops::ServerConfig;
-use ops::config::env_or;
+use ops::env::env_or;
 use std::time::Duration;
 
 /// ws-chat listens on 8080 unless `PORT` says otherwise.

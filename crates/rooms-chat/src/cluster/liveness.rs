@@ -110,7 +110,7 @@ impl Liveness {
                         "Redis answers but the bus is not back yet"
                     );
                 }
-                shard.set_up(subscribed);
+                shard.set_beaten(subscribed);
             }
             Err(error) => {
                 tracing::debug!(%error, shard = shard.name, "heartbeat failed");

@@ -34,6 +34,8 @@ pub struct Shard {
     /// A hash tag whose slot this shard owns, for keys about the shard itself.
     pub tag: String,
     up: AtomicBool,
+    /// Whether a heartbeat has found it serving since the start.
+    beaten: AtomicBool,
     /// Asks for a heartbeat now (after a reconnect) rather than at the next tick.
     pub check: Notify,
 }
@@ -41,6 +43,21 @@ pub struct Shard {
 impl Shard {
     pub fn is_up(&self) -> bool {
         self.up.load(Ordering::Relaxed)
+    }
+
+    /// Whether a heartbeat has found the shard serving since the start:
+    /// only then is the instance sure of it (its subscriber may still be
+    /// connecting after the first command answered).
+    pub fn has_beaten(&self) -> bool {
+        self.beaten.load(Ordering::Relaxed)
+    }
+
+    /// Records what a heartbeat found: whether the shard serves.
+    pub fn set_beaten(&self, up: bool) {
+        if up {
+            self.beaten.store(true, Ordering::Relaxed);
+        }
+        self.set_up(up);
     }
 
     /// Records whether the shard answers; logs each change once.
@@ -121,6 +138,7 @@ impl Shards {
                     subscriber,
                     tag,
                     up: AtomicBool::new(true),
+                    beaten: AtomicBool::new(false),
                     check: Notify::new(),
                 })
             })
@@ -150,6 +168,11 @@ impl Shards {
     /// Whether every shard answers.
     pub fn all_up(&self) -> bool {
         self.shards.iter().all(|shard| shard.is_up())
+    }
+
+    /// Whether a heartbeat has found every shard serving since the start.
+    pub fn all_beaten(&self) -> bool {
+        self.shards.iter().all(|shard| shard.has_beaten())
     }
 
     /// Whether any shard answers: some rooms can be served.
