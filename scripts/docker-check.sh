@@ -95,7 +95,9 @@ wait_healthy() {
   local deadline=$((SECONDS + $1)) id state waiting
   while :; do
     waiting=()
-    for id in $("${COMPOSE[@]}" ps -q); do
+    # -a: Compose v2 lists only running containers without it, and a
+    # container that died must count as not healthy.
+    for id in $("${COMPOSE[@]}" ps -a -q); do
       state=$("$DOCKER" inspect -f '{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' "$id")
       case $state in
         *" running healthy" | *" running " | *cluster-init*" exited ") ;;
@@ -109,12 +111,12 @@ wait_healthy() {
 }
 wait_healthy 120
 up_seconds=$((SECONDS - started))
-echo "  $("${COMPOSE[@]}" ps -q | wc -l) containers up and healthy in ${up_seconds} s"
+echo "  $("${COMPOSE[@]}" ps -a -q | wc -l) containers up and healthy in ${up_seconds} s"
 pass "every service healthy"
 
 step "published ports bind 127.0.0.1 only"
 for service in nginx ws-chat sse-stocks rooms-chat-cluster-1 rooms-chat-cluster-2; do
-  bindings=$("$DOCKER" port "$("${COMPOSE[@]}" ps -q "$service")")
+  bindings=$("$DOCKER" port "$("${COMPOSE[@]}" ps -a -q "$service")")
   if grep -qv '127\.0\.0\.1:' <<<"$bindings"; then fail "$service publishes beyond 127.0.0.1: $bindings"; fi
 done
 pass "ports on 127.0.0.1"
@@ -133,7 +135,7 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -m 5 -H 'Origin: http://127.0.0.1:
 pass "page, /healthz, Origin check through nginx"
 
 step "logs without colour codes"
-if "$DOCKER" logs "$("${COMPOSE[@]}" ps -q rooms-chat-1)" 2>&1 | grep -q $'\e\['; then
+if "$DOCKER" logs "$("${COMPOSE[@]}" ps -a -q rooms-chat-1)" 2>&1 | grep -q $'\e\['; then
   fail "rooms-chat-1's log has ANSI escape codes"
 fi
 pass "plain logs"
@@ -147,7 +149,7 @@ pass "both transports, a message across clients"
 instances() {
   local service id instance
   for service in rooms-chat-1 rooms-chat-2 rooms-chat-3; do
-    id=$("${COMPOSE[@]}" ps -q "$service")
+    id=$("${COMPOSE[@]}" ps -a -q "$service")
     instance=$("$DOCKER" logs "$id" 2>&1 | sed -n 's/.*cluster mode instance="\([0-9a-f]*\)".*/\1/p' | tail -1)
     [ -n "$instance" ] && echo "$instance=$("$DOCKER" inspect -f '{{.Name}}' "$id" | tr -d /)"
   done
@@ -161,21 +163,21 @@ echo "$failover_out" | grep -v '^failover_seconds='
 failover_seconds=$(sed -n 's/^failover_seconds=//p' <<<"$failover_out")
 killed=
 for service in rooms-chat-1 rooms-chat-2 rooms-chat-3; do
-  id=$("${COMPOSE[@]}" ps -q "$service")
+  id=$("${COMPOSE[@]}" ps -a -q "$service")
   [ "$("$DOCKER" inspect -f '{{.State.Running}}' "$id")" = false ] && killed=$service
 done
 [ -n "$killed" ] || fail "no instance is down after the kill"
 # `docker kill` counts as a manual stop: the restart policy leaves it down.
 sleep 3
-[ "$("$DOCKER" inspect -f '{{.State.Running}}' "$("${COMPOSE[@]}" ps -q "$killed")")" = false ] \
+[ "$("$DOCKER" inspect -f '{{.State.Running}}' "$("${COMPOSE[@]}" ps -a -q "$killed")")" = false ] \
   || fail "$killed came back by itself"
 pass "failover in ${failover_seconds} s, nothing lost ($killed stays down)"
 
 step "nginx restarted while $killed is down"
 "${COMPOSE[@]}" restart nginx >/dev/null 2>&1
 sleep 2
-[ "$("$DOCKER" inspect -f '{{.State.Running}} {{.State.Restarting}}' "$("${COMPOSE[@]}" ps -q nginx)")" = "true false" ] \
-  || fail "nginx does not stay up: $("$DOCKER" logs --tail 5 "$("${COMPOSE[@]}" ps -q nginx)" 2>&1)"
+[ "$("$DOCKER" inspect -f '{{.State.Running}} {{.State.Restarting}}' "$("${COMPOSE[@]}" ps -a -q nginx)")" = "true false" ] \
+  || fail "nginx does not stay up: $("$DOCKER" logs --tail 5 "$("${COMPOSE[@]}" ps -a -q nginx)" 2>&1)"
 curl -fsS -m 10 -o /dev/null "$NGINX/" || fail "no page after the nginx restart"
 node scripts/lib/docker-check.mjs transports "$NGINX"
 pass "nginx starts and serves while an instance is down"
