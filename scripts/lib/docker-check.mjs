@@ -147,7 +147,7 @@ async function failover(url, mapping) {
   const killedAt = Date.now();
   execFileSync(process.env.DOCKER || 'docker', ['kill', container], { stdio: 'ignore' });
   say(`docker kill ${container} after ${sentBefore} messages`);
-  await joined(clients, 2, 15_000, 'failover');
+  await joined(clients, 2, 10_000, 'failover');
   const back = Math.max(...clients.map((client) => client.joinedAt)) - killedAt;
   const after = (await healthz(url)).instance;
   if (after === before) fail(`/healthz still names the killed instance ${before}`);
