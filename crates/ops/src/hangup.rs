@@ -86,7 +86,7 @@ impl Hangup {
 pub struct Hangable<S> {
     stream: S,
     hangup: Hangup,
-    _place: Option<Ticket>,
+    place: Option<Ticket>,
 }
 
 impl<S> Hangable<S> {
@@ -95,8 +95,15 @@ impl<S> Hangable<S> {
         Hangable {
             stream,
             hangup,
-            _place: place,
+            place,
         }
+    }
+
+    /// The stream itself, its hang-up and its place in the limits: for an
+    /// app that drives the upgraded connection on its own, and must then
+    /// hold the place for as long as it keeps the stream.
+    pub fn into_parts(self) -> (S, Hangup, Option<Ticket>) {
+        (self.stream, self.hangup, self.place)
     }
 }
 

@@ -31,7 +31,7 @@ pub struct App {
 impl App {
     pub fn new(config: Config, metrics: Metrics) -> App {
         App {
-            hub: Hub::new(config.queue_len, config.write_delay, metrics.clone()),
+            hub: Hub::new(config.write_delay, metrics.clone()),
             config,
             metrics,
         }

@@ -1,75 +1,59 @@
 //! The chat itself: who is in it, the recent history, the message ids, and
 //! the fan-out of every outgoing frame to every joined socket.
 //!
-//! Each frame is serialized once into shared bytes and published at once on
-//! one bounded broadcast ring (`QUEUE_LEN` frames). Every joined session
-//! reads the ring at its own pace: its unread part is that socket's outbound
-//! queue, bounded, shared with everyone else's, and costing nothing per
-//! socket; taking a frame from it is a reference-count increment.
-//! Publishing never waits for a reader, and a socket that falls more than
-//! the ring's length behind is cut off (close 1013) without slowing anyone
-//! else. Everything is published under the hub's lock, so every session
-//! sees the same frames in the same order and message ids increase on every
-//! socket.
+//! Each frame is encoded once, as the complete WebSocket frame, and handed
+//! to the outbox of every joined socket ([`fanout::Outbox`]) under the
+//! hub's lock, so every socket gets the same frames in the same order and
+//! message ids increase on every socket. A quiet chat's frame is written
+//! straight into each socket that has nothing in flight, from the task
+//! that posted it: no socket's task wakes up for it. A socket that does not
+//! take it at once keeps it queued for its own task, and one whose queue
+//! outgrows `QUEUE_LEN` frames is cut off (close 1013) without slowing
+//! anyone else.
 //!
-//! When a socket writes is the session's business (write by need, see
-//! `session`): the hub holds nothing back. It only keeps the chat's pace
-//! ([`ops::pace`]): every socket gets the same frames, so whether the chat
-//! is busy is known exactly where they are published, free of the jitter
-//! with which each socket's task gets to them. A join subscribes the newcomer
-//! under the same lock that publishes, so its welcome and its live frames
-//! neither overlap nor leave a gap.
+//! The hub also keeps the chat's pace ([`ops::pace`]): every socket gets
+//! the same frames, so whether the chat is busy is known exactly where
+//! they are published. A busy chat's frames are queued instead, and each
+//! socket's task writes them together, at most once per `WRITE_DELAY_MS`
+//! (see `session`). A join sends the newcomer its welcome under the same
+//! lock that publishes, so its welcome and its live frames neither overlap
+//! nor leave a gap.
 
-use crate::frame::PieceWriter;
 use crate::metrics::Metrics;
 use bytes::Bytes;
+use fanout::Outbox;
 use ops::pace::Pace;
 use parking_lot::{Mutex, MutexGuard};
 use protocol::ws::{self, ChatMessage, ServerFrame, User};
 use protocol::{ErrorBody, ErrorCode, HISTORY_LEN, now_ms, validate};
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::sync::broadcast;
-use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+/// Close code telling a page that another tab or reconnect of the same
+/// client took its name over, so it must not reconnect on its own.
+pub const CLOSE_REPLACED: u16 = 4000;
+
+/// Close code of a server going away (RFC 6455).
+const CLOSE_GOING_AWAY: u16 = 1001;
 
 /// Identifies one WebSocket for the whole life of the process. A user keeps
 /// their id across a takeover; the connection id says which socket holds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ConnectionId(u64);
 
-/// What the hub publishes to the joined sessions.
-#[derive(Debug, Clone)]
-pub enum Outgoing {
-    /// A serialized server frame for every joined socket but `except`.
-    Frame {
-        json: Utf8Bytes,
-        except: Option<ConnectionId>,
-    },
-    /// That connection's name was taken over by a newer socket of the same
-    /// client: it must close, silently for everyone else.
-    Replaced(ConnectionId),
-}
-
-/// What a session gets for a successful `hello`.
-pub struct Joined {
-    pub user: User,
-    /// The serialized `welcome` frame for this socket alone, in fragments.
-    pub welcome: Vec<Bytes>,
-    /// Every frame published from now on, in order.
-    pub deliveries: broadcast::Receiver<Outgoing>,
-}
-
 /// The member holding a name: who they are, and which socket speaks for them.
 struct Member {
     user: User,
     client_id: Option<String>,
     connection: ConnectionId,
+    outbox: Arc<Outbox>,
 }
 
 struct State {
-    /// `None` once the server shuts down: joined sessions see the ring close.
-    publisher: Option<broadcast::Sender<Outgoing>>,
+    /// False once the server shuts down: nobody joins any more.
+    open: bool,
     /// Keyed by the case-insensitive name, which is what must be unique.
     members: HashMap<String, Member>,
     history: VecDeque<ChatMessage>,
@@ -79,6 +63,7 @@ struct State {
     pace: Pace,
 }
 
+/// The one chat of the process, shared by every session.
 pub struct Hub {
     state: Mutex<State>,
     next_connection_id: AtomicU64,
@@ -91,12 +76,11 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// A hub whose sessions may fall at most `queue_len` frames behind.
-    pub fn new(queue_len: usize, write_delay: Duration, metrics: Metrics) -> Hub {
-        let (publisher, _) = broadcast::channel(queue_len);
+    /// A hub whose frames are held for `write_delay` while the chat is busy.
+    pub fn new(write_delay: Duration, metrics: Metrics) -> Hub {
         Hub {
             state: Mutex::new(State {
-                publisher: Some(publisher),
+                open: true,
                 members: HashMap::new(),
                 history: VecDeque::with_capacity(HISTORY_LEN),
                 next_message_id: 1,
@@ -116,44 +100,45 @@ impl Hub {
         self.busy.load(Ordering::Relaxed)
     }
 
-    /// How long a socket leaves the ring alone after a write: the whole
-    /// delay while the chat is busy, half of it while quiet (see `session`).
-    pub fn hold_after_write(&self) -> Duration {
-        if self.is_busy() {
-            self.write_delay
-        } else {
-            self.write_delay / 2
-        }
+    /// How long a socket of a busy chat holds its frames after a write.
+    pub fn write_delay(&self) -> Duration {
+        self.write_delay
     }
 
+    /// A new socket's identity.
     pub fn new_connection_id(&self) -> ConnectionId {
         ConnectionId(self.next_connection_id.fetch_add(1, Ordering::Relaxed))
     }
 
-    /// Joins `connection` as `name`. A name held by someone else is refused
-    /// with `name_taken`, unless the holder has the same `client_id`: then
-    /// this connection takes the member over (same user id, no notice to the
-    /// others) and the old connection is told to close.
+    /// Joins `connection` (written through `outbox`) as `name` and sends it
+    /// its welcome. A name held by someone else is refused with
+    /// `name_taken`, unless the holder has the same `client_id`: then this
+    /// connection takes the member over (same user id, no notice to the
+    /// others) and the old connection is closed.
     pub fn join(
         &self,
         connection: ConnectionId,
+        outbox: &Arc<Outbox>,
         name: String,
         client_id: Option<String>,
-    ) -> Result<Joined, ErrorBody> {
+    ) -> Result<User, ErrorBody> {
         let key = validate::name_key(&name);
         let mut state = self.lock();
-        let Some(publisher) = state.publisher.clone() else {
+        if !state.open {
             return Err(ErrorBody::new(
                 ErrorCode::Unavailable,
                 "the server is shutting down",
             ));
-        };
+        }
         let user = match state.members.get_mut(&key) {
             Some(member) if client_id.is_some() && member.client_id == client_id => {
-                let replaced = std::mem::replace(&mut member.connection, connection);
-                let user = member.user.clone();
-                self.publish(&mut state, Outgoing::Replaced(replaced));
-                user
+                member.connection = connection;
+                let replaced = std::mem::replace(&mut member.outbox, outbox.clone());
+                replaced.end(
+                    CLOSE_REPLACED,
+                    "replaced by a newer connection of the same client",
+                );
+                member.user.clone()
             }
             Some(member) => {
                 return Err(ErrorBody::new(
@@ -171,25 +156,25 @@ impl Hub {
                     user: user.clone(),
                     ts: now_ms(),
                 };
-                // Published before this socket subscribes: it is for the others.
-                self.publish_frame(&mut state, &joined, None);
+                // Published before this socket is a member: it is for the others.
+                self.publish(&mut state, &joined, None);
                 state.members.insert(
                     key,
                     Member {
                         user: user.clone(),
                         client_id,
                         connection,
+                        outbox: outbox.clone(),
                     },
                 );
                 self.metrics.users.set(state.members.len() as i64);
                 user
             }
         };
-        // Subscribing under the lock that guards every publication makes
-        // the welcome and the deliveries meet exactly: nothing missed,
-        // nothing twice.
-        let deliveries = publisher.subscribe();
-        let mut welcome = PieceWriter::default();
+        // Sent under the lock that guards every publication, so that the
+        // welcome and the live frames meet exactly: nothing missed, nothing
+        // twice.
+        let mut welcome = Vec::new();
         ws::write_welcome(
             &mut welcome,
             &user,
@@ -197,20 +182,18 @@ impl Hub {
             state.history.iter(),
         )
         .expect("a welcome always serializes");
+        outbox.send(fanout::frame::text(&welcome), true);
         drop(state);
+        self.metrics.core.messages_out.inc();
         self.metrics.users_joined.inc();
-        Ok(Joined {
-            user,
-            welcome: welcome.into_pieces(),
-            deliveries,
-        })
+        Ok(user)
     }
 
     /// Gives `text` the next id, keeps it in the history and sends it to
     /// every joined socket, the sender's included.
     pub fn post(&self, from: &User, text: String) {
         let mut state = self.lock();
-        if state.publisher.is_none() {
+        if !state.open {
             return;
         }
         let message = ChatMessage {
@@ -224,7 +207,7 @@ impl Hub {
             state.history.pop_front();
         }
         state.history.push_back(message.clone());
-        self.publish_frame(&mut state, &ServerFrame::Message(message), None);
+        self.publish(&mut state, &ServerFrame::Message(message), None);
         self.metrics.broadcasts.inc();
     }
 
@@ -232,7 +215,7 @@ impl Hub {
     pub fn typing(&self, connection: ConnectionId, from: &User) {
         let frame = ServerFrame::Typing { user: from.clone() };
         let mut state = self.lock();
-        self.publish_frame(&mut state, &frame, Some(connection));
+        self.publish(&mut state, &frame, Some(connection));
     }
 
     /// Removes the member held by `connection`, if it still holds it (after
@@ -249,30 +232,33 @@ impl Hub {
             user: member.user,
             ts: now_ms(),
         };
-        self.publish_frame(&mut state, &left, None);
+        self.publish(&mut state, &left, None);
     }
 
-    /// Closes the broadcast ring: every joined session delivers what it has
-    /// left to read, then sees the end and closes its socket with 1001.
+    /// Closes every joined socket with 1001 once it has what was sent to
+    /// it, and lets nobody join any more.
     pub fn shut_down(&self) {
-        self.lock().publisher = None;
-    }
-
-    /// Serializes `frame` once and publishes it.
-    fn publish_frame(&self, state: &mut State, frame: &ServerFrame, except: Option<ConnectionId>) {
-        let json = Utf8Bytes::from(frame.to_json());
-        self.publish(state, Outgoing::Frame { json, except });
-    }
-
-    /// Hands `outgoing` to every subscriber.
-    fn publish(&self, state: &mut State, outgoing: Outgoing) {
-        state.pace.frame(Instant::now(), self.write_delay);
-        self.busy
-            .store(state.pace.is_busy(self.write_delay), Ordering::Relaxed);
-        if let Some(publisher) = &state.publisher {
-            // An error only means nobody is subscribed, which is fine.
-            let _ = publisher.send(outgoing);
+        let mut state = self.lock();
+        state.open = false;
+        for member in state.members.values() {
+            member.outbox.end(CLOSE_GOING_AWAY, "server shutting down");
         }
+    }
+
+    /// Encodes `frame` once and sends it to every member but `except`.
+    fn publish(&self, state: &mut State, frame: &ServerFrame, except: Option<ConnectionId>) {
+        state.pace.frame(Instant::now(), self.write_delay);
+        let busy = state.pace.is_busy(self.write_delay);
+        self.busy.store(busy, Ordering::Relaxed);
+        let bytes: Bytes = fanout::frame::text(frame.to_json().as_bytes());
+        let mut delivered = 0;
+        for member in state.members.values() {
+            if Some(member.connection) != except {
+                member.outbox.send(bytes.clone(), !busy);
+                delivered += 1;
+            }
+        }
+        self.metrics.core.messages_out.inc_by(delivered);
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -284,97 +270,162 @@ impl Hub {
 mod tests {
     use super::*;
     use serde_json::Value;
+    use tokio::net::{TcpListener, TcpStream};
 
     fn hub() -> Hub {
-        Hub::new(16, Duration::from_millis(20), Metrics::default())
+        Hub::new(Duration::from_millis(20), Metrics::default())
     }
 
-    fn parse(outgoing: &Outgoing) -> Value {
-        match outgoing {
-            Outgoing::Frame { json, .. } => serde_json::from_str(json).unwrap(),
-            other => panic!("expected a frame, got {other:?}"),
+    /// One joined socket as the tests see it: its outbox, and the client's
+    /// end of its connection, read frame by frame.
+    struct Socket {
+        connection: ConnectionId,
+        outbox: Arc<Outbox>,
+        client: TcpStream,
+        received: Vec<u8>,
+    }
+
+    impl Socket {
+        async fn new(hub: &Hub) -> Socket {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let client = TcpStream::connect(listener.local_addr().unwrap())
+                .await
+                .unwrap();
+            let (server, _) = listener.accept().await.unwrap();
+            // As after the upgrade's response: the socket is known writable.
+            server.writable().await.unwrap();
+            Socket {
+                connection: hub.new_connection_id(),
+                outbox: Arc::new(Outbox::new(server, 1024)),
+                client,
+                received: Vec::new(),
+            }
+        }
+
+        async fn join(hub: &Hub, name: &str, client_id: Option<&str>) -> (Socket, User) {
+            let mut socket = Socket::new(hub).await;
+            let user = hub
+                .join(
+                    socket.connection,
+                    &socket.outbox,
+                    name.into(),
+                    client_id.map(Into::into),
+                )
+                .unwrap();
+            let welcome = socket.next().await.unwrap();
+            assert_eq!(welcome["type"], "welcome");
+            (socket, user)
+        }
+
+        /// The next frame the client has been sent, if one arrives within
+        /// a moment (a quiet chat writes straight into the socket).
+        async fn next(&mut self) -> Option<Value> {
+            loop {
+                if let Some(frame) = self.take_frame() {
+                    return Some(frame);
+                }
+                let readable = self.client.readable();
+                tokio::time::timeout(Duration::from_millis(100), readable)
+                    .await
+                    .ok()?
+                    .unwrap();
+                let mut chunk = [0u8; 65536];
+                match self.client.try_read(&mut chunk) {
+                    Ok(0) => return None,
+                    Ok(read) => self.received.extend_from_slice(&chunk[..read]),
+                    Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(error) => panic!("{error}"),
+                }
+            }
+        }
+
+        fn take_frame(&mut self) -> Option<Value> {
+            let (header, len) = match self.received.get(1)? & 0x7F {
+                126 => (
+                    4,
+                    usize::from(u16::from_be_bytes([self.received[2], self.received[3]])),
+                ),
+                127 => panic!("no frame that large here"),
+                len => (2, usize::from(len)),
+            };
+            if self.received.len() < header + len {
+                return None;
+            }
+            let frame: Vec<u8> = self.received.drain(..header + len).collect();
+            Some(serde_json::from_slice(&frame[header..]).unwrap())
         }
     }
 
-    fn next_frame(deliveries: &mut broadcast::Receiver<Outgoing>) -> Value {
-        parse(&deliveries.try_recv().expect("a frame"))
-    }
-
-    #[test]
-    fn a_newcomer_gets_the_history_then_exactly_what_follows_it() {
+    #[tokio::test]
+    async fn a_newcomer_gets_the_history_then_exactly_what_follows_it() {
         let hub = hub();
-        let mut alice = hub
-            .join(hub.new_connection_id(), "alice".into(), None)
-            .unwrap();
+        let (mut alice, alice_user) = Socket::join(&hub, "alice", None).await;
         for n in 1..=3 {
-            hub.post(&alice.user, format!("m{n}"));
+            hub.post(&alice_user, format!("m{n}"));
         }
         for id in 1..=3 {
-            assert_eq!(next_frame(&mut alice.deliveries)["id"], id);
+            assert_eq!(alice.next().await.unwrap()["id"], id);
         }
-        let mut bob = hub
-            .join(hub.new_connection_id(), "bob".into(), None)
+        let mut bob = Socket::new(&hub).await;
+        let bob_user = hub
+            .join(bob.connection, &bob.outbox, "bob".into(), None)
             .unwrap();
-        let welcome: Value = serde_json::from_slice(&bob.welcome.concat()).unwrap();
+        let welcome = bob.next().await.unwrap();
         let history = welcome["history"].as_array().unwrap();
         assert_eq!(history.last().unwrap()["id"], 3);
-        assert_eq!(next_frame(&mut alice.deliveries)["type"], "joined");
-        // Bob's live stream starts right after his history.
-        assert!(bob.deliveries.try_recv().is_err());
-        hub.post(&bob.user, "m4".into());
-        let live = next_frame(&mut bob.deliveries);
+        assert_eq!(alice.next().await.unwrap()["type"], "joined");
+        // Bob's live frames start right after his history.
+        assert!(bob.next().await.is_none());
+        hub.post(&bob_user, "m4".into());
+        let live = bob.next().await.unwrap();
         assert_eq!(live["id"], 4);
-        assert_eq!(next_frame(&mut alice.deliveries), live);
+        assert_eq!(alice.next().await.unwrap(), live);
         // A history entry is the very frame the others saw live.
-        let carol = hub
-            .join(hub.new_connection_id(), "carol".into(), None)
+        let mut carol = Socket::new(&hub).await;
+        hub.join(carol.connection, &carol.outbox, "carol".into(), None)
             .unwrap();
-        let welcome: Value = serde_json::from_slice(&carol.welcome.concat()).unwrap();
+        let welcome = carol.next().await.unwrap();
         assert_eq!(welcome["history"].as_array().unwrap().last(), Some(&live));
     }
 
-    #[test]
-    fn a_chat_is_quiet_until_frames_come_faster_than_three_per_delay() {
-        let hub = Hub::new(64, Duration::from_secs(3600), Metrics::default());
-        let alice = hub
-            .join(hub.new_connection_id(), "alice".into(), None)
-            .unwrap();
+    #[tokio::test]
+    async fn a_chat_is_quiet_until_frames_come_faster_than_three_per_delay() {
+        let hub = Hub::new(Duration::from_secs(3600), Metrics::default());
+        let (_alice, alice_user) = Socket::join(&hub, "alice", None).await;
         assert!(!hub.is_busy(), "a join is no load");
         for n in 0..3 {
-            hub.post(&alice.user, format!("m{n}"));
+            hub.post(&alice_user, format!("m{n}"));
         }
         assert!(!hub.is_busy(), "a few frames are no load");
         for n in 0..20 {
-            hub.post(&alice.user, format!("m{n}"));
+            hub.post(&alice_user, format!("m{n}"));
         }
         assert!(hub.is_busy(), "a burst within one delay is");
     }
 
-    #[test]
-    fn names_are_unique_case_insensitively() {
+    #[tokio::test]
+    async fn names_are_unique_case_insensitively() {
         let hub = hub();
-        hub.join(hub.new_connection_id(), "Alice".into(), None)
-            .unwrap();
+        let _alice = Socket::join(&hub, "Alice", None).await;
+        let other = Socket::new(&hub).await;
         let error = hub
-            .join(hub.new_connection_id(), "alice".into(), None)
+            .join(other.connection, &other.outbox, "alice".into(), None)
             .err()
             .unwrap();
         assert_eq!(error.code, ErrorCode::NameTaken);
     }
 
-    #[test]
-    fn history_keeps_the_last_messages_oldest_first() {
+    #[tokio::test]
+    async fn history_keeps_the_last_messages_oldest_first() {
         let hub = hub();
-        let alice = hub
-            .join(hub.new_connection_id(), "alice".into(), None)
-            .unwrap();
+        let (_alice, alice_user) = Socket::join(&hub, "alice", None).await;
         for n in 0..HISTORY_LEN + 5 {
-            hub.post(&alice.user, format!("m{n}"));
+            hub.post(&alice_user, format!("m{n}"));
         }
-        let bob = hub
-            .join(hub.new_connection_id(), "bob".into(), None)
+        let mut bob = Socket::new(&hub).await;
+        hub.join(bob.connection, &bob.outbox, "bob".into(), None)
             .unwrap();
-        let welcome: Value = serde_json::from_slice(&bob.welcome.concat()).unwrap();
+        let welcome = bob.next().await.unwrap();
         let history = welcome["history"].as_array().unwrap();
         assert_eq!(history.len(), HISTORY_LEN);
         assert_eq!(history[0]["text"], "m5");
@@ -384,56 +435,62 @@ mod tests {
         );
     }
 
-    #[test]
-    fn takeover_keeps_the_user_and_tells_only_the_old_socket() {
+    #[tokio::test]
+    async fn takeover_keeps_the_user_and_ends_only_the_old_socket() {
         let hub = hub();
-        let first = hub.new_connection_id();
-        let alice = hub.join(first, "alice".into(), Some("k1".into())).unwrap();
-        let mut watcher = hub
-            .join(hub.new_connection_id(), "bob".into(), None)
-            .unwrap()
-            .deliveries;
-        let second = hub.new_connection_id();
-        let again = hub.join(second, "ALICE".into(), Some("k1".into())).unwrap();
-        assert_eq!(again.user, alice.user);
-        let replaced = watcher.try_recv().unwrap();
-        assert!(matches!(replaced, Outgoing::Replaced(c) if c == first));
+        let (first, alice) = Socket::join(&hub, "alice", Some("k1")).await;
+        let (mut watcher, _) = Socket::join(&hub, "bob", None).await;
+        let mut second = Socket::new(&hub).await;
+        let again = hub
+            .join(
+                second.connection,
+                &second.outbox,
+                "ALICE".into(),
+                Some("k1".into()),
+            )
+            .unwrap();
+        assert_eq!(again, alice);
+        assert_eq!(second.next().await.unwrap()["type"], "welcome");
+        let ended = std::future::poll_fn(|cx| first.outbox.poll_next(cx)).await;
+        assert_eq!(
+            ended,
+            fanout::Wake::Ended(fanout::Ending::Close(
+                CLOSE_REPLACED,
+                "replaced by a newer connection of the same client"
+            ))
+        );
         // The old socket's departure goes unnoticed; the new one's does not.
-        hub.leave(first, &alice.user);
-        assert!(watcher.try_recv().is_err());
-        hub.leave(second, &alice.user);
-        assert_eq!(next_frame(&mut watcher)["type"], "left");
+        hub.leave(first.connection, &alice);
+        assert!(watcher.next().await.is_none());
+        hub.leave(second.connection, &alice);
+        assert_eq!(watcher.next().await.unwrap()["type"], "left");
     }
 
-    #[test]
-    fn a_newcomer_is_announced_to_the_others_only() {
+    #[tokio::test]
+    async fn a_newcomer_is_announced_to_the_others_only() {
         let hub = hub();
-        let mut alice = hub
-            .join(hub.new_connection_id(), "alice".into(), None)
-            .unwrap();
-        let mut bob = hub
-            .join(hub.new_connection_id(), "bob".into(), None)
-            .unwrap();
-        assert_eq!(next_frame(&mut alice.deliveries)["type"], "joined");
-        assert!(bob.deliveries.try_recv().is_err());
-        hub.post(&bob.user, "hi".into());
-        assert_eq!(next_frame(&mut alice.deliveries)["id"], 1);
-        assert_eq!(next_frame(&mut bob.deliveries)["id"], 1);
+        let (mut alice, _) = Socket::join(&hub, "alice", None).await;
+        let (mut bob, bob_user) = Socket::join(&hub, "bob", None).await;
+        assert_eq!(alice.next().await.unwrap()["type"], "joined");
+        assert!(bob.next().await.is_none());
+        hub.post(&bob_user, "hi".into());
+        assert_eq!(alice.next().await.unwrap()["id"], 1);
+        assert_eq!(bob.next().await.unwrap()["id"], 1);
     }
 
-    #[test]
-    fn nobody_joins_after_shutdown() {
+    #[tokio::test]
+    async fn nobody_joins_after_shutdown() {
         let hub = hub();
-        let mut alice = hub
-            .join(hub.new_connection_id(), "alice".into(), None)
-            .unwrap();
+        let (alice, _) = Socket::join(&hub, "alice", None).await;
         hub.shut_down();
-        assert!(matches!(
-            alice.deliveries.try_recv(),
-            Err(broadcast::error::TryRecvError::Closed)
-        ));
+        let ended = std::future::poll_fn(|cx| alice.outbox.poll_next(cx)).await;
+        assert_eq!(
+            ended,
+            fanout::Wake::Ended(fanout::Ending::Close(1001, "server shutting down"))
+        );
+        let bob = Socket::new(&hub).await;
         let error = hub
-            .join(hub.new_connection_id(), "bob".into(), None)
+            .join(bob.connection, &bob.outbox, "bob".into(), None)
             .err()
             .unwrap();
         assert_eq!(error.code, ErrorCode::Unavailable);

@@ -1,105 +1,73 @@
 //! One WebSocket, from the upgrade to the close, in one task.
 //!
 //! The task waits on everything that can happen to its socket at once: a
-//! frame from the client, the end of a pending write, a frame published by
-//! the hub, the ping timer. Keeping all of it in one task with no buffers of
-//! its own is what keeps an idle socket down to a few KiB.
+//! frame from the client, its outbox asking for a write or an end, the end
+//! of a hold, the ping timer. Keeping all of it in one task with no buffers
+//! of its own is what keeps an idle socket down to a few KiB.
 //!
-//! Writes never block the loop: frames are handed to tungstenite's write
-//! buffer and the loop keeps reading while that buffer drains. A socket
-//! whose buffer does not drain stops taking frames from the hub, falls
-//! behind, and is cut off once it is more than `QUEUE_LEN` frames late.
-//!
-//! Write by need, not by clock: a frame for a socket that is not writing
-//! leaves at once unless the socket wrote just before. After each write the
-//! session stops looking at the hub's ring for a while (and while the write
-//! is still going out); whatever arrived meanwhile then leaves together, in
-//! one flush, usually one system call. How long depends on the chat's pace
-//! ([`ops::pace`], kept by the hub): `WRITE_DELAY_MS` when the chat is busy,
-//! so that a busy chat costs each socket at most one wake-up and one write
-//! per delay however many frames it carries; half of that when it is quiet,
-//! which a frame of an everyday chat never waits for. A quiet socket still
-//! pauses because going back to the ring at once, while the same frame is
-//! still being fanned out to the other sockets, contends with that fan-out:
-//! measured, it costs latency and saves no CPU.
+//! Most of the time the task does not write at all: the hub writes a quiet
+//! chat's frames straight into every socket that has nothing in flight
+//! ([`fanout`]). The task writes what its outbox queued: frames the peer
+//! did not take at once, and the frames of a busy chat. Write by need, not
+//! by clock: a busy chat's first frame wakes the task, which writes it at
+//! once, then holds the outbox for `WRITE_DELAY_MS` ([`ops::pace`], kept by
+//! the hub); whatever arrives meanwhile then leaves together, in one
+//! vectored write, so that a busy chat costs each socket at most one
+//! wake-up and one system call per delay however many frames it carries.
+//! A socket whose outbox outgrows `QUEUE_LEN` frames is cut off (1013)
+//! after a gap-free prefix.
 
 use crate::app::App;
-use crate::frame;
-use crate::hub::{ConnectionId, Outgoing};
-use crate::socket::{
-    Ending, Event, Socket, poll_socket, until_hold_over, until_shutdown, write_fragmented,
-};
-use bytes::Bytes;
+use crate::hub::ConnectionId;
+use crate::socket::{Ending, Event, Socket, poll_incoming, until_hold_over, until_shutdown};
+use fanout::{Outbox, Wake};
 use ops::Shutdown;
+use ops::admission::Ticket;
 use ops::rate::{AbuseCounter, TokenBucket};
 use protocol::ws::{ClientFrame, ServerFrame, User};
 use protocol::{ErrorBody, ErrorCode};
-use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::ops::ControlFlow;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 use tokio::time::{Instant, Sleep, timeout};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-
-/// How many published frames one wake-up writes before it gives the other
-/// sockets a turn.
-const FRAMES_PER_WAKE: usize = 64;
 
 /// How long a closing socket gets to deliver its close frame and see the
 /// peer hang up.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Close code telling a page that another tab or reconnect of the same
-/// client took its name over, so it must not reconnect on its own.
-pub const CLOSE_REPLACED: u16 = 4000;
-
-/// The member this socket speaks for, once its `hello` succeeded.
-struct Membership {
-    user: User,
-    deliveries: broadcast::Receiver<Outgoing>,
-}
-
+/// One WebSocket's task and everything it holds.
 pub struct Session {
     ws: Socket,
     connection: ConnectionId,
     app: Arc<App>,
     limiter: TokenBucket,
     abuse: AbuseCounter,
-    membership: Option<Membership>,
+    /// The member this socket speaks for, once its `hello` succeeded.
+    user: Option<User>,
     unanswered_pings: u8,
-    /// Frames wait in tungstenite's write buffer; the loop drives them out.
-    flushing: bool,
-    /// Armed only while a write is stuck: when it fires, the session checks
-    /// whether it fell too far behind.
-    stall: Option<Pin<Box<Sleep>>>,
-    /// Armed when the session writes the hub's frames: until it fires, new
-    /// frames gather in the ring instead of waking the session.
+    /// Armed while the outbox is held after a write of a busy chat.
     hold: Option<Pin<Box<Sleep>>>,
-    /// Frames that must go out before anything else, in order: the
-    /// fragments of a large welcome, and any error frame that came up
-    /// meanwhile (nothing but a control frame may come between fragments).
-    /// The hub's frames wait until it is empty.
-    backlog: VecDeque<Message>,
+    /// The connection's place in the server's limits, given back when the
+    /// session ends.
+    _place: Option<Ticket>,
 }
 
 impl Session {
-    pub fn new(ws: Socket, app: Arc<App>) -> Session {
+    /// The session of `ws`, holding the connection's `place` in the limits.
+    pub fn new(ws: Socket, place: Option<Ticket>, app: Arc<App>) -> Session {
         Session {
             ws,
             connection: app.hub.new_connection_id(),
             limiter: TokenBucket::new(app.config.msg_rate),
             abuse: AbuseCounter::default(),
-            membership: None,
+            user: None,
             unanswered_pings: 0,
-            flushing: false,
-            stall: None,
             hold: None,
-            backlog: VecDeque::new(),
+            _place: place,
             app,
         }
     }
@@ -118,33 +86,23 @@ impl Session {
         let ping_interval = self.app.config.ping_interval;
         let mut ping = tokio::time::interval_at(Instant::now() + ping_interval, ping_interval);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        // Joined sessions learn of the shutdown from the hub's closing ring;
-        // polling this future takes a process-wide lock, so only sockets that
-        // have not joined yet hold it.
+        // Joined sessions learn of the shutdown from the hub, which ends
+        // their outboxes; polling this future takes a process-wide lock, so
+        // only sockets that have not joined yet hold it.
         let mut shutdown_before_join = Some(Box::pin(shutdown.wait_owned()));
         loop {
-            let flushing = self.flushing;
-            let joined = self.membership.is_some();
-            // A client whose welcome is still going out is not read from, so
-            // nothing it sends can pile more frames up behind the welcome.
-            let reading = self.backlog.is_empty();
+            let joined = self.user.is_some();
             if joined {
                 shutdown_before_join = None;
             }
+            let outbox = self.ws.outbox().clone();
             let event = tokio::select! {
                 biased;
                 _ = until_shutdown(&mut shutdown_before_join), if !joined => {
                     Event::ShutdownBeforeJoin
                 }
-                event = poll_fn(|cx| {
-                    poll_socket(&mut self.ws, flushing, reading, &mut self.stall, cx)
-                }) => {
-                    event
-                }
-                delivery = next_delivery(&mut self.membership),
-                    if joined && !flushing && self.hold.is_none() && self.backlog.is_empty() => {
-                    Event::Delivery(delivery)
-                }
+                wake = poll_fn(|cx| outbox.poll_next(cx)) => Event::Outbox(wake),
+                event = poll_fn(|cx| poll_incoming(&mut self.ws, cx)) => event,
                 _ = until_hold_over(&mut self.hold) => Event::HoldOver,
                 _ = ping.tick() => Event::PingDue,
             };
@@ -158,20 +116,38 @@ impl Session {
         match event {
             Event::Incoming(message) => self.on_message(message),
             Event::Broken(ending) => ControlFlow::Break(ending),
-            Event::Flushed => {
-                self.flushing = false;
-                self.write_backlog()
+            Event::Outbox(Wake::Flushed) => {
+                // A busy chat's next frames gather for a while, then leave
+                // together.
+                if self.app.hub.is_busy() {
+                    self.ws.outbox().hold(true);
+                    self.hold = Some(Box::pin(tokio::time::sleep(self.app.hub.write_delay())));
+                }
+                ControlFlow::Continue(())
             }
-            Event::Delivery(delivery) => self.on_delivery(delivery),
+            Event::Outbox(Wake::Ended(ending)) => ControlFlow::Break(self.ended(ending)),
             Event::HoldOver => {
                 self.hold = None;
+                self.ws.outbox().hold(false);
                 ControlFlow::Continue(())
             }
             Event::PingDue => self.on_ping_due(),
-            Event::StallCheck => self.check_not_too_far_behind(),
             Event::ShutdownBeforeJoin => {
                 ControlFlow::Break(Ending::Close(CloseCode::Away, "server shutting down"))
             }
+        }
+    }
+
+    /// What the outbox's ending means for the client.
+    fn ended(&mut self, ending: fanout::Ending) -> Ending {
+        match ending {
+            fanout::Ending::TooSlow => {
+                self.app.metrics.slow_disconnects.inc();
+                self.app.metrics.core.disconnects_forced.inc();
+                Ending::Close(CloseCode::Again, "too slow: fell too far behind the chat")
+            }
+            fanout::Ending::Broken => Ending::PeerGone,
+            fanout::Ending::Close(code, reason) => Ending::Close(CloseCode::from(code), reason),
         }
     }
 
@@ -230,17 +206,17 @@ impl Session {
             Ok(frame) => frame,
             Err(error) => return self.send_error(error),
         };
-        match (frame, &self.membership) {
+        match (frame, &self.user) {
             (ClientFrame::Hello { name, client_id }, None) => self.join(name, client_id),
             (ClientFrame::Hello { .. }, Some(_)) => {
                 self.send_error(ErrorBody::bad_request("already joined"))
             }
-            (ClientFrame::Message { text }, Some(member)) => {
-                self.app.hub.post(&member.user, text);
+            (ClientFrame::Message { text }, Some(user)) => {
+                self.app.hub.post(user, text);
                 ControlFlow::Continue(())
             }
-            (ClientFrame::Typing, Some(member)) => {
-                self.app.hub.typing(self.connection, &member.user);
+            (ClientFrame::Typing, Some(user)) => {
+                self.app.hub.typing(self.connection, user);
                 ControlFlow::Continue(())
             }
             (ClientFrame::Message { .. } | ClientFrame::Typing, None) => self.send_error(
@@ -250,106 +226,18 @@ impl Session {
     }
 
     fn join(&mut self, name: String, client_id: Option<String>) -> ControlFlow<Ending> {
-        let joined = match self.app.hub.join(self.connection, name, client_id) {
-            Ok(joined) => joined,
+        // The hub sends the welcome itself, in order with the live frames.
+        match self
+            .app
+            .hub
+            .join(self.connection, self.ws.outbox(), name, client_id)
+        {
+            Ok(user) => {
+                self.user = Some(user);
+                ControlFlow::Continue(())
+            }
             // name_taken (the client may retry) or unavailable (shutting down).
-            Err(error) => return self.send_error(error),
-        };
-        self.membership = Some(Membership {
-            user: joined.user,
-            deliveries: joined.deliveries,
-        });
-        self.app.metrics.core.messages_out.inc();
-        self.backlog
-            .extend(frame::text_frames(joined.welcome.into_iter()));
-        self.write_backlog()
-    }
-
-    /// Writes the backlog while the socket takes it. A welcome lists every
-    /// user, so it can be large: the rest waits for the next flush rather
-    /// than piling up in tungstenite's buffer.
-    fn write_backlog(&mut self) -> ControlFlow<Ending> {
-        while !self.backlog.is_empty() && self.ws.has_room() {
-            let frame = self.backlog.pop_front().expect("checked it is not empty");
-            self.queue(frame)?;
-        }
-        if self.backlog.is_empty() && self.backlog.capacity() > 0 {
-            // A drained deque keeps its buffer; an idle socket should not.
-            self.backlog = VecDeque::new();
-        }
-        ControlFlow::Continue(())
-    }
-
-    /// Writes the frame the hub published, then whatever else is already
-    /// waiting, as long as the socket keeps taking it. When that empties the
-    /// ring, the hold starts: the next frames wait for it and go together.
-    /// When the socket is full instead, the flush in progress is the wait;
-    /// when the wake-up's share ran out, the rest follows at once.
-    fn on_delivery(&mut self, delivery: Result<Outgoing, RecvError>) -> ControlFlow<Ending> {
-        let mut delivered = 0;
-        let mut next = delivery;
-        let mut drained = false;
-        for round in 1..=FRAMES_PER_WAKE {
-            match next {
-                Ok(outgoing) => delivered += self.deliver(&outgoing)?,
-                Err(RecvError::Lagged(_)) => return self.too_slow(),
-                Err(RecvError::Closed) => {
-                    return ControlFlow::Break(Ending::Close(
-                        CloseCode::Away,
-                        "server shutting down",
-                    ));
-                }
-            }
-            // The wake-up's share is used up, or the socket is full: the
-            // next frame stays in the ring (taking it now would drop it).
-            if round == FRAMES_PER_WAKE || !self.ws.has_room() {
-                break;
-            }
-            let Some(member) = &mut self.membership else {
-                break;
-            };
-            next = match member.deliveries.try_recv() {
-                Ok(outgoing) => Ok(outgoing),
-                Err(TryRecvError::Empty) => {
-                    drained = true;
-                    break;
-                }
-                Err(TryRecvError::Lagged(skipped)) => Err(RecvError::Lagged(skipped)),
-                Err(TryRecvError::Closed) => Err(RecvError::Closed),
-            };
-        }
-        if delivered > 0 {
-            self.app.metrics.core.messages_out.inc_by(delivered);
-            self.flushing = true;
-            let hold = self.app.hub.hold_after_write();
-            if drained && !hold.is_zero() {
-                self.hold = Some(Box::pin(tokio::time::sleep(hold)));
-            }
-        }
-        ControlFlow::Continue(())
-    }
-
-    /// Writes one published frame unless it is not meant for this socket;
-    /// returns how many frames were written.
-    fn deliver(&mut self, outgoing: &Outgoing) -> ControlFlow<Ending, u64> {
-        match outgoing {
-            Outgoing::Frame { except, .. } if *except == Some(self.connection) => {
-                ControlFlow::Continue(0)
-            }
-            Outgoing::Frame { json, .. } => match write_fragmented(&mut self.ws, json) {
-                Ok(()) => ControlFlow::Continue(1),
-                Err(error) => {
-                    tracing::debug!(%error, "write failed");
-                    ControlFlow::Break(Ending::PeerGone)
-                }
-            },
-            Outgoing::Replaced(connection) if *connection == self.connection => {
-                ControlFlow::Break(Ending::Close(
-                    CloseCode::Library(CLOSE_REPLACED),
-                    "replaced by a newer connection of the same client",
-                ))
-            }
-            Outgoing::Replaced(_) => ControlFlow::Continue(0),
+            Err(error) => self.send_error(error),
         }
     }
 
@@ -359,89 +247,56 @@ impl Session {
             return ControlFlow::Break(Ending::PeerGone);
         }
         self.unanswered_pings += 1;
-        // A socket still busy writing cannot take a ping; the ping counts as
-        // unanswered all the same, so a peer that stopped reading is dropped.
-        if !self.flushing {
-            self.queue(Message::Ping(Bytes::new()))?;
-        }
+        // Queued behind whatever the peer has not taken yet: a peer that
+        // stopped reading never answers it, and is dropped.
+        self.ws.send(fanout::frame::ping());
         ControlFlow::Continue(())
-    }
-
-    fn check_not_too_far_behind(&mut self) -> ControlFlow<Ending> {
-        match &self.membership {
-            Some(member) if member.deliveries.len() > self.app.config.queue_len => self.too_slow(),
-            _ => ControlFlow::Continue(()),
-        }
-    }
-
-    fn too_slow(&mut self) -> ControlFlow<Ending> {
-        self.app.metrics.slow_disconnects.inc();
-        self.app.metrics.core.disconnects_forced.inc();
-        ControlFlow::Break(Ending::Close(
-            CloseCode::Again,
-            "too slow: fell too far behind the chat",
-        ))
     }
 
     fn send_error(&mut self, error: ErrorBody) -> ControlFlow<Ending> {
         self.app.metrics.core.count_error(error.code);
-        let frame = Message::Text(ServerFrame::Error(error).to_json().into());
-        if self.backlog.is_empty() {
-            self.queue(frame)
-        } else {
-            self.backlog.push_back(frame);
-            ControlFlow::Continue(())
-        }
-    }
-
-    /// Hands one frame to tungstenite's write buffer; the loop flushes it.
-    fn queue(&mut self, message: Message) -> ControlFlow<Ending> {
-        match self.ws.queue(message) {
-            Ok(()) => {
-                self.flushing = true;
-                ControlFlow::Continue(())
-            }
-            Err(error) => {
-                tracing::debug!(%error, "write failed");
-                ControlFlow::Break(Ending::PeerGone)
-            }
-        }
+        let json = ServerFrame::Error(error).to_json();
+        self.ws.send(fanout::frame::text(json.as_bytes()));
+        ControlFlow::Continue(())
     }
 
     /// Leaves the chat and closes the socket as politely as the peer allows.
     async fn finish(mut self, ending: Ending) {
-        if let Some(member) = self.membership.take() {
-            self.app.hub.leave(self.connection, &member.user);
+        if let Some(user) = self.user.take() {
+            self.app.hub.leave(self.connection, &user);
         }
-        match ending {
-            // Sends tungstenite's reply to a close frame, if there is one; the
-            // peer is gone, so a failure or a timeout has no one to tell.
-            Ending::PeerGone => {
-                let _ = timeout(CLOSE_TIMEOUT, self.ws.flush()).await;
-            }
+        let outbox = self.ws.into_outbox();
+        let close = match ending {
+            // tungstenite's reply to a close frame, if there is one, is
+            // queued already; the peer is gone, so nothing else is said.
+            Ending::PeerGone => None,
             Ending::Close(code, reason) => {
                 tracing::debug!(%code, reason, "closing the socket");
-                let frame = CloseFrame {
-                    code,
-                    reason: reason.into(),
-                };
-                // Best effort, bounded: a peer that does not take the close
-                // frame is dropped all the same when the session ends.
-                let _ = timeout(CLOSE_TIMEOUT, async {
-                    let _ = self.ws.close(frame).await;
-                    ops::close::linger(self.ws.io_mut(), CLOSE_TIMEOUT).await;
-                })
-                .await;
+                outbox.send_last(fanout::frame::close(code.into(), reason));
+                Some(())
+            }
+        };
+        // Best effort, bounded: a peer that does not take the last frames
+        // is dropped all the same when the session ends.
+        let _ = timeout(CLOSE_TIMEOUT, drain(&outbox)).await;
+        if close.is_some() {
+            // Nobody else holds the outbox once the hub let the member go.
+            if let Ok(outbox) = Arc::try_unwrap(outbox) {
+                let mut stream = outbox.into_stream();
+                ops::close::linger(&mut stream, CLOSE_TIMEOUT).await;
             }
         }
         self.app.metrics.core.connections.dec();
     }
 }
 
-/// Waits for the next frame published by the hub (never, before `hello`).
-async fn next_delivery(membership: &mut Option<Membership>) -> Result<Outgoing, RecvError> {
-    match membership {
-        Some(member) => member.deliveries.recv().await,
-        None => std::future::pending().await,
+/// Writes out what `outbox` still holds, until it is empty or broken.
+async fn drain(outbox: &Outbox) {
+    loop {
+        match poll_fn(|cx| outbox.poll_next(cx)).await {
+            Wake::Flushed | Wake::Ended(fanout::Ending::Broken) => return,
+            // An ending learnt now changes nothing: the session ends anyway.
+            Wake::Ended(_) => {}
+        }
     }
 }

@@ -1,108 +1,89 @@
 //! The socket side of a session: what can wake its task up ([`Event`]),
-//! why it ends ([`Ending`]), and one tungstenite socket driven by hand
-//! ([`Socket`]: drive a pending write, read the next frame, tell whether it
-//! takes more, write a message as fragments).
+//! why it ends ([`Ending`]), and one WebSocket ([`Socket`]): tungstenite
+//! reads the client's frames, and every byte the server sends, whoever
+//! sends it, leaves through the socket's [`Outbox`].
 //!
-//! The session polls its socket itself, so it drives tungstenite's
-//! non-blocking core directly over the upgraded connection instead of
-//! through tokio-tungstenite's `Stream`/`Sink` adapter: that adapter keeps
-//! its wakers in four atomic cells, registered on every poll so that
-//! separate reader and writer tasks could share one socket, which costs a
-//! one-task session a measurable share of its CPU per delivery.
+//! tungstenite is only the reader here (with its own replies to pings and
+//! closes, which it writes into the outbox too): the hub's frames are
+//! encoded once for every socket and written straight from the publisher
+//! ([`fanout`]), which tungstenite's per-socket write buffer would undo.
+//! The session drives tungstenite's non-blocking core directly over the
+//! connection, so an idle socket is its task, its outbox and tungstenite's
+//! small read buffer, and nothing else.
 
-use crate::frame;
-use crate::hub::Outgoing;
-use hyper::upgrade::Upgraded;
-use hyper_util::rt::TokioIo;
-use std::future::{Future, poll_fn};
+use bytes::{Buf, Bytes};
+use fanout::Outbox;
 use std::io::{self, Read, Write};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::broadcast::error::RecvError;
+use tokio::net::TcpStream;
 use tokio::time::Sleep;
 use tokio_tungstenite::tungstenite::error::ProtocolError;
-use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes, WebSocket};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message, WebSocket};
 use tokio_util::sync::WaitForCancellationFutureOwned;
 
-/// One WebSocket: tungstenite's state machine over the upgraded connection.
+/// One WebSocket: tungstenite's reader over the connection, and the
+/// outbox every frame to the client goes through.
 pub struct Socket {
     ws: WebSocket<Connection>,
-    /// The last write found the connection full: frames wait in
-    /// tungstenite's buffer until a flush gets through.
-    blocked: bool,
+    outbox: Arc<Outbox>,
 }
 
-/// The upgraded connection as the blocking-style `Read` and `Write` that
-/// tungstenite speaks: an operation that would wait registers the session
-/// task's waker with tokio and reports `WouldBlock`.
+/// The connection as the blocking-style `Read` and `Write` that tungstenite
+/// speaks: a read that would wait registers the session task's waker and
+/// reports `WouldBlock`; a write goes into the outbox, which never blocks.
 struct Connection {
-    io: TokioIo<Upgraded>,
+    outbox: Arc<Outbox>,
+    /// Bytes the client sent right behind its upgrade request, read first.
+    unread: Bytes,
     /// The session task's waker, from its latest poll.
     waker: Waker,
 }
 
 impl Socket {
-    pub fn new(upgraded: Upgraded, config: WebSocketConfig) -> Socket {
+    /// The WebSocket on `stream`, cut off past `max_queued` frames waiting
+    /// to be written; `unread` is what the HTTP server had read past the
+    /// upgrade request.
+    pub fn new(
+        stream: TcpStream,
+        unread: Bytes,
+        config: WebSocketConfig,
+        max_queued: usize,
+    ) -> Socket {
+        let outbox = Arc::new(Outbox::new(stream, max_queued));
         let connection = Connection {
-            io: TokioIo::new(upgraded),
+            outbox: outbox.clone(),
+            unread,
             waker: Waker::noop().clone(),
         };
         Socket {
             ws: WebSocket::from_raw_socket(connection, Role::Server, Some(config)),
-            blocked: false,
+            outbox,
         }
     }
 
-    /// Queues one message in tungstenite's write buffer; never waits.
-    pub fn queue(&mut self, message: Message) -> Result<(), WsError> {
-        match self.ws.write(message) {
-            Ok(()) => Ok(()),
-            // Queued all the same: the flush in progress takes it out.
-            Err(WsError::Io(error)) if error.kind() == io::ErrorKind::WouldBlock => {
-                self.blocked = true;
-                Ok(())
-            }
-            Err(error) => Err(error),
-        }
+    /// Where every frame to this client goes.
+    pub fn outbox(&self) -> &Arc<Outbox> {
+        &self.outbox
     }
 
-    /// True when the socket takes another frame without piling it onto a
-    /// write that does not go out.
-    pub fn has_room(&mut self) -> bool {
-        if self.blocked {
-            self.blocked = !matches!(self.flush_now(), Poll::Ready(Ok(())));
-        }
-        !self.blocked
-    }
-
-    /// Drives the pending write out; `Pending` until the peer took it all.
-    pub fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
-        self.ws.get_mut().set_waker(cx.waker());
-        self.flush_now()
-    }
-
-    fn flush_now(&mut self) -> Poll<Result<(), WsError>> {
-        match self.ws.flush() {
-            Ok(()) => {
-                self.blocked = false;
-                Poll::Ready(Ok(()))
-            }
-            Err(WsError::Io(error)) if error.kind() == io::ErrorKind::WouldBlock => Poll::Pending,
-            // The close handshake completed: everything went out.
-            Err(WsError::ConnectionClosed) => Poll::Ready(Ok(())),
-            Err(error) => Poll::Ready(Err(error)),
-        }
+    /// Sends a frame of the session's own (an error, a ping) after
+    /// whatever was sent before it.
+    pub fn send(&self, frame: Bytes) {
+        self.outbox.send(frame, true);
     }
 
     /// The next frame from the client; `None` once the connection closed.
     pub fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, WsError>>> {
         self.ws.get_mut().set_waker(cx.waker());
-        match self.ws.read() {
+        let read = self.ws.read();
+        // tungstenite's answer to a ping or a close goes out now; its
+        // writes land in the outbox, so this never waits.
+        let _ = self.ws.flush();
+        match read {
             Ok(message) => Poll::Ready(Some(Ok(message))),
             Err(WsError::Io(error)) if error.kind() == io::ErrorKind::WouldBlock => Poll::Pending,
             Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => Poll::Ready(None),
@@ -110,25 +91,12 @@ impl Socket {
         }
     }
 
-    pub async fn flush(&mut self) -> Result<(), WsError> {
-        poll_fn(|cx| self.poll_flush(cx)).await
-    }
-
-    /// Sends a close frame (or tungstenite's reply to the peer's) and waits
-    /// until it went out.
-    pub async fn close(&mut self, frame: CloseFrame) -> Result<(), WsError> {
-        match self.ws.close(Some(frame)) {
-            Ok(()) => {}
-            Err(WsError::Io(error)) if error.kind() == io::ErrorKind::WouldBlock => {}
-            Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => return Ok(()),
-            Err(error) => return Err(error),
-        }
-        self.flush().await
-    }
-
-    /// The connection itself, for the last courtesies of a close.
-    pub fn io_mut(&mut self) -> &mut TokioIo<Upgraded> {
-        &mut self.ws.get_mut().io
+    /// Gives the outbox back, the reader done with: the session's last
+    /// step, once nothing else sends to it.
+    pub fn into_outbox(self) -> Arc<Outbox> {
+        let Socket { ws, outbox } = self;
+        drop(ws.into_inner());
+        outbox
     }
 }
 
@@ -138,52 +106,55 @@ impl Connection {
             self.waker = waker.clone();
         }
     }
-
-    fn poll<T>(
-        &mut self,
-        operation: impl FnOnce(Pin<&mut TokioIo<Upgraded>>, &mut Context<'_>) -> Poll<io::Result<T>>,
-    ) -> io::Result<T> {
-        let mut cx = Context::from_waker(&self.waker);
-        match operation(Pin::new(&mut self.io), &mut cx) {
-            Poll::Ready(result) => result,
-            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
-        }
-    }
 }
 
 impl Read for Connection {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.poll(|io, cx| {
-            let mut read = ReadBuf::new(buf);
-            io.poll_read(cx, &mut read).map_ok(|()| read.filled().len())
-        })
+        if !self.unread.is_empty() {
+            let len = buf.len().min(self.unread.len());
+            buf[..len].copy_from_slice(&self.unread[..len]);
+            self.unread.advance(len);
+            return Ok(len);
+        }
+        let stream = self.outbox.stream();
+        loop {
+            match stream.try_read(buf) {
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                result => return result,
+            }
+            // Registers for the client's next bytes; ready at once means
+            // they came meanwhile.
+            let mut cx = Context::from_waker(&self.waker);
+            match stream.poll_read_ready(&mut cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(error)) => return Err(error),
+                Poll::Pending => return Err(io::ErrorKind::WouldBlock.into()),
+            }
+        }
     }
 }
 
 impl Write for Connection {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.poll(|io, cx| io.poll_write(cx, buf))
+        self.outbox.send(Bytes::copy_from_slice(buf), true);
+        Ok(buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.poll(|io, cx| io.poll_flush(cx))
+        Ok(())
     }
 }
-
-/// How often a socket whose writes are stuck checks whether it fell too far behind.
-const STALL_CHECK: Duration = Duration::from_millis(250);
 
 /// Something that woke the session up.
 pub(crate) enum Event {
     Incoming(Message),
-    /// The socket can no longer be read or written.
+    /// The socket can no longer be read.
     Broken(Ending),
-    Flushed,
-    Delivery(Result<Outgoing, RecvError>),
-    /// `WRITE_DELAY_MS` have passed since the last write.
+    /// The outbox wrote everything queued, or the socket must end.
+    Outbox(fanout::Wake),
+    /// The hold after a write of a busy chat is over.
     HoldOver,
     PingDue,
-    StallCheck,
     ShutdownBeforeJoin,
 }
 
@@ -211,36 +182,9 @@ pub(crate) async fn until_shutdown(signal: &mut Option<Pin<Box<WaitForCancellati
     }
 }
 
-/// Drives a pending write (arming the stall timer while it does not go
-/// out), then looks for the next client frame. Errors become the ending
-/// they mean right here, so no large error value lives in the session.
-pub(crate) fn poll_socket(
-    ws: &mut Socket,
-    flushing: bool,
-    reading: bool,
-    stall: &mut Option<Pin<Box<Sleep>>>,
-    cx: &mut Context<'_>,
-) -> Poll<Event> {
-    if flushing {
-        if let Poll::Ready(result) = ws.poll_flush(cx) {
-            *stall = None;
-            return Poll::Ready(match result {
-                Ok(()) => Event::Flushed,
-                Err(error) => {
-                    tracing::debug!(%error, "write failed");
-                    Event::Broken(Ending::PeerGone)
-                }
-            });
-        }
-        let timer = stall.get_or_insert_with(|| Box::pin(tokio::time::sleep(STALL_CHECK)));
-        if timer.as_mut().poll(cx).is_ready() {
-            *stall = None;
-            return Poll::Ready(Event::StallCheck);
-        }
-    }
-    if !reading {
-        return Poll::Pending;
-    }
+/// The next client frame, with errors turned into the ending they mean
+/// right here, so no large error value lives in the session.
+pub(crate) fn poll_incoming(ws: &mut Socket, cx: &mut Context<'_>) -> Poll<Event> {
     ws.poll_read(cx).map(|incoming| match incoming {
         Some(Ok(message)) => Event::Incoming(message),
         Some(Err(error)) => Event::Broken(read_error_ending(error)),
@@ -265,13 +209,4 @@ pub(crate) fn read_error_ending(error: WsError) -> Ending {
             Ending::PeerGone
         }
     }
-}
-
-/// Writes every fragment of `json` into tungstenite's buffer at once (a chat
-/// frame is at most a few KiB, so this stays bounded).
-pub(crate) fn write_fragmented(ws: &mut Socket, json: &Utf8Bytes) -> Result<(), WsError> {
-    for frame in frame::text_frames(frame::pieces(json.as_ref())) {
-        ws.queue(frame)?;
-    }
-    Ok(())
 }

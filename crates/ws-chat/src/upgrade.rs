@@ -8,19 +8,21 @@
 //! session task per socket) and passes every other request to warp.
 
 use crate::app::App;
-use crate::frame::FRAGMENT_BYTES;
 use crate::session::Session;
 use crate::socket::Socket;
 use futures::future::Either;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, StatusCode};
 use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
 use ops::Shutdown;
+use ops::hangup::Hangable;
 use ops::origin::OriginPolicy;
 use std::convert::Infallible;
 use std::future::{Ready, ready};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::task::TaskTracker;
@@ -32,15 +34,14 @@ pub const WS_PATH: &str = "/ws";
 
 /// Small buffers are what make ten thousand idle sockets cheap: the read
 /// buffer is allocated up front for every socket (client frames are small; a
-/// long one just takes a few reads), and the write buffer keeps the largest
-/// size it ever reached (see `frame`).
+/// long one just takes a few reads). The server's own frames never go
+/// through tungstenite's write buffer (see `socket`).
 pub fn websocket_config() -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(256)
-        // Frames go out once this much is buffered, or at the end of a batch.
-        .write_buffer_size(FRAGMENT_BYTES)
-        // A socket whose peer stopped reading holds at most this much.
-        .max_write_buffer_size(64 * 1024)
+        // tungstenite writes only its replies to pings and closes, straight
+        // into the socket's outbox.
+        .write_buffer_size(0)
         .max_message_size(Some(protocol::MAX_FRAME_BYTES))
         .max_frame_size(Some(protocol::MAX_FRAME_BYTES))
 }
@@ -132,13 +133,21 @@ impl Upgrader {
         let app = self.app.clone();
         let shutdown = self.shutdown.clone();
         self.sessions.spawn(async move {
-            match on_upgrade.await {
-                Ok(upgraded) => {
-                    let socket = Socket::new(upgraded, websocket_config());
-                    Session::new(socket, app).run(shutdown).await;
-                }
-                Err(error) => tracing::debug!(%error, "upgrade failed"),
-            }
+            let upgraded = match on_upgrade.await {
+                Ok(upgraded) => upgraded,
+                Err(error) => return tracing::debug!(%error, "upgrade failed"),
+            };
+            // The connection as the accept loop made it: the socket itself,
+            // which the session writes to from any task, and the
+            // connection's place in the limits, which the session holds.
+            let parts = match upgraded.downcast::<TokioIo<Hangable<TcpStream>>>() {
+                Ok(parts) => parts,
+                Err(_) => return tracing::error!("an upgraded connection of an unknown kind"),
+            };
+            let (stream, _hangup, place) = parts.io.into_inner().into_parts();
+            let queue_len = app.config.queue_len;
+            let socket = Socket::new(stream, parts.read_buf, websocket_config(), queue_len);
+            Session::new(socket, place, app).run(shutdown).await;
         });
         let mut response = Response::default();
         *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;

@@ -1,0 +1,27 @@
+//! One frame to many sockets at the least cost per delivery and per socket.
+//!
+//! A chat sends the same frame to every member. Server frames of a
+//! WebSocket are not masked, so every socket gets the very same bytes:
+//! [`frame`] encodes a message once, header included, into shared
+//! [`bytes::Bytes`]. Each socket has an [`Outbox`], shared by whoever
+//! publishes to it and by the socket's own task:
+//!
+//! - a socket with nothing in flight is written **straight from the
+//!   publisher**, a non-blocking write on its own descriptor: no task to
+//!   wake, no buffer to fill, as a single event loop would do it;
+//! - when that write would block (the peer reads slowly), or while the
+//!   socket's task holds its frames to batch them (a busy chat, see
+//!   `ops::pace`), the frame waits in the outbox's queue, and the socket's
+//!   task writes everything queued in one vectored write when it can;
+//! - a socket whose queue outgrows its bound is cut off (never skipped):
+//!   what it got is a gap-free prefix, then the close.
+//!
+//! Every byte of one socket leaves through its outbox, under its lock, so
+//! frames of one socket never overtake each other, whoever writes them.
+//! An idle socket holds no buffer, no timer and nothing queued.
+#![deny(unsafe_code)]
+
+pub mod frame;
+pub mod outbox;
+
+pub use outbox::{Ending, Outbox, Wake};
