@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
 # The standard benchmark set (issues 6, 10, 11): our three servers side by
-# side with the reference peers of bench/peers/ (Node ws, Flask dev server
-# and gunicorn + gevent, Node socket.io with @socket.io/redis-adapter) and
-# the raw TCP reference, all driven by the same load generator
-# (crates/loadgen) in the same invocation, written to BENCHMARKS.md.
-# rooms-chat also runs beside socketioxide alone
+# side with the reference peers of bench/peers/ (Node ws and Bun's
+# Bun.serve WebSocket, Flask dev server and gunicorn + gevent, Node
+# socket.io with @socket.io/redis-adapter and the same socket.io app on Bun
+# through @socket.io/bun-engine) and the raw TCP reference, all driven by
+# the same load generator (crates/loadgen) in the same invocation, written
+# to BENCHMARKS.md. rooms-chat also runs beside socketioxide alone
 # (crates/rooms-chat/examples/bare_socketioxide.rs), the floor of its stack.
 #
 #   scripts/bench.sh            the full set
 #   scripts/bench.sh --quick    shorter windows and searches, same shapes (target: under 15 minutes)
 #   scripts/bench.sh --only ws  only the runs whose name contains "ws"
+#   scripts/bench.sh --only bun the Bun peers' runs alone (ws-bun-*, rooms-bun-*)
 #   scripts/bench.sh --no-peers ours and the raw reference only
 #
-# It builds release binaries, installs the peers (npm ci; a Python venv with
+# It builds release binaries, installs the peers (npm ci, which brings the
+# Bun peers their bun binary; a Python venv with
 # bench/peers/sse-flask/requirements.txt), starts and stops every server
 # itself (and a private redis-server on a free port for the cluster runs),
 # waits for a quiet machine before each run (bounded), bounds every run in
@@ -35,7 +38,7 @@ while [ $# -gt 0 ]; do
     --quick) QUICK=1 ;;
     --only) ONLY=$2; shift ;;
     --no-peers) WITH_PEERS=0 ;;
-    -h|--help) sed -n 2,19p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,23p "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -144,8 +147,10 @@ start_redis() {
 }
 
 # The peers, installed from their lock files; a peer that cannot be
-# installed is left out (its rows say n/a, the log says why).
-NODE_PEERS=0 FLASK_PEER=0
+# installed is left out (its rows say n/a, the log says why). The Bun peers'
+# lock files bring the runtime itself (the `bun` package's binary, run as
+# node_modules/.bin/bun).
+NODE_PEERS=0 BUN_PEERS=0 FLASK_PEER=0
 install_peers() {
   [ "$WITH_PEERS" = 1 ] || return 0
   if command -v node >/dev/null && command -v npm >/dev/null; then
@@ -154,8 +159,15 @@ install_peers() {
       log "npm ci in $(rel "$PEERS/$peer")"
       (cd "$PEERS/$peer" && npm ci --no-audit --no-fund --loglevel=error) >&2 || NODE_PEERS=0
     done
+    BUN_PEERS=1
+    for peer in ws-bun rooms-bun; do
+      log "npm ci in $(rel "$PEERS/$peer")"
+      (cd "$PEERS/$peer" && npm ci --no-audit --no-fund --loglevel=error &&
+        node_modules/.bin/bun --version) >&2 || BUN_PEERS=0
+    done
+    [ $BUN_PEERS = 1 ] || log "could not install Bun (npm ci in the Bun peers): the Bun peers are left out"
   else
-    log "node/npm missing: the Node peers are left out"
+    log "node/npm missing: the Node and Bun peers are left out"
   fi
   local venv=$PEERS/sse-flask/.venv
   log "Python venv for $(rel "$PEERS/sse-flask")"
@@ -282,11 +294,13 @@ RAW_ROOMS=(--rooms 10 --clients 1000 --senders 50 --duration "$WINDOW")
 
 start_ws_chat() { start_server ws-chat "$port" MSG_RATE=0; }
 start_ws_node() { start_cmd ws-node "$port" "$PEERS/ws-node" node server.js; }
+start_ws_bun() { start_cmd ws-bun "$port" "$PEERS/ws-bun" node_modules/.bin/bun server.js; }
 start_rooms_chat() { start_server rooms-chat "$port" MSG_RATE=0; }
 # socketioxide alone, nothing of ours: the floor of memory (idle rows) and,
 # with its own room broadcast for `message`, of CPU per delivery.
 start_bare() { HEALTH_PATH="/socket.io/?EIO=4&transport=polling" start_server examples/bare_socketioxide "$port" "$@"; }
 start_rooms_node() { start_cmd rooms-node "$port" "$PEERS/rooms-node" env MSG_RATE=0 node server.js; }
+start_rooms_bun() { start_cmd rooms-bun "$port" "$PEERS/rooms-bun" env MSG_RATE=0 node_modules/.bin/bun server.js; }
 
 # chat_pair APP-NAME START-FUNCTION SHAPE-NAME RATE: one fan-out run.
 fanout_run() {
@@ -305,23 +319,28 @@ raw_pair() {
   bench "rawtcp-$name-same" 240 rawtcp "$@" --rate "$rate" --frames-per-write "$(frames_per_write "$run")"
 }
 
-# light_rounds APP START NODE-START FLOOR RAW-NAME RATE FANOUT-SHAPE -- RAW-SHAPE:
+# light_rounds APP START NODE-START BUN-START FLOOR RAW-NAME RATE FANOUT-SHAPE -- RAW-SHAPE:
 # the light rows, where nothing batches and run-to-run noise (the kernel's
 # wake-ups of the load generator, Node's garbage collector) is as large as
-# the differences measured. Ours, the Node peer, the framework's floor
-# (FLOOR as NAME:START, or -) and the raw reference run LIGHT_ROUNDS times,
-# interleaved; each row is the round whose CPU per delivery is the median
-# (every round's report stays as NAME-rK.json).
+# the differences measured. Ours, the Node and Bun peers, the framework's
+# floor (FLOOR as NAME:START, or -) and the raw reference run LIGHT_ROUNDS
+# times, interleaved; each row is the round whose CPU per delivery is the
+# median (every round's report stays as NAME-rK.json). BUN-START "-" leaves
+# the Bun peer out; START "-" runs the Bun peer alone (--only bun).
 light_rounds() {
-  local app=$1 start=$2 node_start=$3 floor=$4 raw=$5 rate=$6; shift 6
-  local fanout=() round
+  local app=$1 start=$2 node_start=$3 bun_start=$4 floor=$5 raw=$6 rate=$7; shift 7
+  local fanout=() round all=1
+  [ "$start" = - ] && all=0 floor=-
   while [ "$1" != -- ]; do fanout+=("$1"); shift; done; shift
   for round in $(seq "$LIGHT_ROUNDS"); do
-    fanout_run "$app-chat-light-r$round" "$start" "$rate" "${fanout[@]}"
-    [ $NODE_PEERS = 1 ] && fanout_run "$app-node-light-r$round" "$node_start" "$rate" "${fanout[@]}"
+    [ $all = 1 ] && fanout_run "$app-chat-light-r$round" "$start" "$rate" "${fanout[@]}"
+    [ $all = 1 ] && [ $NODE_PEERS = 1 ] && fanout_run "$app-node-light-r$round" "$node_start" "$rate" "${fanout[@]}"
+    [ "$bun_start" != - ] && fanout_run "$app-bun-light-r$round" "$bun_start" "$rate" "${fanout[@]}"
     [ "$floor" != - ] && fanout_run "${floor%%:*}-light-r$round" "${floor#*:}" "$rate" "${fanout[@]}"
-    bench "rawtcp-$raw-light-1-r$round" 240 rawtcp "$@" --rate "$rate" --frames-per-write 1
+    [ $all = 1 ] && bench "rawtcp-$raw-light-1-r$round" 240 rawtcp "$@" --rate "$rate" --frames-per-write 1
   done
+  [ "$bun_start" != - ] && median_round "$app-bun-light"
+  [ $all = 1 ] || return 0
   median_round "$app-chat-light"
   [ $NODE_PEERS = 1 ] && median_round "$app-node-light"
   [ "$floor" != - ] && median_round "${floor%%:*}-light"
@@ -342,26 +361,52 @@ median_round() {
   echo "$pick" >"$OUT/$name.round"
 }
 
-if selected ws-chat; then
-  light_rounds ws start_ws_chat start_ws_node - chat "$CHAT_LIGHT" "${CHAT[@]}" -- "${RAW_CHAT[@]}"
+# Which rows of the ws-chat and rooms-chat sets run: all of them when the
+# set is selected, the Bun peer's alone when only its runs' names are
+# (--only bun, ws-bun, rooms-bun).
+WS_ALL=0 WS_BUN=0 ROOMS_ALL=0 ROOMS_BUN=0
+selected ws-chat && WS_ALL=1
+selected rooms && ROOMS_ALL=1
+if [ $BUN_PEERS = 1 ]; then
+  { [ $WS_ALL = 1 ] || selected ws-bun; } && WS_BUN=1
+  { [ $ROOMS_ALL = 1 ] || selected rooms-bun; } && ROOMS_BUN=1
+fi
+# when FLAG WORD: WORD when FLAG is 1, else "-" (a start function left out).
+when() { if [ "$1" = 1 ]; then echo "$2"; else echo -; fi; }
+
+# ws_idle NAME START-FUNCTION CLIENTS: CLIENTS idle joined sockets on a fresh
+# ws-chat server or peer, the RSS read after each of IDLE_STEPS steps.
+ws_idle() {
+  port=$(free_port)
+  "$2" && bench "$1" 600 idle --proto ws-chat --target "127.0.0.1:$port" \
+    --server-pid "$SERVER_PID" --clients "$3" --steps "$IDLE_STEPS" --settle "$IDLE_SETTLE" --duration 3
+  stop_servers
+}
+
+if [ $WS_ALL = 1 ] || [ $WS_BUN = 1 ]; then
+  light_rounds ws "$(when $WS_ALL start_ws_chat)" start_ws_node "$(when $WS_BUN start_ws_bun)" - chat \
+    "$CHAT_LIGHT" "${CHAT[@]}" -- "${RAW_CHAT[@]}"
+fi
+if [ $WS_ALL = 1 ]; then
   fanout_run ws-chat-heavy start_ws_chat "$CHAT_HEAVY" "${CHAT[@]}"
   [ $NODE_PEERS = 1 ] && fanout_run ws-node-heavy start_ws_node "$CHAT_HEAVY" "${CHAT[@]}"
   raw_pair chat-heavy ws-chat-heavy "$CHAT_HEAVY" "${RAW_CHAT[@]}"
   CEILING_SHAPE=("${CHAT[@]}")
   ceiling ws-chat-ceiling 200 1.5 start_ws_chat
   [ $NODE_PEERS = 1 ] && ceiling ws-node-ceiling 80 1.5 start_ws_node
-  port=$(free_port)
-  start_ws_chat && bench ws-chat-idle-10k 600 idle --proto ws-chat --target "127.0.0.1:$port" \
-    --server-pid "$SERVER_PID" --clients 10000 --steps "$IDLE_STEPS" --settle "$IDLE_SETTLE" --duration 3
-  stop_servers
+  # 6,000 and 19,000: the sizes the Bun peer's rows use.
+  for count in 6000 10000 19000; do ws_idle "ws-chat-idle-$((count / 1000))k" start_ws_chat "$count"; done
   # Node's welcome lists every user, so its joins cost O(users): 10,000 of
   # them take minutes on two busy cores; --quick leaves this row out.
   if [ $NODE_PEERS = 1 ] && [ $QUICK = 0 ]; then
-    port=$(free_port)
-    start_ws_node && bench ws-node-idle-10k 600 idle --proto ws-chat --target "127.0.0.1:$port" \
-      --server-pid "$SERVER_PID" --clients 10000 --steps "$IDLE_STEPS" --settle "$IDLE_SETTLE" --duration 3
-    stop_servers
+    ws_idle ws-node-idle-10k start_ws_node 10000
   fi
+fi
+if [ $WS_BUN = 1 ]; then
+  fanout_run ws-bun-heavy start_ws_bun "$CHAT_HEAVY" "${CHAT[@]}"
+  CEILING_SHAPE=("${CHAT[@]}")
+  ceiling ws-bun-ceiling 200 1.5 start_ws_bun
+  for count in 6000 19000; do ws_idle "ws-bun-idle-$((count / 1000))k" start_ws_bun "$count"; done
 fi
 
 if selected sse; then
@@ -410,8 +455,11 @@ if selected sse; then
   fi
 fi
 
-if selected rooms; then
-  light_rounds rooms start_rooms_chat start_rooms_node socketioxide-bare:start_bare rooms "$ROOMS_LIGHT" "${ROOMS[@]}" -- "${RAW_ROOMS[@]}"
+if [ $ROOMS_ALL = 1 ] || [ $ROOMS_BUN = 1 ]; then
+  light_rounds rooms "$(when $ROOMS_ALL start_rooms_chat)" start_rooms_node "$(when $ROOMS_BUN start_rooms_bun)" \
+    socketioxide-bare:start_bare rooms "$ROOMS_LIGHT" "${ROOMS[@]}" -- "${RAW_ROOMS[@]}"
+fi
+if [ $ROOMS_ALL = 1 ]; then
   fanout_run rooms-chat-heavy start_rooms_chat "$ROOMS_HEAVY" "${ROOMS[@]}"
   [ $NODE_PEERS = 1 ] && fanout_run rooms-node-heavy start_rooms_node "$ROOMS_HEAVY" "${ROOMS[@]}"
   fanout_run socketioxide-bare-heavy start_bare "$ROOMS_HEAVY" "${ROOMS[@]}"
@@ -481,6 +529,20 @@ if selected rooms; then
     stop_servers
   fi
 fi
+if [ $ROOMS_BUN = 1 ]; then
+  fanout_run rooms-bun-heavy start_rooms_bun "$ROOMS_HEAVY" "${ROOMS[@]}"
+  CEILING_SHAPE=("${ROOMS[@]}")
+  ceiling rooms-bun-ceiling 600 1.5 start_rooms_bun
+  # The same socket.io app as Node's: its 19,000 joins take minutes (about
+  # 2.5 on two cores) and rooms-chat has no target against it yet, so
+  # --quick leaves this row out like Node's.
+  if [ $QUICK = 0 ]; then
+    port=$(free_port)
+    start_rooms_bun && bench rooms-bun-idle-19k-10 600 idle --proto rooms-chat --target "127.0.0.1:$port" \
+      --server-pid "$SERVER_PID" --clients 19000 --rooms 10 --steps "$IDLE_STEPS" --settle "$IDLE_SETTLE" --duration 3
+    stop_servers
+  fi
+fi
 
 # ---------------------------------------------------------- hook calls
 # One line per script; a script that is not there is skipped. Each may
@@ -545,6 +607,12 @@ target_row() { # description runs measured op limit target-text
   printf '| %s | %s | %s | %s | %s |\n' "$1" "$2" "$3" "$6" "$(verdict "$3" "$4" "$5")"
 }
 
+# info_row DESCRIPTION RUNS MEASURED: a figure of a targets table that has
+# no target yet.
+info_row() {
+  printf '| %s | %s | %s | no target yet | – |\n' "$1" "$2" "$3"
+}
+
 # row RUN WHAT: one line of a comparison table.
 row() {
   local run=$1 what=$2 file="$OUT/$1.json"
@@ -571,7 +639,7 @@ ceiling_of() { cat "$OUT/$1.ceiling" 2>/dev/null || echo "n/a"; }
 
 write_report() {
   local mode="full" run
-  [ "$QUICK" = 1 ] && mode="quick (--quick: ${WINDOW}s windows, $IDLE_STEPS RSS steps, ceiling search of $CEILING_STEPS steps, no jitter runs, no idle rows of the Node peers)"
+  [ "$QUICK" = 1 ] && mode="quick (--quick: ${WINDOW}s windows, $IDLE_STEPS RSS steps, ceiling search of $CEILING_STEPS steps, no jitter runs, no idle rows of the Node peers nor of Bun socket.io)"
   cat <<HEADER
 # Benchmarks
 
@@ -593,6 +661,7 @@ same load generator (\`crates/loadgen\`). Each run's JSON report is
 | memory | $(free -h | awk '/^Mem:/ { print $2 }') |
 | kernel | $(uname -sr) |
 | Node.js | $(node --version 2>/dev/null || echo none) |
+| Bun | $("$PEERS/ws-bun/node_modules/.bin/bun" --version 2>/dev/null || echo none) |
 | Python | $("$PEERS/sse-flask/.venv/bin/python" --version 2>/dev/null || echo none) |
 | open files (hard limit per process) | $(ulimit -Hn) |
 
@@ -615,8 +684,8 @@ How to read the figures:
   as many frames per write as our server made in that shape.
 - Light load (one instance): nothing batches there, and one run's CPU per
   delivery varies by tens of percent from the next (the kernel's wake-ups
-  of the load generator; Node's garbage collector). Ours, the Node peer and
-  the raw reference with one write per frame therefore run $LIGHT_ROUNDS
+  of the load generator; Node's garbage collector). Ours, the Node and Bun
+  peers and the raw reference with one write per frame therefore run $LIGHT_ROUNDS
   times, interleaved, and each row is the round with the median CPU per
   delivery; the line under the table gives every round
   (\`target/bench/<run>-r<round>.json\`).
@@ -638,30 +707,35 @@ How to read the figures:
 
 HEADER
 
-  local light_ours light_node heavy_raw
-  echo "## ws-chat beside Node \`ws\` (issue 11)"
+  local light_ours light_node light_bun heavy_raw light_raw count
+  echo "## ws-chat beside Node \`ws\` and Bun (issue 11)"
   echo
-  echo "1,000 clients in one chat, 20 senders; light: 80 msg/s in all (80k deliveries/s), heavy: 200 msg/s (200k deliveries/s)."
+  echo "1,000 clients in one chat, 20 senders; light: 80 msg/s in all (80k deliveries/s), heavy: 200 msg/s (200k deliveries/s). Bun ws: \`Bun.serve\`'s WebSocket server (uWebSockets) with its topic \`publish\`."
   for load in light heavy; do
     table_head
     row "ws-chat-$load" "ws-chat, $load"
     row "ws-node-$load" "Node ws, $load"
+    row "ws-bun-$load" "Bun ws, $load"
     row "rawtcp-chat-$load-1" "raw TCP, one write per frame"
     row "rawtcp-chat-$load-same" "raw TCP, ws-chat's writes"
     if [ $load = light ]; then
-      rounds_line "ws-chat:ws-chat-light" "Node ws:ws-node-light" "raw TCP:rawtcp-chat-light-1"
+      rounds_line "ws-chat:ws-chat-light" "Node ws:ws-node-light" "Bun ws:ws-bun-light" "raw TCP:rawtcp-chat-light-1"
     fi
   done
   echo
-  echo "Clean ceiling (msg/s sent to 1,000 clients): ws-chat $(ceiling_of ws-chat-ceiling), Node ws $(ceiling_of ws-node-ceiling). Steps:"
+  echo "Clean ceiling (msg/s sent to 1,000 clients): ws-chat $(ceiling_of ws-chat-ceiling), Node ws $(ceiling_of ws-node-ceiling), Bun ws $(ceiling_of ws-bun-ceiling). Steps:"
   table_head
-  for json in "$OUT"/ws-chat-ceiling-*.json "$OUT"/ws-node-ceiling-*.json; do
+  for json in "$OUT"/ws-chat-ceiling-*.json "$OUT"/ws-node-ceiling-*.json "$OUT"/ws-bun-ceiling-*.json; do
     [ -e "$json" ] || continue
     run=$(basename "$json" .json); row "$run" "$(field "$run" .rate 0) msg/s"
   done
   table_head
   row ws-chat-idle-10k "ws-chat, 10,000 idle joined sockets"
   row ws-node-idle-10k "Node ws, 10,000 idle joined sockets"
+  for count in 6 19; do
+    row "ws-chat-idle-${count}k" "ws-chat, ${count},000 idle joined sockets"
+    row "ws-bun-idle-${count}k" "Bun ws, ${count},000 idle joined sockets"
+  done
   echo
   echo "### ws-chat targets"
   echo
@@ -676,28 +750,40 @@ HEADER
   heavy_raw=$(field rawtcp-chat-heavy-1 $CPU 3)
   target_row "heavy CPU per delivery ÷ raw TCP one write per frame ($heavy_raw µs)" "ws-chat-heavy, rawtcp-chat-heavy-1" "$(calc 'a / b' "$(field ws-chat-heavy $CPU 3)" "$heavy_raw")" "<=" 0.5 "≤ 0.5×"
   target_row "idle KiB per joined socket at 10,000" ws-chat-idle-10k "$(field ws-chat-idle-10k .server.kib_per_connection)" "<=" 6 "≤ 6 KiB"
+  light_bun=$(field ws-bun-light .latency.p50_ms)
+  target_row "light p50 (ms) ≤ Bun's + 0.1 ($light_bun + 0.1)" "ws-chat-light, ws-bun-light" "$light_ours" "<=" "$(calc 'a + 0.1' "$light_bun")" "≤ Bun + 0.1 ms"
+  target_row "light p99 (ms) ≤ Bun's ($(field ws-bun-light .latency.p99_ms))" "ws-chat-light, ws-bun-light" "$(field ws-chat-light .latency.p99_ms)" "<=" "$(field ws-bun-light .latency.p99_ms)" "≤ Bun"
+  target_row "light CPU per delivery ÷ Bun's" "ws-chat-light, ws-bun-light" "$(calc 'a / b' "$(field ws-chat-light $CPU 3)" "$(field ws-bun-light $CPU 3)")" "<=" 0.9 "≤ 0.9×"
+  light_raw=$(field rawtcp-chat-light-1 $CPU 3)
+  target_row "light CPU per delivery ÷ raw TCP one write per frame ($light_raw µs)" "ws-chat-light, rawtcp-chat-light-1" "$(calc 'a / b' "$(field ws-chat-light $CPU 3)" "$light_raw")" "<=" 1.0 "≤ 1.0×"
+  target_row "heavy CPU per delivery ÷ Bun's" "ws-chat-heavy, ws-bun-heavy" "$(calc 'a / b' "$(field ws-chat-heavy $CPU 3)" "$(field ws-bun-heavy $CPU 3)")" "<=" 0.5 "≤ 0.5×"
+  for count in 6 19; do
+    target_row "idle KiB per joined socket at ${count},000 ≤ Bun's ($(field "ws-bun-idle-${count}k" .server.kib_per_connection))" "ws-chat-idle-${count}k, ws-bun-idle-${count}k" \
+      "$(field "ws-chat-idle-${count}k" .server.kib_per_connection)" "<=" "$(field "ws-bun-idle-${count}k" .server.kib_per_connection)" "≤ Bun"
+  done
 
   echo
-  echo "## rooms-chat beside Node socket.io (issues 10, 11)"
+  echo "## rooms-chat beside Node socket.io and Bun (issues 10, 11)"
   echo
-  echo "1,000 clients in 10 rooms, 50 senders; light: 500 msg/s in all (50k deliveries/s), heavy: 2,000 msg/s (200k deliveries/s). \"2 instances\": two servers on one private Redis, clients spread over both (Node: @socket.io/redis-adapter)."
+  echo "1,000 clients in 10 rooms, 50 senders; light: 500 msg/s in all (50k deliveries/s), heavy: 2,000 msg/s (200k deliveries/s). \"2 instances\": two servers on one private Redis, clients spread over both (Node: @socket.io/redis-adapter). Bun socket.io: the Node peer's app on Bun's own server (uWebSockets) through @socket.io/bun-engine."
   for load in light heavy; do
     table_head
     row "rooms-chat-$load" "rooms-chat, $load"
     row "rooms-node-$load" "Node socket.io, $load"
+    row "rooms-bun-$load" "Bun socket.io, $load"
     row "rooms-chat-$load-2" "rooms-chat, 2 instances + Redis, $load"
     row "rooms-node-$load-2" "Node socket.io + redis-adapter, 2 instances, $load"
     row "socketioxide-bare-$load" "bare socketioxide, its own room broadcast (examples/bare_socketioxide.rs), $load"
     row "rawtcp-rooms-$load-1" "raw TCP, one write per frame"
     row "rawtcp-rooms-$load-same" "raw TCP, rooms-chat's writes"
     if [ $load = light ]; then
-      rounds_line "rooms-chat:rooms-chat-light" "Node socket.io:rooms-node-light" "bare socketioxide:socketioxide-bare-light" "raw TCP:rawtcp-rooms-light-1"
+      rounds_line "rooms-chat:rooms-chat-light" "Node socket.io:rooms-node-light" "Bun socket.io:rooms-bun-light" "bare socketioxide:socketioxide-bare-light" "raw TCP:rawtcp-rooms-light-1"
     fi
   done
   echo
-  echo "Clean ceiling (msg/s sent over 10 rooms of 100): rooms-chat $(ceiling_of rooms-chat-ceiling), Node socket.io $(ceiling_of rooms-node-ceiling). Steps:"
+  echo "Clean ceiling (msg/s sent over 10 rooms of 100): rooms-chat $(ceiling_of rooms-chat-ceiling), Node socket.io $(ceiling_of rooms-node-ceiling), Bun socket.io $(ceiling_of rooms-bun-ceiling). Steps:"
   table_head
-  for json in "$OUT"/rooms-chat-ceiling-*.json "$OUT"/rooms-node-ceiling-*.json; do
+  for json in "$OUT"/rooms-chat-ceiling-*.json "$OUT"/rooms-node-ceiling-*.json "$OUT"/rooms-bun-ceiling-*.json; do
     [ -e "$json" ] || continue
     run=$(basename "$json" .json); row "$run" "$(field "$run" .rate 0) msg/s"
   done
@@ -709,6 +795,7 @@ HEADER
   done
   row rooms-chat-idle-19k-19000 "rooms-chat, idle, 19k sockets in 19k rooms (a room each)"
   row rooms-node-idle-19k-10 "Node socket.io, idle, 19k sockets in 10 rooms"
+  row rooms-bun-idle-19k-10 "Bun socket.io, idle, 19k sockets in 10 rooms"
   echo
   echo "Join storm: 2,000 members join one room with 500 handshakes in flight; every member checks the user_joined notices it gets (each later joiner exactly once, in the order every other member saw them)."
   echo
@@ -737,14 +824,22 @@ HEADER
   target_row "idle KiB per joined socket above bare socketioxide, 15,000 in 100 rooms" "rooms-chat-idle-15k-100, socketioxide-bare-idle-15k-100" "$(calc 'a - b' "$(field rooms-chat-idle-15k-100 .server.kib_per_connection)" "$(field socketioxide-bare-idle-15k-100 .server.kib_per_connection)")" "<=" 1.5 "≤ 1.5 KiB"
   target_row "join storm: members disconnected" rooms-chat-join-storm "$(field rooms-chat-join-storm .storm.disconnected 0)" "==" 0 "0"
   target_row "join storm: user_joined missing or out of order" rooms-chat-join-storm "$(field rooms-chat-join-storm '.storm.missing + .storm.out_of_order' 0)" "==" 0 "0"
+  light_bun=$(field rooms-bun-light .latency.p50_ms)
+  info_row "light p50 (ms) − Bun's ($light_bun)" "rooms-chat-light, rooms-bun-light" "$(calc 'a - b' "$(field rooms-chat-light .latency.p50_ms)" "$light_bun")"
+  info_row "light p99 (ms) ÷ Bun's ($(field rooms-bun-light .latency.p99_ms))" "rooms-chat-light, rooms-bun-light" "$(calc 'a / b' "$(field rooms-chat-light .latency.p99_ms)" "$(field rooms-bun-light .latency.p99_ms)")"
+  info_row "light CPU per delivery ÷ Bun's" "rooms-chat-light, rooms-bun-light" "$(calc 'a / b' "$(field rooms-chat-light $CPU 3)" "$(field rooms-bun-light $CPU 3)")"
+  info_row "heavy CPU per delivery ÷ Bun's, 1 instance" "rooms-chat-heavy, rooms-bun-heavy" "$(calc 'a / b' "$(field rooms-chat-heavy $CPU 3)" "$(field rooms-bun-heavy $CPU 3)")"
+  info_row "idle KiB per joined socket ÷ Bun's, 19,000 in 10 rooms" "rooms-chat-idle-19k-10, rooms-bun-idle-19k-10" "$(calc 'a / b' "$(field rooms-chat-idle-19k-10 .server.kib_per_connection)" "$(field rooms-bun-idle-19k-10 .server.kib_per_connection)")"
   echo
   echo "The same ratios for socketioxide alone (\`examples/bare_socketioxide.rs\`: its own room broadcast, one encoding per message, nothing of ours), the floor that rooms-chat's deliveries pass through:"
   echo
   echo "| ratio | rooms-chat | bare socketioxide | target |"
   echo "|---|---|---|---|"
   floor_ratio "light CPU per delivery ÷ Node's" light "$CPU" "$(field rooms-node-light $CPU 3)" "≤ 0.65×"
+  floor_ratio "light CPU per delivery ÷ Bun socket.io's" light "$CPU" "$(field rooms-bun-light $CPU 3)" ""
   floor_ratio "light CPU per delivery ÷ raw TCP one write per frame" light "$CPU" "$(field rawtcp-rooms-light-1 $CPU 3)" "≤ 1.2× (against raw TCP with the same writes)"
   floor_ratio "heavy CPU per delivery ÷ raw TCP one write per frame" heavy "$CPU" "$heavy_raw" "≤ 0.55×"
+  floor_ratio "heavy CPU per delivery ÷ Bun socket.io's" heavy "$CPU" "$(field rooms-bun-heavy $CPU 3)" ""
   floor_ratio "heavy user CPU per delivery ÷ raw TCP one write per frame (all of it)" heavy '.server.cpu_user_seconds * 1e6 / .deliveries' "$heavy_raw" ""
   for shape in 19k-10 15k-100; do
     echo "| idle KiB per joined socket above bare socketioxide with the contract's join (BARE_NOTICES=1), ${shape%-*} sockets in ${shape#*-} rooms | $(calc 'a - b' "$(field "rooms-chat-idle-$shape" .server.kib_per_connection)" "$(field "socketioxide-bare-notices-idle-$shape" .server.kib_per_connection)") | 0 | |"
