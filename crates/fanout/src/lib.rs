@@ -16,12 +16,17 @@
 //! - a socket whose queue outgrows its bound is cut off (never skipped):
 //!   what it got is a gap-free prefix, then the close.
 //!
+//! On a machine with more than one core, a [`Lane`] writes every other
+//! socket's copy of a frame on another worker thread meanwhile.
+//!
 //! Every byte of one socket leaves through its outbox, under its lock, so
 //! frames of one socket never overtake each other, whoever writes them.
 //! An idle socket holds no buffer, no timer and nothing queued.
 #![deny(unsafe_code)]
 
 pub mod frame;
+pub mod lane;
 pub mod outbox;
 
+pub use lane::Lane;
 pub use outbox::{Ending, Outbox, Wake};

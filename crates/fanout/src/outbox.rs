@@ -23,10 +23,6 @@ const FRAMES_PER_WRITE: usize = 64;
 /// runtime serve other tasks.
 const WRITES_PER_WAKE: usize = 16;
 
-/// A queue that grew past this many frames keeps its buffer only until it
-/// empties: an idle socket keeps no memory from a burst.
-const KEPT_QUEUE_CAPACITY: usize = 16;
-
 /// Why a socket must end, as its task learns it from [`Outbox::poll_next`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {
@@ -176,9 +172,9 @@ impl Outbox {
         for _ in 0..WRITES_PER_WAKE {
             match self.write_some(&mut state) {
                 Ok(()) if state.queue.is_empty() => {
-                    if state.queue.capacity() > KEPT_QUEUE_CAPACITY {
-                        state.queue = VecDeque::new();
-                    }
+                    // An idle socket keeps no memory from a burst: a busy
+                    // one allocates its queue again once per delay.
+                    state.queue = VecDeque::new();
                     let ending = state.ending.take();
                     return Poll::Ready(ending.map_or(Wake::Flushed, Wake::Ended));
                 }
@@ -379,7 +375,7 @@ mod tests {
         for n in 0..5_000 {
             outbox.send(numbered(n), false);
         }
-        assert!(outbox.state.lock().queue.capacity() > KEPT_QUEUE_CAPACITY);
+        assert!(outbox.state.lock().queue.capacity() > 0);
         let task = tokio::spawn({
             let outbox = outbox.clone();
             async move { poll_fn(|cx| outbox.poll_next(cx)).await }

@@ -7,7 +7,7 @@ use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::routes;
 use crate::upgrade::WithWebSocket;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use ops::metrics::prometheus_client::registry::Registry;
 use ops::{ServerConfig, Shutdown};
 use std::sync::Arc;
@@ -29,12 +29,15 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(config: Config, metrics: Metrics) -> App {
-        App {
-            hub: Hub::new(config.write_delay, metrics.clone()),
+    /// The chat for `config`, counting into `metrics`.
+    pub fn new(config: Config, metrics: Metrics) -> Result<App> {
+        let hub = Hub::new(config.write_delay, metrics.clone())
+            .context("cannot start the fan-out's thread")?;
+        Ok(App {
+            hub,
             config,
             metrics,
-        }
+        })
     }
 }
 
@@ -63,7 +66,7 @@ impl ops::launch::Launch for Server {
     async fn start(config: Config, shutdown: &Shutdown) -> Result<Server> {
         let mut registry = Registry::default();
         let metrics = Metrics::register(&mut registry);
-        let app = Arc::new(App::new(config, metrics));
+        let app = Arc::new(App::new(config, metrics)?);
         let sessions = TaskTracker::new();
         let close_sockets = tokio::spawn(close_sockets(
             app.clone(),

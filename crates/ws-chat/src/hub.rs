@@ -21,7 +21,7 @@
 
 use crate::metrics::Metrics;
 use bytes::Bytes;
-use fanout::Outbox;
+use fanout::{Lane, Outbox};
 use ops::pace::Pace;
 use parking_lot::{Mutex, MutexGuard};
 use protocol::ws::{self, ChatMessage, ServerFrame, User};
@@ -66,6 +66,9 @@ struct State {
 /// The one chat of the process, shared by every session.
 pub struct Hub {
     state: Mutex<State>,
+    /// Writes every other member's copy of each frame, on another core
+    /// (none on a machine with one).
+    lane: Option<Lane>,
     next_connection_id: AtomicU64,
     /// `WRITE_DELAY_MS`, which tells a busy chat from a quiet one.
     write_delay: Duration,
@@ -76,9 +79,12 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// A hub whose frames are held for `write_delay` while the chat is busy.
-    pub fn new(write_delay: Duration, metrics: Metrics) -> Hub {
-        Hub {
+    /// A hub whose frames are held for `write_delay` while the chat is
+    /// busy; starts the thread of its lane.
+    pub fn new(write_delay: Duration, metrics: Metrics) -> std::io::Result<Hub> {
+        let lane = Lane::spawn()?;
+        Ok(Hub {
+            lane,
             state: Mutex::new(State {
                 open: true,
                 members: HashMap::new(),
@@ -91,7 +97,7 @@ impl Hub {
             write_delay,
             busy: AtomicBool::new(false),
             metrics,
-        }
+        })
     }
 
     /// Whether frames are published often enough to be worth holding for
@@ -132,8 +138,10 @@ impl Hub {
         }
         let user = match state.members.get_mut(&key) {
             Some(member) if client_id.is_some() && member.client_id == client_id => {
-                member.connection = connection;
+                let replaced_connection = std::mem::replace(&mut member.connection, connection);
                 let replaced = std::mem::replace(&mut member.outbox, outbox.clone());
+                self.lane_leaves(replaced_connection);
+                self.lane_joins(connection, outbox);
                 replaced.end(
                     CLOSE_REPLACED,
                     "replaced by a newer connection of the same client",
@@ -167,6 +175,7 @@ impl Hub {
                         outbox: outbox.clone(),
                     },
                 );
+                self.lane_joins(connection, outbox);
                 self.metrics.users.set(state.members.len() as i64);
                 user
             }
@@ -174,7 +183,7 @@ impl Hub {
         // Sent under the lock that guards every publication, so that the
         // welcome and the live frames meet exactly: nothing missed, nothing
         // twice.
-        let mut welcome = Vec::new();
+        let mut welcome = fanout::frame::FragmentWriter::default();
         ws::write_welcome(
             &mut welcome,
             &user,
@@ -182,7 +191,9 @@ impl Hub {
             state.history.iter(),
         )
         .expect("a welcome always serializes");
-        outbox.send(fanout::frame::text(&welcome), true);
+        for fragment in welcome.into_frames() {
+            outbox.send(fragment, true);
+        }
         drop(state);
         self.metrics.core.messages_out.inc();
         self.metrics.users_joined.inc();
@@ -227,6 +238,7 @@ impl Hub {
             return;
         }
         let member = state.members.remove(&key).expect("checked above");
+        self.lane_leaves(connection);
         self.metrics.users.set(state.members.len() as i64);
         let left = ServerFrame::Left {
             user: member.user,
@@ -251,14 +263,40 @@ impl Hub {
         let busy = state.pace.is_busy(self.write_delay);
         self.busy.store(busy, Ordering::Relaxed);
         let bytes: Bytes = fanout::frame::text(frame.to_json().as_bytes());
+        // The lane's share first, so that it writes while this task does.
+        if let Some(lane) = &self.lane {
+            lane.send(&bytes, !busy, except.map(|connection| connection.0));
+        }
         let mut delivered = 0;
         for member in state.members.values() {
-            if Some(member.connection) != except {
+            if Some(member.connection) == except {
+                continue;
+            }
+            delivered += 1;
+            if !self.lane_takes(member.connection) {
                 member.outbox.send(bytes.clone(), !busy);
-                delivered += 1;
             }
         }
         self.metrics.core.messages_out.inc_by(delivered);
+    }
+
+    /// Whether the lane writes to `connection`.
+    fn lane_takes(&self, connection: ConnectionId) -> bool {
+        self.lane.is_some() && Lane::takes(connection.0)
+    }
+
+    /// Tells the lane of a new member's socket, if it is the lane's to write.
+    fn lane_joins(&self, connection: ConnectionId, outbox: &Arc<Outbox>) {
+        if let Some(lane) = self.lane.as_ref().filter(|_| Lane::takes(connection.0)) {
+            lane.add(connection.0, outbox.clone());
+        }
+    }
+
+    /// Tells the lane that a socket is no member any more.
+    fn lane_leaves(&self, connection: ConnectionId) {
+        if let Some(lane) = self.lane.as_ref().filter(|_| Lane::takes(connection.0)) {
+            lane.remove(connection.0);
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -273,7 +311,7 @@ mod tests {
     use tokio::net::{TcpListener, TcpStream};
 
     fn hub() -> Hub {
-        Hub::new(Duration::from_millis(20), Metrics::default())
+        Hub::new(Duration::from_millis(20), Metrics::default()).unwrap()
     }
 
     /// One joined socket as the tests see it: its outbox, and the client's
@@ -339,20 +377,29 @@ mod tests {
             }
         }
 
+        /// The next whole message in what was received, its fragments
+        /// joined.
         fn take_frame(&mut self) -> Option<Value> {
-            let (header, len) = match self.received.get(1)? & 0x7F {
-                126 => (
-                    4,
-                    usize::from(u16::from_be_bytes([self.received[2], self.received[3]])),
-                ),
-                127 => panic!("no frame that large here"),
-                len => (2, usize::from(len)),
-            };
-            if self.received.len() < header + len {
-                return None;
+            let mut message = Vec::new();
+            let mut at = 0;
+            loop {
+                let first = *self.received.get(at)?;
+                let (header, len) = match self.received.get(at + 1)? & 0x7F {
+                    126 => {
+                        let len = self.received.get(at + 2..at + 4)?;
+                        (4, usize::from(u16::from_be_bytes([len[0], len[1]])))
+                    }
+                    127 => panic!("no frame that large here"),
+                    len => (2, usize::from(len)),
+                };
+                let payload = self.received.get(at + header..at + header + len)?;
+                message.extend_from_slice(payload);
+                at += header + len;
+                if first & 0x80 != 0 {
+                    self.received.drain(..at);
+                    return Some(serde_json::from_slice(&message).unwrap());
+                }
             }
-            let frame: Vec<u8> = self.received.drain(..header + len).collect();
-            Some(serde_json::from_slice(&frame[header..]).unwrap())
         }
     }
 
@@ -390,7 +437,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_chat_is_quiet_until_frames_come_faster_than_three_per_delay() {
-        let hub = Hub::new(Duration::from_secs(3600), Metrics::default());
+        let hub = Hub::new(Duration::from_secs(3600), Metrics::default()).unwrap();
         let (_alice, alice_user) = Socket::join(&hub, "alice", None).await;
         assert!(!hub.is_busy(), "a join is no load");
         for n in 0..3 {

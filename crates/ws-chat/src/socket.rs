@@ -56,7 +56,9 @@ impl Socket {
         let outbox = Arc::new(Outbox::new(stream, max_queued));
         let connection = Connection {
             outbox: outbox.clone(),
-            unread,
+            // A copy: `unread` is a view into the HTTP server's read buffer,
+            // which it would keep alive, several KiB, for the socket's life.
+            unread: Bytes::copy_from_slice(&unread),
             waker: Waker::noop().clone(),
         };
         Socket {
@@ -114,6 +116,9 @@ impl Read for Connection {
             let len = buf.len().min(self.unread.len());
             buf[..len].copy_from_slice(&self.unread[..len]);
             self.unread.advance(len);
+            if self.unread.is_empty() {
+                self.unread = Bytes::new();
+            }
             return Ok(len);
         }
         let stream = self.outbox.stream();
