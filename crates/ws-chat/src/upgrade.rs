@@ -144,7 +144,11 @@ impl Upgrader {
                 Ok(parts) => parts,
                 Err(_) => return tracing::error!("an upgraded connection of an unknown kind"),
             };
-            let (stream, _hangup, place) = parts.io.into_inner().into_parts();
+            // The hang-up switch goes now: it holds the waker of the HTTP
+            // connection's task, whose memory (several KiB) would otherwise
+            // live as long as the socket.
+            let (stream, hangup, place) = parts.io.into_inner().into_parts();
+            drop(hangup);
             let queue_len = app.config.queue_len;
             let socket = Socket::new(stream, parts.read_buf, websocket_config(), queue_len);
             Session::new(socket, place, app).run(shutdown).await;
