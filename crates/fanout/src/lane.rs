@@ -13,7 +13,7 @@
 //! The lane keeps that list itself, and gets its own copy of each frame,
 //! so that the two cores never share a reference count.
 
-use crate::Outbox;
+use crate::outbox::Outbox;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::Arc;
