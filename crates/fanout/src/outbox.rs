@@ -196,11 +196,6 @@ impl Outbox {
         Poll::Pending
     }
 
-    /// Frames queued now (the rest of a started one counts as one).
-    pub fn queued(&self) -> usize {
-        self.state.lock().queue.len()
-    }
-
     /// One vectored write of the front of the queue; drops what went out.
     fn write_some(&self, state: &mut State) -> io::Result<()> {
         let mut slices = [IoSlice::new(&[]); FRAMES_PER_WRITE];
@@ -310,7 +305,7 @@ mod tests {
         for n in 0..20_000 {
             // Quiet and busy alike: straight writes and queued ones mix.
             outbox.send(numbered(n), n % 7 != 0);
-            saw_a_queue |= outbox.queued() > 0;
+            saw_a_queue |= !outbox.state.lock().queue.is_empty();
             if n % 1000 == 0 {
                 tokio::task::yield_now().await;
             }
@@ -346,7 +341,9 @@ mod tests {
         for n in 0..10_000 {
             outbox.send(numbered(n), true);
         }
-        assert_eq!(task.await.unwrap(), Ending::TooSlow);
+        let ended = tokio::time::timeout(Duration::from_secs(10), task).await;
+        let ended = ended.expect("a socket past its bound is ended, not left open");
+        assert_eq!(ended.unwrap(), Ending::TooSlow);
         // The task says goodbye after whatever was started.
         outbox.send_last(frame::close(1013, "too slow"));
         let drained = tokio::spawn(drive(outbox.clone()));
@@ -382,10 +379,14 @@ mod tests {
         });
         let mut received = 0;
         let mut chunk = [0u8; 8192];
-        while received < 5_000 * 10 {
-            received += peer.read(&mut chunk).await.unwrap();
-        }
-        assert_eq!(task.await.unwrap(), Wake::Flushed);
+        let read_all = async {
+            while received < 5_000 * 10 {
+                received += peer.read(&mut chunk).await.unwrap();
+            }
+            task.await.unwrap()
+        };
+        let flushed = tokio::time::timeout(Duration::from_secs(10), read_all).await;
+        assert_eq!(flushed.expect("the queue drains"), Wake::Flushed);
         assert_eq!(outbox.state.lock().queue.capacity(), 0);
     }
 
@@ -395,11 +396,16 @@ mod tests {
         outbox.hold(true);
         outbox.send(numbered(1), true);
         outbox.send(numbered(2), true);
-        assert_eq!(outbox.queued(), 2, "held: nothing written");
+        assert_eq!(outbox.state.lock().queue.len(), 2, "held: nothing written");
         outbox.hold(false);
-        assert_eq!(poll_fn(|cx| outbox.poll_next(cx)).await, Wake::Flushed);
-        let mut received = [0u8; 20];
-        peer.read_exact(&mut received).await.unwrap();
+        let flushed = tokio::time::timeout(Duration::from_secs(10), async {
+            let flushed = poll_fn(|cx| outbox.poll_next(cx)).await;
+            let mut received = [0u8; 20];
+            peer.read_exact(&mut received).await.unwrap();
+            (flushed, received)
+        });
+        let (flushed, received) = flushed.await.expect("the held frames go out");
+        assert_eq!(flushed, Wake::Flushed);
         assert_eq!(numbers(&received), (vec![1, 2], false));
     }
 }

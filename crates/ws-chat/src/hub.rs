@@ -403,6 +403,15 @@ mod tests {
         }
     }
 
+    /// What the outbox's task is woken for next; fails the test instead of
+    /// hanging it when nothing comes.
+    async fn ended_within_a_second(outbox: &Outbox) -> fanout::Wake {
+        let next = std::future::poll_fn(|cx| outbox.poll_next(cx));
+        tokio::time::timeout(Duration::from_secs(1), next)
+            .await
+            .expect("the outbox is ended")
+    }
+
     #[tokio::test]
     async fn a_newcomer_gets_the_history_then_exactly_what_follows_it() {
         let hub = hub();
@@ -498,7 +507,7 @@ mod tests {
             .unwrap();
         assert_eq!(again, alice);
         assert_eq!(second.next().await.unwrap()["type"], "welcome");
-        let ended = std::future::poll_fn(|cx| first.outbox.poll_next(cx)).await;
+        let ended = ended_within_a_second(&first.outbox).await;
         assert_eq!(
             ended,
             fanout::Wake::Ended(fanout::Ending::Close(
@@ -530,7 +539,7 @@ mod tests {
         let hub = hub();
         let (alice, _) = Socket::join(&hub, "alice", None).await;
         hub.shut_down();
-        let ended = std::future::poll_fn(|cx| alice.outbox.poll_next(cx)).await;
+        let ended = ended_within_a_second(&alice.outbox).await;
         assert_eq!(
             ended,
             fanout::Wake::Ended(fanout::Ending::Close(1001, "server shutting down"))

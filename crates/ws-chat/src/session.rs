@@ -266,20 +266,20 @@ impl Session {
             self.app.hub.leave(self.connection, &user);
         }
         let outbox = self.ws.into_outbox();
-        let close = match ending {
+        let closing = match ending {
             // tungstenite's reply to a close frame, if there is one, is
             // queued already; the peer is gone, so nothing else is said.
-            Ending::PeerGone => None,
+            Ending::PeerGone => false,
             Ending::Close(code, reason) => {
                 tracing::debug!(%code, reason, "closing the socket");
                 outbox.send_last(fanout::frame::close(code.into(), reason));
-                Some(())
+                true
             }
         };
         // Best effort, bounded: a peer that does not take the last frames
         // is dropped all the same when the session ends.
         let _ = timeout(CLOSE_TIMEOUT, drain(&outbox)).await;
-        if close.is_some() {
+        if closing {
             // Nobody else holds the outbox once the hub let the member go.
             if let Ok(outbox) = Arc::try_unwrap(outbox) {
                 let mut stream = outbox.into_stream();
