@@ -24,7 +24,7 @@
 # machine.
 set -uo pipefail
 
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 ROOT=$(pwd)
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 BIN=$TARGET_DIR/release
@@ -487,7 +487,7 @@ if [ $ROOMS_ALL = 1 ]; then
     read -r tag count rooms <<<"$shape"
     for impl in rooms-chat socketioxide-bare socketioxide-bare-notices rooms-node; do
       # Node's idle row is left out of --quick: its 19,000 joins take minutes.
-      [ $impl = rooms-node ] && { [ $NODE_PEERS = 0 ] || [ $tag = 15k ] || [ $QUICK = 1 ]; } && continue
+      [ "$impl" = rooms-node ] && { [ "$NODE_PEERS" = 0 ] || [ "$tag" = 15k ] || [ "$QUICK" = 1 ]; } && continue
       port=$(free_port)
       case $impl in
         rooms-chat) start_rooms_chat ;;
@@ -574,11 +574,11 @@ rounds_line() {
     label=${entry%%:*} name=${entry#*:} cpus=()
     [ -f "$OUT/$name.round" ] || continue
     for round in $(seq "$LIGHT_ROUNDS"); do cpus+=("$(field "$name-r$round" "$CPU" 2)"); done
-    parts+=("$label $(IFS=/; echo "${cpus[*]}" | sed 's|/| / |g') (row: round $(cat "$OUT/$name.round"))")
+    parts+=("$label $(IFS=/; joined="${cpus[*]}"; echo "${joined//\// / }") (row: round $(cat "$OUT/$name.round"))")
   done
   [ ${#parts[@]} -gt 0 ] || return 0
   echo
-  echo "Light rows, CPU-µs per delivery of each of the $LIGHT_ROUNDS interleaved rounds: $(IFS=';'; echo "${parts[*]}" | sed 's|;|; |g')."
+  echo "Light rows, CPU-µs per delivery of each of the $LIGHT_ROUNDS interleaved rounds: $(IFS=';'; joined="${parts[*]}"; echo "${joined//;/; }")."
 }
 LOST='(.messages.lost // .streams.lost)'
 
@@ -617,6 +617,7 @@ info_row() {
 row() {
   local run=$1 what=$2 file="$OUT/$1.json"
   if [ ! -s "$file" ]; then
+    # shellcheck disable=SC2016 # the backticks are Markdown
     printf '| %s | `%s` | no report%s |\n' "$what" "$run" \
       "$( [ -f "$OUT/$run.stderr" ] && echo ": $(tail -n 1 "$OUT/$run.stderr" | tr '|' '/' | head -c 160)")"
     return
@@ -879,6 +880,7 @@ HEADER
   for json in "$OUT"/*.json; do
     [ -s "$json" ] || continue
     jq -e '.server.rss_steps | length > 1' "$json" >/dev/null 2>&1 || continue
+    # shellcheck disable=SC2016 # the backticks are Markdown
     printf -- '- `%s`: ' "$(basename "$json" .json)"
     jq -r '[.server.rss_before_kib as $b | "0 → \($b) KiB"] + [.server.rss_steps[] | "\(.connections) → \(.rss_kib) KiB"] | join(", ")' "$json"
   done

@@ -35,7 +35,7 @@ fi
 
 cargo build --release -q -p ws-chat -p sse-stocks -p rooms-chat -p loadgen
 
-# shellcheck source=lib/one-server.sh
+# shellcheck source=scripts/lib/one-server.sh
 source scripts/lib/one-server.sh
 
 failed=0

@@ -121,8 +121,7 @@ run_shape() {
 
   local report=$OUT/shards-$name.json
   [ -s "$report" ] || { ROWS+="| $name | no report |"$'\n'; return; }
-  local sent per_master="" busiest=0 total_cpu=0 share
-  sent=$(jq -r '.messages.sent // 0' "$report")
+  local per_master="" busiest=0 total_cpu=0 share
   for ((i = 0; i < ${#ports[@]}; i++)); do
     local used
     used=$(awk -v a="${cpu_before[$i]}" -v b="${cpu_after[$i]}" 'BEGIN { printf "%.3f", b - a }')
