@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The standard benchmark set (issues 6, 10, 11): our three servers side by
+# The standard benchmark set: our three servers side by
 # side with the reference peers of bench/peers/ (Node ws and Bun's
 # Bun.serve WebSocket, Flask dev server and gunicorn + gevent, Node
 # socket.io with @socket.io/redis-adapter and the same socket.io app on Bun
@@ -281,11 +281,11 @@ install_peers
 BENCH_STARTED=$(date +%s)
 
 # --------------------------------------------------------------- runs
-# ws-chat (issue 11): light = 1,000 clients, 20 senders x 4 msg/s; heavy =
+# ws-chat: light = 1,000 clients, 20 senders x 4 msg/s; heavy =
 # 200 msg/s in all (200k deliveries/s).
 CHAT=(--proto ws-chat --clients 1000 --senders 20 --duration "$WINDOW")
 CHAT_LIGHT=80 CHAT_HEAVY=200
-# rooms-chat (issues 10, 11): 1,000 clients in 10 rooms, 50 senders;
+# rooms-chat: 1,000 clients in 10 rooms, 50 senders;
 # light 10 msg/s each, heavy 2,000 msg/s in all (200k deliveries/s).
 ROOMS=(--proto rooms-chat --clients 1000 --rooms 10 --senders 50 --duration "$WINDOW")
 ROOMS_LIGHT=500 ROOMS_HEAVY=2000
@@ -709,7 +709,7 @@ How to read the figures:
 HEADER
 
   local light_ours light_node light_bun heavy_raw light_raw count
-  echo "## ws-chat beside Node \`ws\` and Bun (issue 11)"
+  echo "## ws-chat beside Node \`ws\` and Bun"
   echo
   echo "1,000 clients in one chat, 20 senders; light: 80 msg/s in all (80k deliveries/s), heavy: 200 msg/s (200k deliveries/s). Bun ws: \`Bun.serve\`'s WebSocket server (uWebSockets) with its topic \`publish\`."
   for load in light heavy; do
@@ -764,7 +764,7 @@ HEADER
   done
 
   echo
-  echo "## rooms-chat beside Node socket.io and Bun (issues 10, 11)"
+  echo "## rooms-chat beside Node socket.io and Bun"
   echo
   echo "1,000 clients in 10 rooms, 50 senders; light: 500 msg/s in all (50k deliveries/s), heavy: 2,000 msg/s (200k deliveries/s). \"2 instances\": two servers on one private Redis, clients spread over both (Node: @socket.io/redis-adapter). Bun socket.io: the Node peer's app on Bun's own server (uWebSockets) through @socket.io/bun-engine."
   for load in light heavy; do
@@ -847,7 +847,7 @@ HEADER
   done
 
   echo
-  echo "## sse-stocks beside Flask (issue 11)"
+  echo "## sse-stocks beside Flask"
   echo
   echo "10 symbols, TICK_MS=100, every stream subscribed to all of them; the Flask peer as its users run it (Werkzeug's threaded dev server) and the stronger variant (gunicorn, one gevent worker). sse-stocks writes one feed step (10 events) per stream per system call: its cost per event is a tenth of a write's; the raw TCP reference makes the same writes (one 1.3 KB write to each of 1,000 sockets, 10 times a second)."
   for streams in 1k 19k; do

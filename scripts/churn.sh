@@ -23,7 +23,7 @@ mkdir -p "$OUT"
 if [ -n "$SECTION" ]; then
   mkdir -p "$(dirname "$SECTION")"
   {
-    echo "## Churn without leaks (issue 15)"
+    echo "## Churn without leaks"
     echo
     echo "\`scripts/churn.sh\`: $ROUNDS rounds of $CLIENTS clients per server that connect, join, talk, leave and"
     echo "disconnect (a third with a TCP reset; on rooms-chat half over HTTP long-polling). After each round, the"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates the README table "The three techniques, measured" (issue 14).
+# Regenerates the README table "The three techniques, measured".
 #
 #   scripts/wire-costs.sh           measure with the release binaries, rewrite README.md
 #   scripts/wire-costs.sh --print   measure and print the table, README.md untouched
