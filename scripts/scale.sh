@@ -134,8 +134,10 @@ next_free_port() {
 
 # ---------------------------------------------------------------- redis
 if [ -n "${REDIS_CLUSTER:-}" ]; then
-  [[ $REDIS_CLUSTER =~ ^[0-9]+$ ]] && [ "$REDIS_CLUSTER" -ge 3 ] \
-    || { echo "REDIS_CLUSTER must be a number of masters >= 3, got '$REDIS_CLUSTER'" >&2; exit 2; }
+  if ! [[ $REDIS_CLUSTER =~ ^[0-9]+$ ]] || [ "$REDIS_CLUSTER" -lt 3 ]; then
+    echo "REDIS_CLUSTER must be a number of masters >= 3, got '$REDIS_CLUSTER'" >&2
+    exit 2
+  fi
   command -v redis-cli >/dev/null || { echo "redis-cli is missing: install Debian's redis-tools package" >&2; exit 1; }
   nodes=()
   # A node that finds an earlier run's config thinks it is in a cluster already.

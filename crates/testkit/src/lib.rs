@@ -4,6 +4,7 @@
 //! that a test may stop and restart to play an outage, or a private Redis
 //! Cluster whose masters a test may kill.
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod limits;
 mod redis_cluster;
@@ -27,6 +28,7 @@ pub fn free_port() -> u16 {
 
 /// One running server binary; killed when dropped.
 pub struct TestServer {
+    /// Where the server listens (127.0.0.1, a free port).
     pub addr: SocketAddr,
     child: Child,
 }
@@ -90,14 +92,17 @@ impl TestServer {
         })
     }
 
+    /// `http://<addr><path>`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// `ws://<addr><path>`.
     pub fn ws_url(&self, path: &str) -> String {
         format!("ws://{}{}", self.addr, path)
     }
 
+    /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -178,11 +183,13 @@ fn signal(pid: u32, name: &str) -> Result<()> {
 
 /// A private `redis-server` on a free port, killed when dropped.
 pub struct RedisServer {
+    /// The port it listens on (127.0.0.1).
     pub port: u16,
     child: Option<Child>,
 }
 
 impl RedisServer {
+    /// Starts `redis-server` on a free port, without persistence, and waits until it answers.
     pub async fn start() -> Result<RedisServer> {
         let mut redis = RedisServer {
             port: free_port(),
@@ -192,6 +199,7 @@ impl RedisServer {
         Ok(redis)
     }
 
+    /// `redis://127.0.0.1:<port>/0`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
     }
@@ -205,6 +213,7 @@ impl RedisServer {
         }
     }
 
+    /// Stops the server and starts a fresh one on the same port: the data is gone, as after a restart without persistence.
     pub async fn restart(&mut self) -> Result<()> {
         self.stop();
         let child = Command::new("redis-server")
