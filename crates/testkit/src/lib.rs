@@ -2,14 +2,17 @@
 //! processes over real sockets: a server binary on a free port (stopped
 //! with SIGTERM or SIGKILL like in production) and a private `redis-server`
 //! that a test may stop and restart to play an outage, or a private Redis
-//! Cluster whose masters a test may kill.
+//! Cluster (with replicas if asked) whose masters a test may kill, or a
+//! private Sentinel deployment whose master a test may kill.
 #![deny(unsafe_code)]
 
 pub mod limits;
 mod redis_cluster;
+mod redis_sentinel;
 mod shared_redis;
 
 pub use redis_cluster::RedisCluster;
+pub use redis_sentinel::RedisSentinel;
 pub use shared_redis::SharedRedis;
 
 use anyhow::{Context, Result, bail};

@@ -18,7 +18,8 @@
 //! marks its shard down until the next heartbeat finds it working; a call
 //! to a shard known down fails at once.
 //!
-//! Files: [`shards`] (the nodes), [`schema`] (keys), [`members`] (join,
+//! Files: [`shards`] (the nodes), [`topology`] (following failovers),
+//! [`schema`] (keys), [`members`] (join,
 //! leave), [`events`] (messages, typing, the log), [`registry`] (room list,
 //! instances), [`watch`] (subscriptions), [`bus`] (the subscribers),
 //! [`liveness`] (heartbeats, dead instances, restore).
@@ -30,6 +31,7 @@ mod members;
 pub mod registry;
 pub mod schema;
 pub mod shards;
+pub mod topology;
 pub mod watch;
 
 use crate::health::Link;
@@ -64,6 +66,7 @@ struct Scripts {
     heartbeat: Script,
     claim_dead: Script,
     restore_room: Script,
+    resume_room: Script,
 }
 
 impl Scripts {
@@ -80,6 +83,7 @@ impl Scripts {
             heartbeat: Script::new(include_str!("scripts/heartbeat.lua")),
             claim_dead: Script::new(include_str!("scripts/claim_dead.lua")),
             restore_room: Script::new(include_str!("scripts/restore_room.lua")),
+            resume_room: Script::new(include_str!("scripts/resume_room.lua")),
         }
     }
 }
@@ -157,6 +161,11 @@ impl RedisStore {
         &self.shards
     }
 
+    /// The shards, for a task that outlives a borrow of the store.
+    pub fn shards_handle(&self) -> Arc<Shards> {
+        self.shards.clone()
+    }
+
     pub fn watch(&self) -> &Watch {
         &self.watch
     }
@@ -174,7 +183,8 @@ impl RedisStore {
         keys: Vec<String>,
         args: Vec<String>,
     ) -> Result<R> {
-        self.on(shard, script.run(&shard.client, keys, args)).await
+        self.on(shard, script.run(&shard.client(), keys, args))
+            .await
     }
 
     /// Runs a script on `shard` even while it counts as down: what gives
@@ -186,7 +196,7 @@ impl RedisStore {
         keys: Vec<String>,
         args: Vec<String>,
     ) -> Result<R> {
-        self.within(shard, script.run(&shard.client, keys, args))
+        self.within(shard, script.run(&shard.client(), keys, args))
             .await
     }
 
@@ -198,7 +208,7 @@ impl RedisStore {
         command: impl Future<Output = Result<R, fred::error::Error>>,
     ) -> Result<R> {
         if !shard.is_up() {
-            return Err(anyhow!("the Redis shard at {} is down", shard.name));
+            return Err(anyhow!("the Redis shard at {} is down", shard.name()));
         }
         self.within(shard, command).await
     }
@@ -213,17 +223,29 @@ impl RedisStore {
         // when its caller has long had `unavailable`; this one is a backstop.
         match tokio::time::timeout(self.timeout * 2, command).await {
             Ok(Ok(reply)) => return Ok(reply),
-            Ok(Err(error)) if *error.kind() != ErrorKind::Timeout => return Err(error.into()),
+            Ok(Err(error)) if *error.kind() != ErrorKind::Timeout => {
+                if is_redirect(&error) {
+                    // The slot lives elsewhere now: a failover or a resharding.
+                    self.shards.recheck.notify_one();
+                }
+                return Err(error.into());
+            }
             Ok(Err(_)) | Err(_) => {}
         }
         shard.set_up(false);
         tell_link(&self.link, &self.shards);
         Err(anyhow!(
             "Redis at {} did not answer within {:?}",
-            shard.name,
+            shard.name(),
             self.timeout
         ))
     }
+}
+
+/// Whether Redis Cluster sent the command elsewhere (`MOVED`, `ASK`).
+fn is_redirect(error: &fred::error::Error) -> bool {
+    let details = error.details();
+    details.starts_with("MOVED") || details.starts_with("ASK")
 }
 
 /// The instance's link as its shards are: up while any answers (their

@@ -52,9 +52,40 @@ impl<R: Recipient> Delivery<R> {
             room,
             after,
             lost,
-            "room events lost for good; skipping them"
+            "room events lost for good; members who missed them re-join"
         );
         self.metrics.messages_lost.inc_by(lost);
+        // A live socket must not go on past a hole: a member that should
+        // have had the lost events is cut off, and its client re-joins
+        // with `since`, getting whatever the store still holds.
+        for attached in local.members.values() {
+            if attached.start <= after {
+                attached.member.socket.cut_off();
+            }
+        }
+        local.fan_out(released, &self.writer);
+    }
+
+    /// After a failover, `room`'s order goes on after `pos`, past what any
+    /// instance delivered before (see `cluster::liveness`). If this
+    /// instance had delivered beyond it, its members may have seen
+    /// positions and ids the room hands out again: they are cut off and
+    /// re-join, and the room starts again at `pos`.
+    pub fn rebase(&self, room: &str, pos: u64) {
+        let Some(shared) = self.room(room) else {
+            return;
+        };
+        let mut local = shared.lock();
+        if !local.line.rebase(pos) {
+            tracing::warn!(room, pos, "a room's order went back; its members re-join");
+            for attached in local.members.values() {
+                attached.member.socket.cut_off();
+            }
+            local.line = Default::default();
+            local.line.start_after(pos);
+            local.recent.clear();
+        }
+        let released = local.line.release(Instant::now());
         local.fan_out(released, &self.writer);
     }
 
