@@ -66,6 +66,10 @@ impl Cluster {
                 .metrics()
                 .ticks_received
                 .inc_by(entries.len() as u64);
+            if let Some(newest) = last {
+                let mut highest = self.highest_seen.lock();
+                *highest = (*highest).max(newest);
+            }
             self.hub
                 .publish(entries.into_iter().map(|entry| entry.tick).collect());
         }
