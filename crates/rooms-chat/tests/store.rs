@@ -42,6 +42,7 @@ async fn redis_store(
         history_keep: 100,
         pubsub_capacity: 1024,
         timeout: Duration::from_secs(5),
+        wait_replicas: 0,
     };
     let link = Arc::new(Link::cluster(instance.into(), Metrics::default()));
     RedisStore::connect(settings, link, Metrics::default())

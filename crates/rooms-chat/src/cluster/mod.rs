@@ -38,9 +38,10 @@ use crate::health::Link;
 use crate::metrics::Metrics;
 use crate::room::event::RoomEvent;
 use crate::store::{JoinOutcome, Member, Store, StoreEvent};
-use anyhow::{Result, anyhow};
+use anyhow::{Result, anyhow, bail};
 use fred::error::ErrorKind;
-use fred::types::FromValue;
+use fred::interfaces::ClientLike;
+use fred::types::{CustomCommand, FromValue};
 use futures::future::{BoxFuture, FutureExt};
 use members::Holder;
 use parking_lot::Mutex;
@@ -94,6 +95,7 @@ pub struct RedisStore {
     instance: String,
     history_keep: usize,
     timeout: Duration,
+    wait_replicas: u32,
     link: Arc<Link>,
     scripts: Scripts,
     metrics: Metrics,
@@ -112,6 +114,8 @@ pub struct Settings<'a> {
     /// large buffer keeps it rare.
     pub pubsub_capacity: usize,
     pub timeout: Duration,
+    /// Replicas that must have a write before its ack says `ok` (`WAIT`).
+    pub wait_replicas: u32,
 }
 
 impl RedisStore {
@@ -128,6 +132,7 @@ impl RedisStore {
             history_keep,
             pubsub_capacity,
             timeout,
+            wait_replicas,
         } = settings;
         // fail_fast: the instance needs Redis to start; afterwards each
         // shard's connection comes back by itself.
@@ -145,6 +150,7 @@ impl RedisStore {
             instance,
             history_keep,
             timeout,
+            wait_replicas,
             link,
             scripts: Scripts::new(),
             metrics,
@@ -185,6 +191,34 @@ impl RedisStore {
     ) -> Result<R> {
         self.on(shard, script.run(&shard.client(), keys, args))
             .await
+    }
+
+    /// With `REDIS_WAIT_REPLICAS`, waits until that many replicas of
+    /// `shard` have every write made so far on its connection (`WAIT`),
+    /// within the timeout: an ack that says `ok` then means "on a replica
+    /// too". Fewer replicas in time is an error (the ack says
+    /// `unavailable`, though members may have had the event already).
+    async fn replicated(&self, shard: &Shard) -> Result<()> {
+        if self.wait_replicas == 0 {
+            return Ok(());
+        }
+        let client = shard.client();
+        // Half the command timeout: a replica that does not answer makes
+        // this ack fail, never the shard count as down.
+        let args = vec![
+            self.wait_replicas.to_string(),
+            (self.timeout / 2).as_millis().to_string(),
+        ];
+        let command = CustomCommand::new_static("WAIT", None, false);
+        let confirmed: u64 = self.on(shard, client.custom(command, args)).await?;
+        if confirmed < u64::from(self.wait_replicas) {
+            bail!(
+                "{confirmed} of {} replicas of {} confirmed in time",
+                self.wait_replicas,
+                shard.name()
+            );
+        }
+        Ok(())
     }
 
     /// Runs a script on `shard` even while it counts as down: what gives
