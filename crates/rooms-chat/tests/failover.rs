@@ -1,8 +1,9 @@
 //! Redis failovers under traffic, followed without restarting anything:
 //! the master holding a room is killed with SIGKILL while members on two
 //! instances send and listen, and a replica takes over (promoted by the
-//! Redis Cluster itself, or by Sentinel). Meanwhile every message gets an
-//! ack at once (`ok` or `unavailable`); afterwards the room is served
+//! Redis Cluster itself, or by Sentinel) although it had fallen behind and
+//! lacks the last acked messages. Meanwhile every message gets an ack at
+//! once (`ok` or `unavailable`); afterwards the room is served
 //! again, ids only increase and are never handed out twice, and every
 //! member still connected has every acked message once (one cut off
 //! re-joins with `since`).
@@ -26,6 +27,10 @@ const SEND_EVERY: Duration = Duration::from_millis(20);
 
 /// Acks after the failover each sender must get before the traffic stops.
 const OK_AFTER: usize = 5;
+
+/// How long the replica lags behind before the master dies: messages
+/// acked meanwhile are missing on the replica that takes over.
+const LAG: Duration = Duration::from_millis(300);
 
 /// How long a failover may take to be served again before the test fails:
 /// far above what it takes (a few seconds), only so the test ends.
@@ -281,8 +286,13 @@ async fn a_cluster_failover_is_followed_without_a_restart() {
     let traffic = start_traffic(members([&one, &two], &room).await, &room);
     tokio::time::sleep(Duration::from_millis(500)).await;
 
+    // The replica falls behind: what is acked from now on is lost with the
+    // master, and the replica promoted in its place lacks it.
+    let replica = cluster.lag_replica(master).unwrap();
+    tokio::time::sleep(LAG).await;
     let killed_at = traffic.kill();
     cluster.kill(master);
+    cluster.resume(replica).unwrap();
     // Only the killed master's rooms are out: degraded, not down.
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
@@ -314,8 +324,11 @@ async fn a_sentinel_failover_is_followed_without_a_restart() {
     let traffic = start_traffic(members([&one, &two], room).await, room);
     tokio::time::sleep(Duration::from_millis(500)).await;
 
+    sentinel.lag_replica().unwrap();
+    tokio::time::sleep(LAG).await;
     let killed_at = traffic.kill();
     let old = sentinel.kill_master().unwrap();
+    sentinel.resume_replica().unwrap();
     sentinel.wait_failover(old).await.unwrap();
     let downtime = served_again(traffic, room, [&one, &two], killed_at).await;
     eprintln!("sentinel failover: first ok {downtime:?} after the kill");

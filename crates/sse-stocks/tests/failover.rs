@@ -1,8 +1,9 @@
 //! Redis failovers followed without a restart: the master holding the
 //! feed is killed with SIGKILL while a stream is open, and a replica takes
-//! over (promoted by the Redis Cluster itself, or by Sentinel). The stream
-//! stays open, ticks come again, and ids only increase: never one twice,
-//! with a `reset` if the replica lacked ticks the stream had.
+//! over (promoted by the Redis Cluster itself, or by Sentinel), a replica
+//! that had fallen behind and lacks the last ticks. The stream stays open,
+//! is told to `reset` (the ticks it had are nowhere any more), ticks come
+//! again, and ids only increase: never one twice.
 // Test code: a failed unwrap is a failed test, with its message.
 #![allow(clippy::unwrap_used)]
 
@@ -14,6 +15,10 @@ use testkit::{RedisCluster, RedisSentinel, TestServer};
 
 /// Ticks the stream must carry after the failover.
 const TICKS_AFTER: usize = 20;
+
+/// How long the replica lags behind before the master dies: the ticks of
+/// that time are missing on the replica that takes over.
+const LAG: Duration = Duration::from_millis(300);
 
 async fn instance(url: &str) -> TestServer {
     let env = [
@@ -87,6 +92,7 @@ async fn ticks_go_on(mut watched: Watched, killed_at: Instant) -> Duration {
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["redis"], "up", "{body}");
     }
+    assert!(resets > 0, "the replica lacked ticks, yet no reset");
     eprintln!("{} ticks, {resets} resets", watched.ids.len());
     first_after.unwrap() - killed_at
 }
@@ -96,8 +102,11 @@ async fn a_cluster_failover_keeps_the_ids_increasing() {
     let mut cluster = RedisCluster::start_with_replicas(3, 1).await.unwrap();
     let owner = cluster.owner_of("{sse-stocks}:ticks").unwrap();
     let watched = watch(&cluster.url()).await;
+    let replica = cluster.lag_replica(owner).unwrap();
+    tokio::time::sleep(LAG).await;
     let killed_at = Instant::now();
     cluster.kill(owner);
+    cluster.resume(replica).unwrap();
     cluster.wait_failover().await.unwrap();
     let downtime = ticks_go_on(watched, killed_at).await;
     eprintln!("cluster failover: ticks again {downtime:?} after the kill");
@@ -107,8 +116,11 @@ async fn a_cluster_failover_keeps_the_ids_increasing() {
 async fn a_sentinel_failover_keeps_the_ids_increasing() {
     let mut sentinel = RedisSentinel::start().await.unwrap();
     let watched = watch(&sentinel.url()).await;
+    sentinel.lag_replica().unwrap();
+    tokio::time::sleep(LAG).await;
     let killed_at = Instant::now();
     let old = sentinel.kill_master().unwrap();
+    sentinel.resume_replica().unwrap();
     sentinel.wait_failover(old).await.unwrap();
     let downtime = ticks_go_on(watched, killed_at).await;
     eprintln!("sentinel failover: ticks again {downtime:?} after the kill");

@@ -167,6 +167,8 @@ pub async fn http_status(addr: SocketAddr, path: &str) -> Result<u16> {
     Ok(status)
 }
 
+/// Sends signal `name` (`TERM`, `STOP`, `CONT`…) to process `pid`: a
+/// replica stopped this way falls behind its master, as a slow one would.
 fn signal(pid: u32, name: &str) -> Result<()> {
     let status = Command::new("kill")
         .arg(format!("-{name}"))
@@ -175,6 +177,18 @@ fn signal(pid: u32, name: &str) -> Result<()> {
         .context("kill command")?;
     if !status.success() {
         bail!("kill -{name} {pid} failed");
+    }
+    Ok(())
+}
+
+/// Makes the Redis on `port` drop the links of its replicas.
+fn drop_replicas(port: u16) -> Result<()> {
+    let output = Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "client", "kill", "type", "replica"])
+        .output()
+        .context("redis-cli client kill type replica")?;
+    if !output.status.success() {
+        bail!("CLIENT KILL TYPE replica on {port} failed");
     }
     Ok(())
 }

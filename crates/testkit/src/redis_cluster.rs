@@ -138,6 +138,48 @@ impl RedisCluster {
             .with_context(|| format!("no master owns slot {slot}"))
     }
 
+    /// The replica of master `index` (its index in [`ports`](Self::ports)).
+    pub fn replica_of(&self, index: usize) -> Result<usize> {
+        let master = self.nodes.get(index).context("no such node")?;
+        let output = Command::new("redis-cli")
+            .args(["-p", &master.port.to_string(), "cluster", "myid"])
+            .output()
+            .context("redis-cli cluster myid")?;
+        let id = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+        let output = Command::new("redis-cli")
+            .args(["-p", &master.port.to_string(), "cluster", "replicas", &id])
+            .output()
+            .context("redis-cli cluster replicas")?;
+        let text = String::from_utf8_lossy(&output.stdout);
+        let port: u16 = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|address| address.split('@').next()?.rsplit(':').next()?.parse().ok())
+            .with_context(|| format!("master {index} has no replica: {text}"))?;
+        self.nodes
+            .iter()
+            .position(|node| node.port == port)
+            .context("the replica is none of ours")
+    }
+
+    /// Makes master `index`'s replica fall behind: the replica is stopped
+    /// (SIGSTOP) and the master drops its link, so that nothing the master
+    /// writes from now on reaches it, until [`resume`](Self::resume).
+    /// Returns the replica's index.
+    pub fn lag_replica(&self, index: usize) -> Result<usize> {
+        let replica = self.replica_of(index)?;
+        let child = self.nodes[replica].child.as_ref();
+        crate::signal(child.context("the replica is not running")?.id(), "STOP")?;
+        crate::drop_replicas(self.nodes[index].port)?;
+        Ok(replica)
+    }
+
+    /// Lets a paused node go on.
+    pub fn resume(&self, index: usize) -> Result<()> {
+        let child = self.nodes.get(index).and_then(|node| node.child.as_ref());
+        crate::signal(child.context("no such running node")?.id(), "CONT")
+    }
+
     /// Kills master `index` with SIGKILL: its shard is down, the others serve.
     pub fn kill(&mut self, index: usize) {
         if let Some(mut child) = self.nodes.get_mut(index).and_then(|node| node.child.take()) {

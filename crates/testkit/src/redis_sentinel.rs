@@ -131,6 +131,29 @@ impl RedisSentinel {
         bail!("no sentinel names the master")
     }
 
+    /// Makes the replica fall behind: it is stopped (SIGSTOP) and the
+    /// master drops its link, so that nothing the master writes from now
+    /// on reaches it, until [`resume_replica`](Self::resume_replica).
+    pub fn lag_replica(&self) -> Result<()> {
+        crate::signal(self.replica()?.id(), "STOP")?;
+        crate::drop_replicas(self.master_port()?)
+    }
+
+    /// Lets a paused replica go on.
+    pub fn resume_replica(&self) -> Result<()> {
+        crate::signal(self.replica()?.id(), "CONT")
+    }
+
+    /// The running server that is not the master the sentinels name.
+    fn replica(&self) -> Result<&Child> {
+        let master = self.master_port()?;
+        self.servers
+            .iter()
+            .filter(|server| server.port != master)
+            .find_map(|server| server.child.as_ref())
+            .context("no replica runs")
+    }
+
     /// Kills the current master with SIGKILL; returns its port.
     pub fn kill_master(&mut self) -> Result<u16> {
         let port = self.master_port()?;
