@@ -51,8 +51,8 @@ pub struct Config {
     pub write_delay: Duration,
     /// `REDIS_TIMEOUT_MS` (cluster): the longest a client event waits on Redis.
     pub redis_timeout: Duration,
-    /// `REDIS_WAIT_REPLICAS` (cluster): replicas that must have a write
-    /// before the ack that depends on it says `ok` (0: none asked).
+    /// `REDIS_WAIT_REPLICAS` (cluster): replicas that must have a message
+    /// before its ack says `ok` (0: none asked).
     pub wait_replicas: u32,
     /// `HISTORY_KEEP`: messages kept per room for `since` resumes.
     pub history_keep: usize,

@@ -171,6 +171,7 @@ async fn served_again(
     let mut acked: Vec<u64> = Vec::new();
     let mut first_ok_after_kill: Option<Instant> = None;
     let mut members: Vec<Client> = Vec::new();
+    let mut unavailable = 0;
     for sender in traffic.senders {
         let (client, sent) = sender.await.unwrap();
         assert!(!sent.cut_off, "a sender was cut off while sending");
@@ -182,6 +183,7 @@ async fn served_again(
         for (at, ack) in &sent.acks {
             if ack["ok"] != true {
                 refused |= *at > killed_at;
+                unavailable += 1;
                 continue;
             }
             ids.push(ack["id"].as_u64().unwrap());
@@ -248,7 +250,7 @@ async fn served_again(
         );
     }
     eprintln!(
-        "{} messages acked ok, ids {:?}..{:?}, {cut_offs} members cut off",
+        "{} messages acked ok, {unavailable} unavailable, ids {:?}..{:?}, {cut_offs} members cut off",
         acked.len(),
         acked.iter().min(),
         acked.iter().max()

@@ -77,9 +77,6 @@ impl RedisStore {
             self.run(shard, script, keys, args).await
         }
         .context("join")?;
-        if !quiet {
-            self.replicated(shard).await.context("replicate")?;
-        }
         let [status, silent, last_id, position, members, history, count] =
             <[Value; 7]>::try_from(reply)
                 .map_err(|reply| anyhow!("unexpected join reply {reply:?}"))?;
@@ -136,7 +133,6 @@ impl RedisStore {
             .run(shard, &self.scripts.leave, member_keys(room), args)
             .await
             .context("leave")?;
-        self.replicated(shard).await.context("replicate")?;
         let &[1, position, count] = reply.as_slice() else {
             return Ok(false);
         };

@@ -195,9 +195,11 @@ impl RedisStore {
 
     /// With `REDIS_WAIT_REPLICAS`, waits until that many replicas of
     /// `shard` have every write made so far on its connection (`WAIT`),
-    /// within the timeout: an ack that says `ok` then means "on a replica
-    /// too". Fewer replicas in time is an error (the ack says
-    /// `unavailable`, though members may have had the event already).
+    /// within the timeout: a message's ack that says `ok` then means "on a
+    /// replica too". Fewer replicas in time is an error (the ack says
+    /// `unavailable`, though members may have had the message already).
+    /// Joins and leaves do not wait: a join refused after its script ran
+    /// would leave its name held by nobody.
     async fn replicated(&self, shard: &Shard) -> Result<()> {
         if self.wait_replicas == 0 {
             return Ok(());
