@@ -7,8 +7,8 @@ use fred::types::RespVersion;
 use std::time::Duration;
 
 /// Pause between two reconnection attempts. Constant rather than
-/// exponential: an outage of the one Redis is the only case, and clients
-/// should be back within a fraction of a second of it.
+/// exponential: clients should be back within a fraction of a second of
+/// their Redis (or, behind Sentinel, of the promoted replica).
 const RECONNECT_DELAY_MS: u32 = 250;
 
 /// How a connection behaves; one per job (commands, a blocking read, a
