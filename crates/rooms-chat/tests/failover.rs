@@ -50,6 +50,8 @@ async fn instance(url: &str) -> TestServer {
 /// server cut the sender off.
 struct Sent {
     acks: Vec<(Instant, Value)>,
+    /// The longest wait for an ack.
+    slowest: Duration,
     cut_off: bool,
 }
 
@@ -59,6 +61,7 @@ struct Sent {
 async fn send(mut client: Client, room: String, killed: Arc<AtomicBool>) -> (Client, Sent) {
     let mut sent = Sent {
         acks: Vec::new(),
+        slowest: Duration::ZERO,
         cut_off: false,
     };
     let mut ok_after_kill = 0;
@@ -88,6 +91,7 @@ async fn send(mut client: Client, room: String, killed: Arc<AtomicBool>) -> (Cli
         if kill_seen.is_some() && ack["ok"] == true {
             ok_after_kill += 1;
         }
+        sent.slowest = sent.slowest.max(asked.elapsed());
         sent.acks.push((Instant::now(), ack));
         tokio::time::sleep(SEND_EVERY).await;
     }
@@ -172,9 +176,11 @@ async fn served_again(
     let mut first_ok_after_kill: Option<Instant> = None;
     let mut members: Vec<Client> = Vec::new();
     let mut unavailable = 0;
+    let mut slowest = Duration::ZERO;
     for sender in traffic.senders {
         let (client, sent) = sender.await.unwrap();
         assert!(!sent.cut_off, "a sender was cut off while sending");
+        slowest = slowest.max(sent.slowest);
         let mut ids = Vec::new();
         let mut ok_after = 0;
         // Acks for messages sent just before the instances noticed the
@@ -250,7 +256,7 @@ async fn served_again(
         );
     }
     eprintln!(
-        "{} messages acked ok, {unavailable} unavailable, ids {:?}..{:?}, {cut_offs} members cut off",
+        "{} messages acked ok, {unavailable} unavailable, ids {:?}..{:?}, {cut_offs} members cut off, slowest ack {slowest:?}",
         acked.len(),
         acked.iter().min(),
         acked.iter().max()
