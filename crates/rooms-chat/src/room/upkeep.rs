@@ -158,8 +158,8 @@ mod tests {
         RoomEvent::new("r", pos, Kind::Message { id: pos }, "p", json).unwrap()
     }
 
-    #[test]
-    fn a_lasting_gap_is_reported_and_can_be_skipped() {
+    /// A delivery with room `r` and one member in it, from the start.
+    fn one_member() -> (Delivery<Probe>, Probe) {
         let writer = Arc::new(Writer::new(
             Duration::ZERO,
             64,
@@ -176,6 +176,12 @@ mod tests {
         };
         delivery.prepare("r");
         delivery.attach("r", member, 0, None, &mut || {}).unwrap();
+        (delivery, probe)
+    }
+
+    #[test]
+    fn a_lasting_gap_is_reported_and_can_be_skipped() {
+        let (delivery, probe) = one_member();
         delivery.arrive(message(1));
         delivery.arrive(message(3));
         let later = Instant::now() + Duration::from_secs(1);
@@ -186,5 +192,20 @@ mod tests {
         delivery.skip_if_stuck("r", 1);
         delivery.repaired("r");
         assert_eq!(probe.ids(), vec![1, 3]);
+        assert!(probe.is_cut(), "a member with a hole re-joins with since");
+    }
+
+    #[test]
+    fn a_rebase_releases_what_came_after_the_jump() {
+        let (delivery, probe) = one_member();
+        delivery.arrive(message(1));
+        // Another instance resumed the room after 1001 and posted at once.
+        delivery.arrive(message(1002));
+        delivery.rebase("r", 1001);
+        assert_eq!(probe.ids(), vec![1, 1002]);
+        assert!(!probe.is_cut());
+        // A jump behind what was delivered: the member re-joins.
+        delivery.rebase("r", 10);
+        assert!(probe.is_cut());
     }
 }
