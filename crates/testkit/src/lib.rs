@@ -2,15 +2,18 @@
 //! processes over real sockets: a server binary on a free port (stopped
 //! with SIGTERM or SIGKILL like in production) and a private `redis-server`
 //! that a test may stop and restart to play an outage, or a private Redis
-//! Cluster whose masters a test may kill.
+//! Cluster (with replicas if asked) whose masters a test may kill, or a
+//! private Sentinel deployment whose master a test may kill.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod limits;
 mod redis_cluster;
+mod redis_sentinel;
 mod shared_redis;
 
 pub use redis_cluster::RedisCluster;
+pub use redis_sentinel::RedisSentinel;
 pub use shared_redis::SharedRedis;
 
 use anyhow::{Context, Result, bail};
@@ -169,6 +172,8 @@ pub async fn http_status(addr: SocketAddr, path: &str) -> Result<u16> {
     Ok(status)
 }
 
+/// Sends signal `name` (`TERM`, `STOP`, `CONT`…) to process `pid`: a
+/// replica stopped this way falls behind its master, as a slow one would.
 fn signal(pid: u32, name: &str) -> Result<()> {
     let status = Command::new("kill")
         .arg(format!("-{name}"))
@@ -177,6 +182,18 @@ fn signal(pid: u32, name: &str) -> Result<()> {
         .context("kill command")?;
     if !status.success() {
         bail!("kill -{name} {pid} failed");
+    }
+    Ok(())
+}
+
+/// Makes the Redis on `port` drop the links of its replicas.
+fn drop_replicas(port: u16) -> Result<()> {
+    let output = Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "client", "kill", "type", "replica"])
+        .output()
+        .context("redis-cli client kill type replica")?;
+    if !output.status.success() {
+        bail!("CLIENT KILL TYPE replica on {port} failed");
     }
     Ok(())
 }
