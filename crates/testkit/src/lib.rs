@@ -8,6 +8,7 @@
 pub mod limits;
 mod redis_cluster;
 mod shared_redis;
+pub mod tokens;
 
 pub use redis_cluster::RedisCluster;
 pub use shared_redis::SharedRedis;
