@@ -42,6 +42,8 @@ pub struct Config {
     /// while the chat is busy (half of it while quiet); frames that come
     /// sooner gather and leave together.
     pub write_delay: Duration,
+    /// `AUTH_JWT_*`: token authentication, off when unset.
+    pub auth: Option<auth::AuthConfig>,
 }
 
 impl Config {
@@ -56,6 +58,7 @@ impl Config {
             ping_interval: Duration::from_millis(ping_ms),
             queue_len,
             write_delay: Duration::from_millis(env_or("WRITE_DELAY_MS", DEFAULT_WRITE_DELAY_MS)?),
+            auth: auth::AuthConfig::from_env()?,
         })
     }
 }

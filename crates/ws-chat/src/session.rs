@@ -18,8 +18,9 @@
 //! after a gap-free prefix.
 
 use crate::app::App;
-use crate::hub::ConnectionId;
+use crate::hub::{ConnectionId, Holder};
 use crate::socket::{Ending, Event, Socket, poll_incoming, until_hold_over, until_shutdown};
+use auth::Identity;
 use fanout::{Outbox, Wake};
 use ops::Shutdown;
 use ops::admission::Ticket;
@@ -48,6 +49,9 @@ pub struct Session {
     abuse: AbuseCounter,
     /// The member this socket speaks for, once its `hello` succeeded.
     user: Option<User>,
+    /// Who holds the socket, from its token (token authentication only;
+    /// boxed, so that a socket without one pays a pointer).
+    identity: Option<Box<Identity>>,
     unanswered_pings: u8,
     /// Armed while the outbox is held after a write of a busy chat.
     hold: Option<Pin<Box<Sleep>>>,
@@ -57,14 +61,21 @@ pub struct Session {
 }
 
 impl Session {
-    /// The session of `ws`, holding the connection's `place` in the limits.
-    pub fn new(ws: Socket, place: Option<Ticket>, app: Arc<App>) -> Session {
+    /// The session of `ws`, holding the connection's `place` in the
+    /// limits, opened with `identity`'s token if any.
+    pub fn new(
+        ws: Socket,
+        place: Option<Ticket>,
+        app: Arc<App>,
+        identity: Option<Identity>,
+    ) -> Session {
         Session {
             ws,
             connection: app.hub.new_connection_id(),
             limiter: TokenBucket::new(app.config.msg_rate),
             abuse: AbuseCounter::default(),
             user: None,
+            identity: identity.map(Box::new),
             unanswered_pings: 0,
             hold: None,
             _place: place,
@@ -226,11 +237,16 @@ impl Session {
     }
 
     fn join(&mut self, name: String, client_id: Option<String>) -> ControlFlow<Ending> {
+        // With a token, its name and its person, whatever the hello asked.
+        let (name, holder) = match &self.identity {
+            Some(identity) => (identity.name.clone(), Holder::Person(identity.sub.clone())),
+            None => (name, Holder::Client(client_id)),
+        };
         // The hub sends the welcome itself, in order with the live frames.
         match self
             .app
             .hub
-            .join(self.connection, self.ws.outbox(), name, client_id)
+            .join_as(self.connection, self.ws.outbox(), name, holder)
         {
             Ok(user) => {
                 self.user = Some(user);
