@@ -4,7 +4,7 @@
 //! WebSocket), answered `401` with the contract's error JSON when it is
 //! missing or not valid; and the close of a socket whose token expired.
 
-use auth::{Identity, Verifier};
+use auth::{Identity, Refusal, Verifier};
 use fanout::Outbox;
 use http::StatusCode;
 use http::header::{self, HeaderValue};
@@ -20,20 +20,23 @@ pub const TOKEN_PARAM: &str = "token";
 /// page shows the reason and asks for a fresh token.
 pub const CLOSE_EXPIRED: u16 = 4401;
 
-/// The identity the request's `token` proves, or the `401` to answer.
-pub fn check_upgrade(verifier: &Verifier, query: Option<&str>) -> Result<Identity, Response> {
+/// The identity the request's `token` proves.
+pub fn check_upgrade(verifier: &Verifier, query: Option<&str>) -> Result<Identity, Refusal> {
     let token = query.and_then(|query| auth::carry::query_param(query, TOKEN_PARAM));
-    verifier.verify(token.as_deref()).map_err(|refusal| {
-        let body = ErrorBody::new(ErrorCode::Unauthorized, refusal.to_string());
-        let json = serde_json::to_string(&body).unwrap_or_default();
-        let mut response = Response::new(json.into());
-        *response.status_mut() = StatusCode::UNAUTHORIZED;
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        response
-    })
+    verifier.verify(token.as_deref())
+}
+
+/// The `401` of a refused token: the contract's error JSON, with the reason.
+pub fn unauthorized(refusal: Refusal) -> Response {
+    let body = ErrorBody::new(ErrorCode::Unauthorized, refusal.to_string());
+    let json = serde_json::to_string(&body).unwrap_or_default();
+    let mut response = Response::new(json.into());
+    *response.status_mut() = StatusCode::UNAUTHORIZED;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 /// Closes the socket of `outbox` with [`CLOSE_EXPIRED`] when `identity`'s

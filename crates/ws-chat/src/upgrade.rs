@@ -129,7 +129,7 @@ impl Upgrader {
                 Ok(identity) => Some(identity),
                 Err(refusal) => {
                     self.app.metrics.core.count_error(ErrorCode::Unauthorized);
-                    return refusal;
+                    return access::unauthorized(refusal);
                 }
             },
             None => None,
