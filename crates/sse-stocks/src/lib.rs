@@ -12,9 +12,11 @@
 //! [`app`] builds the shared state from [`config`], starts the background
 //! tasks and is what `ops` starts; [`routes`] is the HTTP surface beside
 //! `/events`; [`health`] is what `/healthz` says; [`metrics`] holds the
-//! series; [`frame`] writes SSE frames, [`event_id`] and [`symbols`] parse.
+//! series; [`frame`] writes SSE frames, [`event_id`] and [`symbols`] parse;
+//! [`access`] checks tokens when token authentication is on.
 #![deny(unsafe_code)]
 
+pub mod access;
 pub mod app;
 pub mod cluster;
 pub mod config;
