@@ -78,6 +78,8 @@ function connect() {
 
   socket.addEventListener('open', () => {
     opened = true;
+    // A token names us: join under its name without asking for one.
+    if (!state.wantedName && TokenAuth.token) state.wantedName = TokenAuth.name() ?? 'me';
     setStatus('connecting', 'joining…');
     if (state.wantedName) sendHello();
     else setStatus('online', 'connected');
