@@ -1,12 +1,6 @@
 //! Where a token rides on an HTTP request, read without any HTTP library:
 //! a query parameter (browsers cannot set headers on a WebSocket or an
-//! EventSource), an `Authorization: Bearer` header, or a cookie. And the
-//! request target with those parameters blanked, for anything that logs it.
-
-use std::borrow::Cow;
-
-/// Query parameters that may carry a token, blanked by [`redact_target`].
-pub const TOKEN_PARAMS: [&str; 2] = ["token", "access_token"];
+//! EventSource), an `Authorization: Bearer` header, or a cookie.
 
 /// The value of `name` in a query string (`a=1&b=2`, without `?`).
 pub fn query_param(query: &str, name: &str) -> Option<String> {
@@ -32,33 +26,6 @@ pub fn cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
-/// A request target (`/ws?token=…`) fit for a log line: the value of every
-/// parameter in [`TOKEN_PARAMS`] is replaced. Borrowed when there is none.
-pub fn redact_target(target: &str) -> Cow<'_, str> {
-    let Some((path, query)) = target.split_once('?') else {
-        return Cow::Borrowed(target);
-    };
-    let carries_token = query.split('&').any(|pair| {
-        let key = pair.split('=').next().unwrap_or_default();
-        TOKEN_PARAMS.contains(&key)
-    });
-    if !carries_token {
-        return Cow::Borrowed(target);
-    }
-    let pairs: Vec<String> = query
-        .split('&')
-        .map(|pair| {
-            let key = pair.split('=').next().unwrap_or_default();
-            if TOKEN_PARAMS.contains(&key) {
-                format!("{key}=[redacted]")
-            } else {
-                pair.to_owned()
-            }
-        })
-        .collect();
-    Cow::Owned(format!("{path}?{}", pairs.join("&")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,16 +45,5 @@ mod tests {
             Some("t.k")
         );
         assert_eq!(cookie("a=1", "access_token"), None);
-    }
-
-    #[test]
-    fn logged_targets_carry_no_token() {
-        assert_eq!(redact_target("/ws"), "/ws");
-        assert_eq!(redact_target("/events?symbols=A"), "/events?symbols=A");
-        assert_eq!(
-            redact_target("/events?symbols=A&access_token=secret"),
-            "/events?symbols=A&access_token=[redacted]"
-        );
-        assert_eq!(redact_target("/ws?token=secret"), "/ws?token=[redacted]");
     }
 }
