@@ -5,6 +5,7 @@
 //! token, and the end of a socket whose token expired.
 
 use crate::app::App;
+use crate::handlers;
 use crate::session::Session;
 use auth::{Identity, Refusal, Verifier};
 use protocol::rooms::{ErrorAck, JoinRequest};
@@ -141,10 +142,11 @@ fn refresh(
     app: &App,
     payload: Option<&Value>,
 ) -> Result<RefreshAck, ErrorBody> {
-    let (Some(verifier), Some(session)) = (&app.auth, socket.extensions.get::<Arc<Session>>())
-    else {
+    let Some(verifier) = &app.auth else {
         return Err(ErrorBody::bad_request("this server does not use tokens"));
     };
+    // Counted like any other event: checking a signature is not free.
+    let session = handlers::admit(socket, app)?;
     let fresh = check_connect(verifier, payload)
         .map_err(|refused| ErrorBody::new(ErrorCode::Unauthorized, refused.0.to_string()))?;
     let same_holder = session

@@ -180,7 +180,7 @@ async fn on_disconnect(socket: SocketRef, reason: DisconnectReason, State(app): 
 }
 
 /// The common first steps of an event other than `message`.
-fn admit(socket: &SocketRef, app: &App) -> Result<Arc<Session>, ErrorBody> {
+pub(crate) fn admit(socket: &SocketRef, app: &App) -> Result<Arc<Session>, ErrorBody> {
     admit_as(socket, app, false)
 }
 
