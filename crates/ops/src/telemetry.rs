@@ -1,9 +1,14 @@
 //! Logging: `tracing` to stderr, filtered by `RUST_LOG` (default `info`).
 
-/// Targets whose debug and trace lines print whole client packets, the
-/// Socket.IO `auth` payload (a token) and `refresh` events among them:
-/// kept at `info` whatever `RUST_LOG` asks, so that no token is logged.
-const PACKET_LOGGERS: [&str; 2] = ["socketioxide::client", "socketioxide::parser"];
+/// Targets whose debug and trace lines print whole client packets or
+/// frames, the Socket.IO `auth` payload (a token) and `refresh` events
+/// among them: kept at `info` whatever `RUST_LOG` asks, so that no token
+/// is logged (tests/node/auth-logs.test.mjs runs the apps at `trace`).
+const PACKET_LOGGERS: [&str; 3] = [
+    "socketioxide::client",
+    "socketioxide::parser",
+    "tungstenite",
+];
 
 /// Installs the global subscriber; later calls (as in tests) are no-ops.
 pub fn init() {
