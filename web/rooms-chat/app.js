@@ -8,6 +8,7 @@
 // by id. User-supplied text only ever reaches the DOM through textContent.
 import { $, setStatus as showStatus, session as storage, clientId as tabClientId, hueOf, autoGrow as growToFit } from './shared/page.js';
 import { WireInspector } from './shared/inspector.js';
+import { TokenAuth } from './shared/token.js';
 
 const ACK_TIMEOUT_MS = 8000;
 const REJOIN_RETRY_MS = 2000;
@@ -29,6 +30,7 @@ const el = {
   composer: $('composer'), messageInput: $('message-input'), sendButton: $('send-button'),
   composerError: $('composer-error'), membersPanel: $('members-panel'), members: $('members'),
   memberCount: $('member-count'),
+  nameLabel: $('name-label'), tokenField: $('token-field'), tokenInput: $('token-input'),
 };
 
 // ------------------------------------------------------------ session
@@ -59,6 +61,8 @@ const state = {
   current: null,
   counts: new Map(), // from `rooms` pushes: room name -> members on every instance
   joining: new Map(), // room name -> messages that arrived before the join ack
+  tokens: false, // the server asks for a signed token (its /healthz says so)
+  refusal: null, // why the server refused the last connect, as shown
 };
 
 const wire = WireInspector.create({
@@ -71,7 +75,12 @@ const wire = WireInspector.create({
     'Not listed: the upgrade probe (2probe, 3probe, 5), which the client sends on the new transport outside its hooks, and the HTTP headers. Round trip: from an event sent with an ack id until its ack (43…) comes back. Pings (2) come from the server, which times them; the client only answers with a pong (3), so a page cannot time a ping.',
   ],
 });
-const socket = io({ autoConnect: true });
+// The token, when there is one, rides in the connect packet's `auth`,
+// read again at every (re)connect.
+const socket = io({
+  autoConnect: true,
+  auth: (send) => send(TokenAuth.token ? { token: TokenAuth.token } : undefined),
+});
 WireInspector.watchSocketIo(wire, socket);
 
 // ------------------------------------------------------------ helpers
@@ -90,7 +99,9 @@ function describeError(error) {
     case 'too_large': return 'That is too long.';
     case 'unavailable': return 'The server cannot take it right now; try again in a moment.';
     case 'not_in_room': return 'You are not in this room (reconnecting?).';
-    case 'timeout': return 'No answer from the server.';
+    case 'timeout': return state.refusal ?? 'No answer from the server.';
+    case 'forbidden': return 'Your token does not allow this room.';
+    case 'unauthorized': return TokenAuth.describe(error.message);
     default: return error?.message ?? 'Something went wrong.';
   }
 }
@@ -488,8 +499,35 @@ function enterApp() {
   el.me.title = 'Your nickname';
 }
 
+/** With tokens: the token field instead of the nickname (the token names us). */
+function showTokenMode() {
+  state.tokens = true;
+  el.tokenField.hidden = false;
+  el.nameLabel.hidden = true;
+  el.nameInput.hidden = true;
+  el.nameInput.required = false;
+  el.tokenInput.value = TokenAuth.token ?? '';
+}
+
+/** Back to the login card with why the server refused us. */
+function showRefusal(text) {
+  showTokenMode();
+  el.app.hidden = true;
+  el.login.hidden = false;
+  el.loginButton.disabled = false;
+  showError(el.loginError, text);
+}
+
 el.loginForm.addEventListener('submit', async (event) => {
   event.preventDefault();
+  if (state.tokens) {
+    const token = el.tokenInput.value.trim();
+    if (!token) { showError(el.loginError, 'Paste a token first.'); return; }
+    TokenAuth.token = token;
+    state.refusal = null;
+    el.nameInput.value = TokenAuth.name(token) ?? 'me';
+    if (!socket.connected) socket.connect();
+  }
   const name = el.nameInput.value.trim();
   const room = el.firstRoomInput.value.trim();
   if (!name || !room) return;
@@ -544,6 +582,7 @@ el.toggleMembers.addEventListener('click', () => toggleDrawer(el.membersPanel, e
 
 // ------------------------------------------------------------ socket events
 socket.on('connect', async () => {
+  state.refusal = null;
   connectedStatus();
   const ack = await request('rooms');
   if (ack?.ok) applyRoomCounts(ack.rooms);
@@ -561,7 +600,23 @@ socket.on('disconnect', (reason) => {
   // reconnect by itself; we want to, and re-join with `since`.
   if (reason === 'io server disconnect') setTimeout(() => socket.connect(), 500);
 });
-socket.on('connect_error', () => setStatus('offline', 'offline, retrying…'));
+socket.on('connect_error', (error) => {
+  // A refused token (`unauthorized: …`) is not retried by the client:
+  // the page asks for another one, saying why.
+  if (String(error?.message).startsWith('unauthorized')) {
+    state.refusal = TokenAuth.describe(error.message);
+    setStatus('offline', 'token needed');
+    showRefusal(state.refusal);
+    return;
+  }
+  setStatus('offline', 'offline, retrying…');
+});
+// The token expired while connected: the server says so, then disconnects
+// (the reconnect that follows is refused, and the page asks for a token).
+socket.on('auth_expired', (event) => {
+  const room = state.rooms.get(state.current);
+  if (room) addNotice(room, TokenAuth.describe(event?.message), 'error');
+});
 socket.io.on('reconnect_attempt', (attempt) => setStatus('reconnecting', `reconnecting… (${attempt})`));
 
 socket.on('message', (message) => {
@@ -621,3 +676,4 @@ if (state.name) {
 }
 setStatus('connecting', 'connecting…');
 if (socket.connected) connectedStatus();
+TokenAuth.required().then((required) => { if (required) showTokenMode(); });

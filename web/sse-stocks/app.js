@@ -4,6 +4,7 @@
 // All text reaches the page through textContent.
 import { $, setStatus } from './shared/page.js';
 import { WireInspector } from './shared/inspector.js';
+import { TokenAuth } from './shared/token.js';
 
 const WINDOW_MS = 5 * 60 * 1000;   // sparkline span
 const MAX_POINTS = 3000;           // per symbol, whatever TICK_MS is
@@ -21,6 +22,7 @@ const state = {
   dirty: new Set(),            // sparklines to redraw on the next frame
   frameRequested: false,
   retryTimer: null,
+  tokens: false,               // the server asks for a signed token (its /healthz says so)
 };
 
 const wire = WireInspector.create({
@@ -273,6 +275,51 @@ function draw(symbol) {
   context.fill();
 }
 
+// --------------------------------------------------------------- token
+
+// EventSource cannot set headers: the token travels as a cookie the page
+// sets for /events only (the server also takes a Bearer header or the
+// access_token query parameter, for other clients).
+function useToken(token) {
+  TokenAuth.token = token;
+  const value = TokenAuth.token ? encodeURIComponent(TokenAuth.token) : '';
+  const expires = value ? '' : '; max-age=0';
+  document.cookie = `access_token=${value}; path=/events; SameSite=Strict${expires}`;
+}
+
+/** Stops streaming and asks for a token, saying why. */
+function askForToken(reason) {
+  clearTimeout(state.retryTimer);
+  if (state.source) state.source.close();
+  state.source = null;
+  setStatus('closed', 'Token needed');
+  $('token-form').hidden = false;
+  $('token-input').value = TokenAuth.token ?? '';
+  $('token-error').textContent = reason ?? '';
+  $('token-error').hidden = !reason;
+}
+
+/**
+ * A stream refused with an error status: a page cannot read it from an
+ * EventSource, so it asks again with fetch, reads the status and the
+ * reason, and lets go of a stream that opens after all.
+ */
+async function whyRefused() {
+  const abort = new AbortController();
+  try {
+    const response = await fetch(streamUrl(false), { signal: abort.signal, cache: 'no-store' });
+    if (response.status === 401 || response.status === 403) {
+      const body = await response.json().catch(() => ({}));
+      return body.code === 'forbidden'
+        ? 'Your token does not allow some of these symbols.'
+        : TokenAuth.describe(body.message);
+    }
+  } catch { /* offline */ } finally {
+    abort.abort();
+  }
+  return null;
+}
+
 // --------------------------------------------------------------- stream
 
 function streamUrl(withLastId) {
@@ -301,10 +348,19 @@ function subscribe({ resume = false } = {}) {
   source.addEventListener('snapshot', applySnapshot);
   source.addEventListener('reset', applySnapshot);
   source.addEventListener('tick', applyTick);
-  source.addEventListener('error', () => {
+  // The token expired: the server says so and ends the stream.
+  source.addEventListener('expired', (event) => {
+    askForToken(TokenAuth.describe(parse(event.data)?.message));
+  });
+  source.addEventListener('error', async () => {
     if (state.source !== source) return;
     if (source.readyState === EventSource.CONNECTING) {
       setStatus('reconnecting', 'Reconnecting…');
+    } else if (state.tokens) {
+      const reason = await whyRefused();
+      if (state.source !== source) return;
+      if (reason) askForToken(reason);
+      else state.retryTimer = setTimeout(() => subscribe({ resume: true }), RETRY_CLOSED_MS);
     } else {
       // The browser stopped retrying (an error status): try again later,
       // still resuming from the last tick seen.
@@ -335,6 +391,18 @@ async function start() {
   state.selected = loadSelection(state.symbols.map((info) => info.symbol));
   renderPicker();
   renderRows();
+  $('token-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    useToken($('token-input').value);
+    $('token-form').hidden = true;
+    subscribe();
+  });
+  state.tokens = await TokenAuth.required();
+  if (state.tokens && !TokenAuth.token) {
+    askForToken(null);
+    return;
+  }
+  if (state.tokens) useToken(TokenAuth.token);
   subscribe();
 }
 

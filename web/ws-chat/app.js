@@ -5,6 +5,7 @@
 // innerHTML, so a message such as <img src=x onerror=alert(1)> stays text.
 import { $, setStatus as showStatus, session, clientId, hueOf, autoGrow } from './shared/page.js';
 import { WireInspector } from './shared/inspector.js';
+import { TokenAuth } from './shared/token.js';
 
 const STORAGE = { clientId: 'ws-chat.clientId', name: 'ws-chat.name' };
 const RECONNECT_MIN_MS = 500;
@@ -12,6 +13,7 @@ const RECONNECT_MAX_MS = 15000;
 const TYPING_EVERY_MS = 2000; // how often we tell others we are typing
 const TYPING_SHOWN_MS = 3500; // how long someone shows as typing
 const CLOSE_REPLACED = 4000; // the server: another socket of ours took the name
+const CLOSE_EXPIRED = 4401; // the server: our token expired
 
 const wire = WireInspector.create({
   mount: document.querySelector('.topbar-right'),
@@ -31,6 +33,7 @@ const ui = {
   composer: $('composer'), input: $('message-input'), send: $('send-button'),
   users: $('users'), userCount: $('user-count'), userCountButton: $('user-count-button'),
   toggleUsers: $('toggle-users'), sidebar: $('sidebar'),
+  nameLabel: $('name-label'), tokenField: $('token-field'), tokenInput: $('token-input'),
 };
 
 const state = {
@@ -47,6 +50,7 @@ const state = {
   stayClosed: false, // replaced by another tab: do not fight over the name
   typers: new Map(), // user id -> {name, timer}
   lastTypingSent: 0,
+  tokens: false, // the server asks for a signed token (its /healthz says so)
 };
 
 // ------------------------------------------------------------ connection
@@ -56,12 +60,18 @@ function connect() {
   clearInterval(state.countdown);
   state.reconnectTimer = null;
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-  const socket = new WebSocket(`${scheme}://${location.host}/ws`);
+  // Browsers cannot set headers on a WebSocket: the token rides in the query.
+  const query = TokenAuth.token ? `?token=${encodeURIComponent(TokenAuth.token)}` : '';
+  const socket = new WebSocket(`${scheme}://${location.host}/ws${query}`);
+  let opened = false;
   state.socket = socket;
   WireInspector.watchWebSocket(wire, socket, '/ws');
   setStatus('connecting', state.attempt === 0 ? 'connecting…' : 'reconnecting…');
 
   socket.addEventListener('open', () => {
+    opened = true;
+    // A token names us: join under its name without asking for one.
+    if (!state.wantedName && TokenAuth.token) state.wantedName = TokenAuth.name() ?? 'me';
     setStatus('connecting', 'joining…');
     if (state.wantedName) sendHello();
     else setStatus('online', 'connected');
@@ -90,8 +100,52 @@ function connect() {
       });
       return;
     }
+    if (event.code === CLOSE_EXPIRED) {
+      refused(TokenAuth.describe(event.reason));
+      return;
+    }
+    if (!opened && state.tokens) {
+      whyRefused();
+      return;
+    }
     scheduleReconnect();
   });
+}
+
+/** Stops reconnecting and asks for a token, saying why. */
+function refused(reason) {
+  state.stayClosed = true;
+  setStatus('offline', 'token needed');
+  tokenMode();
+  showLogin(reason);
+}
+
+/**
+ * A socket that never opened on a server asking for tokens: a page cannot
+ * read the 401 of an upgrade, so it asks `/ws` again as a plain request,
+ * which says why (or is not refused: then it was the network).
+ */
+async function whyRefused() {
+  const query = TokenAuth.token ? `?token=${encodeURIComponent(TokenAuth.token)}` : '';
+  try {
+    const response = await fetch(`ws${query}`, { cache: 'no-store' });
+    if (response.status === 401) {
+      const body = await response.json().catch(() => ({}));
+      refused(TokenAuth.describe(body.message));
+      return;
+    }
+  } catch { /* offline: retry as usual */ }
+  scheduleReconnect();
+}
+
+/** With tokens: the token field instead of the nickname (the token names us). */
+function tokenMode() {
+  state.tokens = true;
+  ui.tokenField.hidden = false;
+  ui.nameLabel.hidden = true;
+  ui.nameInput.hidden = true;
+  ui.nameInput.required = false;
+  ui.tokenInput.value = TokenAuth.token ?? '';
 }
 
 function scheduleReconnect() {
@@ -328,14 +382,34 @@ function showLogin(error) {
   ui.loginButton.disabled = false;
   ui.loginError.textContent = error ?? '';
   ui.loginError.hidden = !error;
-  ui.nameInput.focus();
-  ui.nameInput.select();
+  if (state.tokens) {
+    ui.tokenInput.focus();
+  } else {
+    ui.nameInput.focus();
+    ui.nameInput.select();
+  }
 }
 
 // ------------------------------------------------------------ user input
 
 ui.loginForm.addEventListener('submit', (event) => {
   event.preventDefault();
+  if (state.tokens) {
+    const token = ui.tokenInput.value.trim();
+    if (!token) { showLogin('Paste a token first.'); return; }
+    TokenAuth.token = token;
+    ui.nameInput.value = TokenAuth.name(token) ?? 'me';
+    state.wantedName = ui.nameInput.value;
+    state.stayClosed = false;
+    state.attempt = 0;
+    ui.loginError.hidden = true;
+    // A new token needs a new socket: it travels with the upgrade.
+    const old = state.socket;
+    state.socket = null;
+    old?.close();
+    connect();
+    return;
+  }
   const name = ui.nameInput.value.trim();
   if (!name) return;
   state.wantedName = name;
@@ -391,3 +465,4 @@ if (state.wantedName) {
   showLogin();
 }
 connect();
+TokenAuth.required().then((required) => { if (required) tokenMode(); });

@@ -178,6 +178,28 @@ pub trait HealthCheck: Send + Sync + 'static {
     fn report(&self) -> HealthReport;
 }
 
+/// Another check's answer with `"auth":"token"` added: a page asks
+/// `/healthz` whether it needs a token before it connects.
+pub struct TokenAuth(pub Arc<dyn HealthCheck>);
+
+impl HealthCheck for TokenAuth {
+    fn report(&self) -> HealthReport {
+        let mut report = self.0.report();
+        report.details.insert("auth".into(), Value::from("token"));
+        report
+    }
+}
+
+/// The health check as served: flagged with [`TokenAuth`] when tokens are
+/// required, unchanged otherwise.
+pub fn with_auth_flag(check: Arc<dyn HealthCheck>, tokens_required: bool) -> Arc<dyn HealthCheck> {
+    if tokens_required {
+        Arc::new(TokenAuth(check))
+    } else {
+        check
+    }
+}
+
 /// Always healthy: embedded mode has nothing that can fail independently.
 pub struct AlwaysHealthy;
 

@@ -24,6 +24,10 @@ pub enum ErrorCode {
     UnknownSymbol,
     /// The server cannot serve this now (Redis unreachable, shutting down).
     Unavailable,
+    /// Token authentication is on and the token is missing or not valid.
+    Unauthorized,
+    /// The token is valid but does not allow this (a room outside `rooms`).
+    Forbidden,
 }
 
 impl ErrorCode {
@@ -38,6 +42,8 @@ impl ErrorCode {
             ErrorCode::NotInRoom => "not_in_room",
             ErrorCode::UnknownSymbol => "unknown_symbol",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
         }
     }
 }
@@ -112,6 +118,8 @@ mod tests {
             ErrorCode::NotInRoom,
             ErrorCode::UnknownSymbol,
             ErrorCode::Unavailable,
+            ErrorCode::Unauthorized,
+            ErrorCode::Forbidden,
         ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));

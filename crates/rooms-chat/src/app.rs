@@ -53,6 +53,8 @@ pub struct App {
     pub hangups: Arc<Hangups>,
     pub metrics: Metrics,
     pub msg_rate: u32,
+    /// Token authentication, when `AUTH_JWT_*` turns it on.
+    pub auth: Option<auth::Verifier>,
 }
 
 impl App {
@@ -144,7 +146,7 @@ impl ops::launch::Launch for Server {
         let service = routes::service(
             &self.socket_io,
             self.registry.clone(),
-            self.app.rooms.link.clone(),
+            ops::metrics::with_auth_flag(self.app.rooms.link.clone(), self.app.auth.is_some()),
             self.origins.clone(),
             self.app.hangups.clone(),
         );
@@ -221,6 +223,7 @@ async fn start(config: Config, shutdown: &Shutdown) -> Result<Server> {
         hangups: Arc::new(Hangups::default()),
         metrics,
         msg_rate: config.msg_rate,
+        auth: config.auth.clone().map(auth::Verifier::new),
     });
     // Long-polling clients without keep-alive open a connection per
     // request, each naming its session: only new sessions pay the

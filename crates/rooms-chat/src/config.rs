@@ -70,6 +70,8 @@ pub struct Config {
     pub heartbeat: Duration,
     /// `INSTANCE_TTL_MS` (cluster): silence after which an instance is dead.
     pub instance_ttl: Duration,
+    /// `AUTH_JWT_*`: token authentication, off when unset.
+    pub auth: Option<auth::AuthConfig>,
 }
 
 impl Config {
@@ -92,6 +94,7 @@ impl Config {
             pubsub_capacity: env_or("PUBSUB_CAPACITY", 16 * 1024)?,
             heartbeat: millis("HEARTBEAT_MS", 2_000)?,
             instance_ttl: millis("INSTANCE_TTL_MS", 8_000)?,
+            auth: auth::AuthConfig::from_env()?,
         };
         ensure!(
             config.history_keep >= protocol::HISTORY_LEN,

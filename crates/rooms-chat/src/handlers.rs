@@ -2,6 +2,7 @@
 //! with `protocol::rooms::parse`, admits (session, rate limit), calls the
 //! room rules (`room`) and acknowledges with the contract's exact shapes.
 
+use crate::access::{self, ConnectRefused};
 use crate::app::App;
 use crate::health::unavailable;
 use crate::recipient::Recipient;
@@ -17,20 +18,31 @@ use serde_json::Value;
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 use socketioxide::socket::DisconnectReason;
 use socketioxide::{SendError, SocketError};
-use std::convert::Infallible;
 use std::sync::Arc;
 
 type Shared = State<Arc<App>>;
 
-/// Sets a new socket up: a session and a handler for every event. Run as a
-/// connect middleware on purpose: socketioxide awaits middlewares before it
-/// tells the client it is connected, while it runs the connect handler in a
+/// Sets a new socket up: its token checked (with token authentication), a
+/// session and a handler for every event. Run as a connect middleware on
+/// purpose: socketioxide awaits middlewares before it tells the client it
+/// is connected (or refuses it), while it runs the connect handler in a
 /// task of its own afterwards, so handlers registered there could miss a
 /// client's first event.
-pub async fn set_up(socket: SocketRef, State(app): Shared) -> Result<(), Infallible> {
-    socket
-        .extensions
-        .insert(Arc::new(Session::new(app.msg_rate)));
+pub async fn set_up(
+    socket: SocketRef,
+    State(app): Shared,
+    TryData(auth): TryData<Value>,
+) -> Result<(), ConnectRefused> {
+    let session = Arc::new(Session::new(app.msg_rate));
+    if let Some(verifier) = &app.auth {
+        let identity = access::check_connect(verifier, auth.ok().as_ref()).inspect_err(|_| {
+            app.metrics.core.count_error(ErrorCode::Unauthorized);
+        })?;
+        session.set_identity(identity);
+        access::watch_expiry(&socket, session.clone());
+        socket.on(access::REFRESH_EVENT, access::on_refresh);
+    }
+    socket.extensions.insert(session);
     socket.on(client_event::JOIN, on_join);
     socket.on(client_event::LEAVE, on_leave);
     socket.on(client_event::MESSAGE, on_message);
@@ -70,7 +82,13 @@ async fn join(
     ack: &mut Option<AckSender>,
 ) -> Result<(), ErrorBody> {
     let session = admit(socket, app)?;
-    let request: JoinRequest = rooms::parse(payload)?;
+    let request: JoinRequest = match session.identity() {
+        Some(identity) => {
+            let request = rooms::parse(access::named_join(&identity, payload))?;
+            access::authorize_join(&identity, request)?
+        }
+        None => rooms::parse(payload)?,
+    };
     let member = app.member(socket);
     app.rooms
         .join(&member, &session, request, |payload| {
@@ -153,6 +171,7 @@ async fn on_unknown(socket: SocketRef, ack: AckSender, State(app): Shared) {
 async fn on_disconnect(socket: SocketRef, reason: DisconnectReason, State(app): Shared) {
     app.metrics.core.connections.dec();
     app.hangups.forget(&socket.id.to_string());
+    access::stop_watch(&socket);
     tracing::debug!(sid = %socket.id, ?reason, "socket closed");
     let Some(session) = socket.extensions.get::<Arc<Session>>() else {
         return;
@@ -161,7 +180,7 @@ async fn on_disconnect(socket: SocketRef, reason: DisconnectReason, State(app): 
 }
 
 /// The common first steps of an event other than `message`.
-fn admit(socket: &SocketRef, app: &App) -> Result<Arc<Session>, ErrorBody> {
+pub(crate) fn admit(socket: &SocketRef, app: &App) -> Result<Arc<Session>, ErrorBody> {
     admit_as(socket, app, false)
 }
 

@@ -12,9 +12,11 @@
 //! [`app`] builds the shared state from [`config`], starts the background
 //! tasks and is what `ops` starts; [`routes`] is the HTTP surface
 //! (Socket.IO, the page, `/healthz`, `/metrics`) behind the [`origin`]
-//! guard; [`health`] is what `/healthz` says; [`metrics`] holds the series.
+//! guard; [`health`] is what `/healthz` says; [`metrics`] holds the series;
+//! [`access`] checks tokens when token authentication is on.
 #![deny(unsafe_code)]
 
+pub mod access;
 pub mod app;
 pub mod cluster;
 pub mod config;

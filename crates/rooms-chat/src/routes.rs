@@ -5,9 +5,9 @@
 use crate::app::App;
 use crate::config::Config;
 use crate::hangups::Hangups;
-use crate::health::Link;
 use crate::origin::{Body, OriginGuard};
 use ops::HttpService;
+use ops::metrics::HealthCheck;
 use ops::origin::OriginPolicy;
 use prometheus_client::registry::Registry;
 use rust_embed::RustEmbed;
@@ -43,11 +43,11 @@ pub fn socket_io(config: &Config, app: Arc<App>) -> (SocketIoLayer, SocketIo) {
 pub fn service(
     socket_io: &SocketIoLayer,
     registry: Arc<Registry>,
-    link: Arc<Link>,
+    health: Arc<dyn HealthCheck>,
     policy: OriginPolicy,
     hangups: Arc<Hangups>,
 ) -> impl HttpService<Body> + use<> {
-    let routes = ops::metrics::routes(registry, link)
+    let routes = ops::metrics::routes(registry, health)
         .or(ops::web::pages::<Assets>())
         .unify();
     let service = socket_io.layer(warp::service(routes));

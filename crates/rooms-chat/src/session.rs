@@ -1,9 +1,11 @@
 //! What the server remembers about one socket: the rooms it joined under
-//! which name, its rate limits, its outlet and its chain of turns. Kept in
-//! the socket's extensions, where a handler's [`Turn`] is taken from.
+//! which name, its rate limits, its outlet, its chain of turns and, with
+//! token authentication, who holds it. Kept in the socket's extensions,
+//! where a handler's [`Turn`] is taken from.
 
 use crate::room::outlet::Outlet;
 use crate::turn::{Turn, TurnChain};
+use auth::Identity;
 use ops::rate::{AbuseCounter, TokenBucket};
 use parking_lot::Mutex;
 use protocol::{ErrorBody, ErrorCode};
@@ -23,6 +25,9 @@ pub struct Session {
     /// socket more than the entries.
     rooms: Mutex<Vec<(String, String)>>,
     limits: Mutex<Limits>,
+    /// Who holds the socket, from its token (token authentication only;
+    /// boxed, so that a socket without one pays a pointer).
+    identity: Mutex<Option<Box<Identity>>>,
 }
 
 struct Limits {
@@ -52,7 +57,18 @@ impl Session {
                 others: TokenBucket::new(msg_rate),
                 abuse: AbuseCounter::default(),
             }),
+            identity: Mutex::new(None),
         }
+    }
+
+    /// Who holds the socket (`None` without token authentication).
+    pub fn identity(&self) -> Option<Identity> {
+        self.identity.lock().as_deref().cloned()
+    }
+
+    /// Sets who holds the socket: at connect, and with each fresh token.
+    pub fn set_identity(&self, identity: Identity) {
+        *self.identity.lock() = Some(Box::new(identity));
     }
 
     pub fn admit(&self, is_message: bool) -> Admission {

@@ -22,6 +22,7 @@ fn member(name: &str, sid: &str, client_id: Option<&str>) -> Member {
         name: name.into(),
         sid: sid.into(),
         client_id: client_id.map(Into::into),
+        sub: None,
     }
 }
 
@@ -170,6 +171,61 @@ async fn the_same_client_takes_its_name_over(
     );
 }
 
+/// A socket of a person proved by a token.
+fn person(name: &str, sid: &str, sub: &str) -> Member {
+    Member {
+        sub: Some(sub.into()),
+        ..member(name, sid, None)
+    }
+}
+
+async fn count_in(store: &dyn Store, room: &str) -> u64 {
+    let rooms = store.rooms().await.unwrap();
+    rooms
+        .iter()
+        .find(|r| r.name == room)
+        .map_or(0, |r| r.members)
+}
+
+async fn one_person_is_one_member_in_every_tab(store: &dyn Store) {
+    let first = joined(store, "tabs", &person("Ada", "tab-1", "42"), None).await;
+    assert!(!first.silent);
+    let second = joined(store, "tabs", &person("Ada", "tab-2", "42"), None).await;
+    assert!(second.silent, "the others must see no second join");
+    assert_eq!(second.members, vec!["Ada"], "shown once");
+    let third = joined(store, "tabs", &person("Ada", "tab-3", "42"), None).await;
+    assert!(third.silent);
+    // Another person under the same name is refused, as without tokens.
+    assert_eq!(
+        store
+            .join("tabs", &person("ada", "tab-4", "43"), None)
+            .await
+            .unwrap(),
+        JoinOutcome::NameTaken
+    );
+    assert_eq!(count_in(store, "tabs").await, 1);
+    // The first tab, then a later one, leave: the person stays.
+    for tab in ["tab-1", "tab-3"] {
+        let left = store.leave("tabs", "Ada", tab, LeaveReason::Left).await;
+        assert!(!left.unwrap(), "{tab} leaving is not the member leaving");
+        assert_eq!(count_in(store, "tabs").await, 1);
+    }
+    // A tab that left cannot leave again; the last one takes the member.
+    assert!(
+        !store
+            .leave("tabs", "Ada", "tab-1", LeaveReason::Left)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .leave("tabs", "Ada", "tab-2", LeaveReason::Disconnected)
+            .await
+            .unwrap()
+    );
+    assert_eq!(count_in(store, "tabs").await, 0);
+}
+
 async fn history_follows_since(store: &dyn Store) {
     for n in 1..=60 {
         let message = store
@@ -291,6 +347,7 @@ async fn memory_store_keeps_the_contract() {
     names_are_unique_case_insensitively(&store).await;
     only_the_holder_leaves(&store).await;
     the_same_client_takes_its_name_over(&store, &mut events).await;
+    one_person_is_one_member_in_every_tab(&store).await;
     history_follows_since(&store).await;
     events_come_out_in_room_order(&store, &mut events).await;
     rooms_count_members(&store).await;
@@ -301,9 +358,40 @@ async fn redis_store_keeps_the_contract(redis: SharedRedis) {
     names_are_unique_case_insensitively(&store).await;
     only_the_holder_leaves(&store).await;
     the_same_client_takes_its_name_over(&store, &mut events).await;
+    one_person_is_one_member_in_every_tab(&store).await;
     history_follows_since(&store).await;
     events_come_out_in_room_order(&store, &mut events).await;
     rooms_count_members(&store).await;
+}
+
+/// One person with a tab on each of two instances is one member; when one
+/// instance dies its tab goes, the member stays until its last tab leaves.
+async fn one_person_on_two_instances_leaves_once(redis: SharedRedis) {
+    let (alive, _) = redis_store(&redis, "alive").await;
+    let (dead, _) = redis_store(&redis, "dying").await;
+    let ttl = Duration::from_millis(300);
+    beat(&alive, Duration::from_secs(30)).await;
+    beat(&dead, ttl).await;
+    joined(&alive, "spread", &person("Ada", "here", "42"), None).await;
+    let there = joined(&dead, "spread", &person("ada", "there", "42"), None).await;
+    assert!(there.silent);
+    assert_eq!(there.members, vec!["Ada"]);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(alive.claim_dead("dying").await.unwrap());
+    let removed = alive.clean_up_after("dying").await.unwrap();
+    assert!(
+        removed.is_empty(),
+        "the member still has a tab: {removed:?}"
+    );
+    assert_eq!(count_in(&alive, "spread").await, 1);
+    assert!(
+        alive
+            .leave("spread", "Ada", "here", LeaveReason::Left)
+            .await
+            .unwrap(),
+        "the last tab takes the member"
+    );
+    assert_eq!(count_in(&alive, "spread").await, 0);
 }
 
 async fn two_instances_never_share_an_id_or_a_name(redis: SharedRedis) {
@@ -505,4 +593,5 @@ testkit::on_one_redis_and_on_a_cluster!(
     two_instances_never_share_an_id_or_a_name,
     a_dead_instance_is_claimed_once,
     a_join_hears_every_event_after_its_place,
+    one_person_on_two_instances_leaves_once,
 );

@@ -30,6 +30,8 @@ pub(crate) struct App {
     pub(crate) origins: OriginPolicy,
     pub(crate) retry: Duration,
     pub(crate) stream_max_age: Option<Duration>,
+    /// Token authentication of `/events`, when `AUTH_JWT_*` turns it on.
+    pub(crate) auth: Option<auth::Verifier>,
 }
 
 /// sse-stocks running: the shared state, the series, the health to
@@ -153,11 +155,12 @@ fn start(config: &Config, shutdown: &Shutdown) -> Result<Server> {
         origins: OriginPolicy::new(config.server.allowed_origins.clone()),
         retry: config.retry,
         stream_max_age: config.stream_max_age,
+        auth: config.auth.clone().map(auth::Verifier::new),
     });
     Ok(Server {
-        app,
         registry: Arc::new(registry),
-        health,
+        health: ops::metrics::with_auth_flag(health, app.auth.is_some()),
+        app,
         limits: config.server.limits.clone(),
         background: tasks,
     })

@@ -31,6 +31,8 @@ pub struct Config {
     /// client reconnects (and resumes): long-lived streams then spread again
     /// over the instances behind a load balancer. Unset: streams live on.
     pub stream_max_age: Option<Duration>,
+    /// `AUTH_JWT_*`: token authentication of `/events`, off when unset.
+    pub auth: Option<auth::AuthConfig>,
 }
 
 impl Config {
@@ -64,6 +66,7 @@ impl Config {
             replay_ticks: env_or("REPLAY_TICKS", 10_000)?,
             retry: Duration::from_millis(env_or("RETRY_MS", 1000u64)?),
             stream_max_age,
+            auth: auth::AuthConfig::from_env()?,
         })
     }
 }

@@ -5,8 +5,11 @@
 //! [`ops::raw_route`] for why): the response is a status line and headers,
 //! then the stream's bytes exactly as the hub serialized them, one write per
 //! step of the feed, until the stream ends and the connection closes.
-//! Refusals (a foreign origin, an unknown symbol) are small JSON responses.
+//! Refusals (a foreign origin, an unknown symbol, with token authentication
+//! a missing or bad token or a symbol outside its claim) are small JSON
+//! responses.
 
+use crate::access;
 use crate::app::App;
 use crate::hub::Resume;
 use crate::stream::{EventStream, StreamRequest};
@@ -20,6 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 
 /// Longest part of an unknown symbol repeated in the error message.
 const MAX_SYMBOL_ECHO: usize = 24;
@@ -50,7 +54,7 @@ impl RawRoute for EventsRoute {
         let opened = Box::pin(open(&self.app, &request)).await;
         drop(request);
         match opened {
-            Ok((head, stream)) => write_stream(socket, head, stream).await,
+            Ok((head, stream, expiry)) => write_stream(socket, head, stream, expiry).await,
             Err((status, body)) => {
                 let json = serde_json::to_vec(&body).expect("an error body serializes");
                 // A client that hung up before reading its refusal needs nothing more.
@@ -68,7 +72,7 @@ impl RawRoute for EventsRoute {
 async fn open(
     app: &App,
     request: &Request<()>,
-) -> Result<(Vec<u8>, EventStream), (StatusCode, ErrorBody)> {
+) -> Result<(Vec<u8>, EventStream, Option<Instant>), (StatusCode, ErrorBody)> {
     let headers = request.headers();
     if !app.origins.allows(headers) {
         tracing::info!(origin = ?headers.get(header::ORIGIN), "refused a stream to a foreign origin");
@@ -85,6 +89,17 @@ async fn open(
         .filter(|(key, _)| key == "symbols")
         .map(|(_, value)| value.as_str())
         .collect();
+    let identity = match &app.auth {
+        Some(verifier) => match access::check(verifier, headers, &query) {
+            Ok(identity) => Some(identity),
+            Err(refusal) => {
+                app.hub.metrics().core.count_error(ErrorCode::Unauthorized);
+                let body = ErrorBody::new(ErrorCode::Unauthorized, refusal.to_string());
+                return Err((StatusCode::UNAUTHORIZED, body));
+            }
+        },
+        None => None,
+    };
     let symbols = match app.hub.symbols().parse_set(&requested.join(",")) {
         Ok(symbols) => symbols,
         Err(unknown) => {
@@ -98,6 +113,16 @@ async fn open(
             return Err((StatusCode::BAD_REQUEST, body));
         }
     };
+    let (symbols, expiry) = match &identity {
+        Some(identity) => {
+            let asked_for_some = requested.iter().any(|list| !list.trim().is_empty());
+            let symbols = access::symbols(app.hub.symbols(), identity, symbols, asked_for_some)
+                .inspect_err(|error| app.hub.metrics().core.count_error(error.code))
+                .map_err(|error| (StatusCode::FORBIDDEN, error))?;
+            (symbols, Some(Instant::now() + identity.time_left()))
+        }
+        None => (symbols, None),
+    };
     let stream_request = StreamRequest {
         symbols,
         resume: Resume::parse(last_event_id(&query, headers).as_deref()),
@@ -105,7 +130,7 @@ async fn open(
         max_age: app.stream_max_age,
     };
     let stream = EventStream::open(app.hub.clone(), app.cluster.as_deref(), stream_request).await;
-    Ok((response_head(headers), stream))
+    Ok((response_head(headers), stream, expiry))
 }
 
 fn response_head(request_headers: &HeaderMap) -> Vec<u8> {
@@ -144,10 +169,15 @@ fn last_event_id(query: &[(String, String)], headers: &HeaderMap) -> Option<Stri
 }
 
 /// Writes the head and then the stream until it ends (shutdown,
-/// `STREAM_MAX_MS`) or the client goes. The stream is only polled when the
-/// last write went out, so a slow client falls behind in the hub, never in
-/// a buffer here.
-async fn write_stream(mut socket: TcpStream, mut head: Vec<u8>, mut stream: EventStream) {
+/// `STREAM_MAX_MS`, the token's `expiry` with a last `expired` event) or
+/// the client goes. The stream is only polled when the last write went
+/// out, so a slow client falls behind in the hub, never in a buffer here.
+async fn write_stream(
+    mut socket: TcpStream,
+    mut head: Vec<u8>,
+    mut stream: EventStream,
+    expiry: Option<Instant>,
+) {
     // The head and the stream's opening (retry, snapshot) in one write.
     if let Some(opening) = stream.next().await {
         head.extend_from_slice(&opening);
@@ -157,20 +187,32 @@ async fn write_stream(mut socket: TcpStream, mut head: Vec<u8>, mut stream: Even
     }
     drop(head);
     loop {
-        let chunk: Bytes = tokio::select! {
+        let (chunk, last): (Bytes, bool) = tokio::select! {
             chunk = stream.next() => match chunk {
-                Some(chunk) => chunk,
+                Some(chunk) => (chunk, false),
                 None => break,
             },
             () = client_gone(&socket) => return,
+            () = until(expiry) => (access::expired_event(), true),
         };
         if send(&mut socket, &chunk).await.is_err() {
             return;
+        }
+        if last {
+            break;
         }
     }
     // The end of the body: the client reconnects and resumes. A client
     // already gone needs no FIN.
     let _client_gone = socket.shutdown().await;
+}
+
+/// Resolves at `deadline`; never without one.
+async fn until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Writes `bytes`; most writes go out whole at once, and only one the

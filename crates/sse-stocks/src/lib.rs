@@ -12,10 +12,12 @@
 //! [`app`] builds the shared state from `config`, starts the background
 //! tasks and is what `ops` starts; `routes` is the HTTP surface beside
 //! `/events`; `health` is what `/healthz` says; `metrics` holds the
-//! series; `frame` writes SSE frames, [`event_id`] and [`symbols`] parse.
+//! series; `frame` writes SSE frames, [`event_id`] and [`symbols`] parse;
+//! `access` checks tokens when token authentication is on.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub(crate) mod access;
 pub mod app;
 pub(crate) mod cluster;
 pub(crate) mod config;

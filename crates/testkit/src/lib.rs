@@ -11,6 +11,7 @@ pub mod limits;
 mod redis_cluster;
 mod redis_sentinel;
 mod shared_redis;
+pub mod tokens;
 
 pub use redis_cluster::RedisCluster;
 pub use redis_sentinel::RedisSentinel;

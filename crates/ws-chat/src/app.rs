@@ -27,6 +27,8 @@ pub struct App {
     pub config: Config,
     pub hub: Hub,
     pub metrics: Metrics,
+    /// Token authentication, when `AUTH_JWT_*` turns it on.
+    pub auth: Option<auth::Verifier>,
 }
 
 impl App {
@@ -36,6 +38,7 @@ impl App {
             .context("cannot start the fan-out's thread")?;
         Ok(App {
             hub,
+            auth: config.auth.clone().map(auth::Verifier::new),
             config,
             metrics,
         })
@@ -87,7 +90,10 @@ impl ops::launch::Launch for Server {
     async fn serve(&self, listener: TcpListener, shutdown: Shutdown) -> Result<()> {
         // `GET /ws` upgrades in front of the warp routes.
         let service = WithWebSocket::new(
-            warp::service(routes::routes(self.registry.clone())),
+            warp::service(routes::routes(
+                self.registry.clone(),
+                self.app.auth.is_some(),
+            )),
             self.app.clone(),
             self.sessions.clone(),
             self.shutdown.clone(),

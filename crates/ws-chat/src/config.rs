@@ -39,6 +39,8 @@ pub struct Config {
     /// `WRITE_DELAY_MS`: while the chat is busy, how often its frames are
     /// written, together, to every socket; zero: never held.
     pub write_delay: Duration,
+    /// `AUTH_JWT_*`: token authentication, off when unset.
+    pub auth: Option<auth::AuthConfig>,
 }
 
 impl Config {
@@ -53,6 +55,7 @@ impl Config {
             ping_interval: Duration::from_millis(ping_ms),
             queue_len,
             write_delay: Duration::from_millis(env_or("WRITE_DELAY_MS", DEFAULT_WRITE_DELAY_MS)?),
+            auth: auth::AuthConfig::from_env()?,
         })
     }
 }

@@ -43,12 +43,35 @@ const CLOSE_GOING_AWAY: u16 = 1001;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ConnectionId(u64);
 
-/// The member holding a name: who they are, and which socket speaks for them.
+/// What makes a join the same member as the one holding its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Holder {
+    /// Without tokens: the page's `clientId`, whose new socket takes the
+    /// name over from the old one.
+    Client(Option<String>),
+    /// With a token: its `sub`, whose every socket shares the name.
+    Person(String),
+}
+
+/// The member holding a name: who they are, and which sockets speak for them.
 struct Member {
     user: User,
-    client_id: Option<String>,
+    holder: Holder,
     connection: ConnectionId,
     outbox: Arc<Outbox>,
+    /// Further sockets of the same person (token authentication), each
+    /// receiving the chat; the member leaves with the last of them.
+    others: Vec<(ConnectionId, Arc<Outbox>)>,
+}
+
+impl Member {
+    fn outboxes(&self) -> impl Iterator<Item = (ConnectionId, &Arc<Outbox>)> {
+        let others = self
+            .others
+            .iter()
+            .map(|(connection, outbox)| (*connection, outbox));
+        std::iter::once((self.connection, &self.outbox)).chain(others)
+    }
 }
 
 struct State {
@@ -132,6 +155,19 @@ impl Hub {
         name: String,
         client_id: Option<String>,
     ) -> Result<User, ErrorBody> {
+        self.join_as(connection, outbox, name, Holder::Client(client_id))
+    }
+
+    /// [`join`](Self::join) for any [`Holder`]: a socket of the person who
+    /// holds the name becomes one more socket of that member (same user,
+    /// no notice to the others, every socket receives the chat).
+    pub fn join_as(
+        &self,
+        connection: ConnectionId,
+        outbox: &Arc<Outbox>,
+        name: String,
+        holder: Holder,
+    ) -> Result<User, ErrorBody> {
         let key = validate::name_key(&name);
         let mut state = self.lock();
         if !state.open {
@@ -141,7 +177,14 @@ impl Hub {
             ));
         }
         let user = match state.members.get_mut(&key) {
-            Some(member) if client_id.is_some() && member.client_id == client_id => {
+            Some(member) if matches!(holder, Holder::Person(_)) && member.holder == holder => {
+                member.others.push((connection, outbox.clone()));
+                self.lane_joins(connection, outbox);
+                member.user.clone()
+            }
+            Some(member)
+                if matches!(holder, Holder::Client(Some(_))) && member.holder == holder =>
+            {
                 let replaced_connection = std::mem::replace(&mut member.connection, connection);
                 let replaced = std::mem::replace(&mut member.outbox, outbox.clone());
                 self.lane_leaves(replaced_connection);
@@ -174,9 +217,10 @@ impl Hub {
                     key,
                     Member {
                         user: user.clone(),
-                        client_id,
+                        holder,
                         connection,
                         outbox: outbox.clone(),
+                        others: Vec::new(),
                     },
                 );
                 self.lane_joins(connection, outbox);
@@ -234,11 +278,30 @@ impl Hub {
     }
 
     /// Removes the member held by `connection`, if it still holds it (after
-    /// a takeover it does not, and nobody must hear of a departure).
+    /// a takeover it does not, and nobody must hear of a departure); a
+    /// person's socket other than its last only stops receiving the chat.
     pub fn leave(&self, connection: ConnectionId, user: &User) {
         let key = validate::name_key(&user.name);
         let mut state = self.lock();
-        if state.members.get(&key).map(|m| m.connection) != Some(connection) {
+        let Some(member) = state.members.get_mut(&key) else {
+            return;
+        };
+        if let Some(index) = member
+            .others
+            .iter()
+            .position(|(other, _)| *other == connection)
+        {
+            member.others.swap_remove(index);
+            self.lane_leaves(connection);
+            return;
+        }
+        if member.connection != connection {
+            return;
+        }
+        if let Some((next, outbox)) = member.others.pop() {
+            member.connection = next;
+            member.outbox = outbox;
+            self.lane_leaves(connection);
             return;
         }
         let member = state.members.remove(&key).expect("checked above");
@@ -256,8 +319,8 @@ impl Hub {
     pub fn shut_down(&self) {
         let mut state = self.lock();
         state.open = false;
-        for member in state.members.values() {
-            member.outbox.end(CLOSE_GOING_AWAY, "server shutting down");
+        for (_, outbox) in state.members.values().flat_map(Member::outboxes) {
+            outbox.end(CLOSE_GOING_AWAY, "server shutting down");
         }
     }
 
@@ -307,13 +370,13 @@ impl Hub {
             lane.send(&bytes, !busy, except.map(|connection| connection.0));
         }
         let mut delivered = 0;
-        for member in state.members.values() {
-            if Some(member.connection) == except {
+        for (connection, outbox) in state.members.values().flat_map(Member::outboxes) {
+            if Some(connection) == except {
                 continue;
             }
             delivered += 1;
-            if !self.lane_takes(member.connection) {
-                member.outbox.send(bytes.clone(), !busy);
+            if !self.lane_takes(connection) {
+                outbox.send(bytes.clone(), !busy);
             }
         }
         self.metrics.core.messages_out.inc_by(delivered);

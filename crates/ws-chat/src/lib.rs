@@ -11,9 +11,11 @@
 //! [`app`] builds the shared state from [`config`] and is what `ops`
 //! starts; [`upgrade`] turns `GET /ws` into a session, whose [`socket`]
 //! reads with tungstenite polled by hand; [`routes`] serves
-//! the page, `/healthz` and `/metrics`; [`metrics`] holds the series.
+//! the page, `/healthz` and `/metrics`; [`metrics`] holds the series;
+//! [`access`] checks tokens when token authentication is on.
 #![deny(unsafe_code)]
 
+pub mod access;
 pub mod app;
 pub mod clock;
 pub mod config;

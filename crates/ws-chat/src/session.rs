@@ -1,9 +1,10 @@
 //! One WebSocket, from the upgrade to the close, in one task.
 //!
 //! The task waits on everything that can happen to its socket at once: a
-//! frame from the client, its outbox asking for a write or an end, the end
-//! of a hold, the ping timer. Keeping all of it in one task with no buffers
-//! of its own is what keeps an idle socket down to a few KiB.
+//! frame from the client, its outbox asking for a write or an end (the end
+//! of its token among them), and, until it joins, its own pings and the
+//! shutdown. Keeping all of it in one task with no buffers of its own is
+//! what keeps an idle socket down to a few KiB.
 //!
 //! Most of the time the task does not write at all: the hub writes a quiet
 //! chat's frames straight into every socket that has nothing in flight,
@@ -14,9 +15,11 @@
 //! prefix. Until it joins, a socket is nobody the clock knows, so its task
 //! pings it itself.
 
+use crate::access;
 use crate::app::App;
-use crate::hub::ConnectionId;
+use crate::hub::{ConnectionId, Holder};
 use crate::socket::{Ending, Event, Socket, poll_incoming};
+use auth::Identity;
 use fanout::{Outbox, Wake};
 use ops::Shutdown;
 use ops::admission::Ticket;
@@ -30,6 +33,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::task::AbortHandle;
 use tokio::time::{Instant, Interval, timeout};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -80,14 +84,30 @@ pub struct Session {
     user: Option<User>,
     /// Until then, what the socket waits for besides its frames.
     before_join: Option<Box<BeforeJoin>>,
+    /// Who holds the socket, from its token (token authentication only;
+    /// boxed, so that a socket without one pays a pointer).
+    identity: Option<Box<Identity>>,
+    /// The task that closes the socket when its token expires.
+    expiry: Option<AbortHandle>,
     /// The connection's place in the server's limits, given back when the
     /// session ends.
     _place: Option<Ticket>,
 }
 
 impl Session {
-    /// The session of `ws`, holding the connection's `place` in the limits.
-    pub fn new(ws: Socket, place: Option<Ticket>, app: Arc<App>, shutdown: &Shutdown) -> Session {
+    /// The session of `ws`, holding the connection's `place` in the
+    /// limits, opened with `identity`'s token if any (closed when it
+    /// expires).
+    pub fn new(
+        ws: Socket,
+        place: Option<Ticket>,
+        app: Arc<App>,
+        identity: Option<Identity>,
+        shutdown: &Shutdown,
+    ) -> Session {
+        let expiry = identity
+            .as_ref()
+            .map(|identity| access::close_at_expiry(ws.outbox(), identity));
         Session {
             before_join: Some(Box::new(BeforeJoin::new(
                 app.config.ping_interval,
@@ -98,6 +118,8 @@ impl Session {
             limiter: TokenBucket::new(app.config.msg_rate),
             abuse: AbuseCounter::default(),
             user: None,
+            identity: identity.map(Box::new),
+            expiry,
             _place: place,
             app,
         }
@@ -262,11 +284,16 @@ impl Session {
     }
 
     fn join(&mut self, name: String, client_id: Option<String>) -> ControlFlow<Ending> {
+        // With a token, its name and its person, whatever the hello asked.
+        let (name, holder) = match &self.identity {
+            Some(identity) => (identity.name.clone(), Holder::Person(identity.sub.clone())),
+            None => (name, Holder::Client(client_id)),
+        };
         // The hub sends the welcome itself, in order with the live frames.
         match self
             .app
             .hub
-            .join(self.connection, self.ws.outbox(), name, client_id)
+            .join_as(self.connection, self.ws.outbox(), name, holder)
         {
             Ok(user) => {
                 self.user = Some(user);
@@ -287,6 +314,9 @@ impl Session {
 
     /// Leaves the chat and closes the socket as politely as the peer allows.
     async fn finish(mut self, ending: Ending) {
+        if let Some(expiry) = self.expiry.take() {
+            expiry.abort();
+        }
         if let Some(user) = self.user.take() {
             self.app.hub.leave(self.connection, &user);
         }

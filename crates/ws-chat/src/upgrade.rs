@@ -4,9 +4,11 @@
 //! would pull a second version of tokio-tungstenite into the build.
 //!
 //! [`WithWebSocket`] is a tower service in front of the warp routes: it
-//! answers upgrade requests for `/ws` itself (origin check, handshake, one
-//! session task per socket) and passes every other request to warp.
+//! answers upgrade requests for `/ws` itself (origin check, the token with
+//! token authentication, handshake, one session task per socket) and
+//! passes every other request to warp.
 
+use crate::access;
 use crate::app::App;
 use crate::session::Session;
 use crate::socket::Socket;
@@ -18,6 +20,7 @@ use hyper_util::rt::TokioIo;
 use ops::Shutdown;
 use ops::hangup::Hangable;
 use ops::origin::OriginPolicy;
+use protocol::ErrorCode;
 use std::convert::Infallible;
 use std::future::{Ready, ready};
 use std::sync::Arc;
@@ -119,6 +122,18 @@ impl Upgrader {
                 "this origin may not open the chat socket",
             );
         }
+        // Before the handshake is looked at, so that a plain GET with the
+        // token tells a page why its socket was refused.
+        let identity = match &self.app.auth {
+            Some(verifier) => match access::check_upgrade(verifier, request.uri().query()) {
+                Ok(identity) => Some(identity),
+                Err(refusal) => {
+                    self.app.metrics.core.count_error(ErrorCode::Unauthorized);
+                    return access::unauthorized(refusal);
+                }
+            },
+            None => None,
+        };
         let key = match websocket_key(request.headers()) {
             Ok(key) => key,
             Err(refusal) => return refusal.into_response(),
@@ -154,7 +169,8 @@ impl Upgrader {
             let socket = Socket::new(stream, parts.read_buf, websocket_config(), queue_len);
             // A task of its own, so that an idle socket's task is exactly
             // its session, not also what this one kept across the upgrade.
-            sessions.spawn(Session::new(socket, place, app, &shutdown).run());
+            let session = Session::new(socket, place, app, identity, &shutdown);
+            sessions.spawn(session.run());
         });
         let mut response = Response::default();
         *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;

@@ -280,6 +280,7 @@ impl Liveness {
                     name: member.name,
                     sid: member.socket.socket.id.to_string(),
                     client_id: member.client_id,
+                    sub: member.sub,
                 };
                 if let Err(error) = self.store.rejoin(&room.room, &member).await {
                     tracing::warn!(%error, room = room.room, "cannot register a member again");

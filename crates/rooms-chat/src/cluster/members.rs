@@ -47,6 +47,7 @@ impl RedisStore {
             sid: &member.sid,
             instance: &self.instance,
             client_id: member.client_id.as_deref(),
+            sub: member.sub.as_deref(),
         })?;
         let notice = serde_json::to_string(&UserJoined {
             room: room.to_owned(),

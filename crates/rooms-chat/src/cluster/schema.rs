@@ -7,9 +7,9 @@
 //! - a room's keys and channel carry the room (`rooms-chat:{<room>}:…`):
 //!   `seq` (last message id), `pos` (last position in the room's order),
 //!   `history` (message JSON), `log` (event records, to fill gaps),
-//!   `members` (name key → member record), `resumed` (the server a
-//!   failover moved the room on to, and from which position), and the
-//!   sharded channel
+//!   `members` (name key → member record: see [`MemberRecord`]), `resumed`
+//!   (the server a failover moved the room on to, and from which
+//!   position), and the sharded channel
 //!   `events` (SPUBLISH from the room's scripts, SSUBSCRIBE by the
 //!   instances with local members);
 //! - the state across rooms carries the control tag
@@ -113,6 +113,11 @@ pub struct MemberRecord<'a> {
     pub instance: &'a str,
     #[serde(rename = "clientId", skip_serializing_if = "Option::is_none")]
     pub client_id: Option<&'a str>,
+    /// The person (token authentication): a socket of the same `sub` is
+    /// added to the record's `others` (`[{"sid","instance"}]`) instead of
+    /// taking the name; the member leaves with the last of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<&'a str>,
 }
 
 /// The part of an event record after its kind, position and id:

@@ -193,6 +193,7 @@ mod tests {
             outlet: Arc::default(),
             name: name.into(),
             client_id: None,
+            sub: None,
         }
     }
 

@@ -24,6 +24,7 @@ pub struct LocalMember<R: Recipient> {
     pub outlet: Arc<Outlet>,
     pub name: String,
     pub client_id: Option<String>,
+    pub sub: Option<String>,
 }
 
 impl<R: Recipient> Clone for LocalMember<R> {
@@ -33,6 +34,7 @@ impl<R: Recipient> Clone for LocalMember<R> {
             outlet: self.outlet.clone(),
             name: self.name.clone(),
             client_id: self.client_id.clone(),
+            sub: self.sub.clone(),
         }
     }
 }

@@ -97,6 +97,7 @@ impl Rooms {
             name: request.name,
             sid: sid.to_string(),
             client_id: request.client_id,
+            sub: session.identity().map(|identity| identity.sub),
         };
         self.delivery.prepare(&room);
         let joined = match self
@@ -121,6 +122,7 @@ impl Rooms {
             outlet: session.outlet.clone(),
             name: member.name.clone(),
             client_id: member.client_id.clone(),
+            sub: member.sub.clone(),
         };
         let ack = JoinAck {
             ok: true,

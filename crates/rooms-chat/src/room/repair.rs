@@ -74,6 +74,7 @@ mod tests {
             name: "a".into(),
             sid: "s".into(),
             client_id: None,
+            sub: None,
         };
         let JoinOutcome::Joined(joined) = store.join("r", &member, None).await.unwrap() else {
             panic!("joined")
@@ -91,6 +92,7 @@ mod tests {
             outlet: Arc::default(),
             name: "b".into(),
             client_id: None,
+            sub: None,
         };
         delivery
             .attach("r", local, joined.position, None, &mut || {})

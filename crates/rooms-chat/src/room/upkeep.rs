@@ -173,6 +173,7 @@ mod tests {
             outlet: Arc::default(),
             name: "p".into(),
             client_id: None,
+            sub: None,
         };
         delivery.prepare("r");
         delivery.attach("r", member, 0, None, &mut || {}).unwrap();

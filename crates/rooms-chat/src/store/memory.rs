@@ -17,13 +17,39 @@ use tokio::sync::mpsc;
 /// A room keeps them when it empties, so ids never restart.
 #[derive(Default)]
 struct Room {
-    members: HashMap<String, Member>,
+    members: HashMap<String, Held>,
     last_id: u64,
     last_pos: u64,
     history: VecDeque<RoomMessage>,
     /// Recent positioned events, to fill gaps (none occur in process, but
     /// the interface is the same as Redis's).
     log: VecDeque<Arc<RoomEvent>>,
+}
+
+/// A name in a room: the member that took it, and the further sockets of
+/// the same `sub` that share it.
+struct Held {
+    member: Member,
+    others: Vec<String>,
+}
+
+impl Held {
+    fn holds(&self, sid: &str) -> bool {
+        self.member.sid == sid || self.others.iter().any(|other| other == sid)
+    }
+
+    /// Lets socket `sid` go; true when no socket holds the name any more.
+    fn release(&mut self, sid: &str) -> bool {
+        if self.member.sid == sid {
+            match self.others.pop() {
+                Some(next) => self.member.sid = next,
+                None => return true,
+            }
+        } else {
+            self.others.retain(|other| other != sid);
+        }
+        false
+    }
 }
 
 pub struct MemoryStore {
@@ -82,13 +108,20 @@ impl MemoryStore {
         let room = rooms.entry(room_name.to_owned()).or_default();
         let key = name_key(&member.name);
         let mut silent = false;
-        if let Some(holder) = room.members.get(&key) {
-            let same_socket = holder.sid == member.sid;
+        let mut shared = false;
+        if let Some(held) = room.members.get_mut(&key) {
+            let holder = &held.member;
+            let same_socket = held.holds(&member.sid);
+            let same_person = member.sub.is_some() && holder.sub == member.sub;
             let same_client = member.client_id.is_some() && holder.client_id == member.client_id;
-            if !same_socket && !same_client {
+            if same_person {
+                if !same_socket {
+                    held.others.push(member.sid.clone());
+                }
+                shared = true;
+            } else if !same_socket && !same_client {
                 return Ok(JoinOutcome::NameTaken);
-            }
-            if !same_socket {
+            } else if !same_socket {
                 self.publish(StoreEvent::Evicted {
                     room: room_name.to_owned(),
                     sid: holder.sid.clone(),
@@ -96,7 +129,13 @@ impl MemoryStore {
             }
             silent = true;
         }
-        room.members.insert(key, member.clone());
+        if !shared {
+            let held = Held {
+                member: member.clone(),
+                others: Vec::new(),
+            };
+            room.members.insert(key, held);
+        }
         let position = if silent {
             room.last_pos
         } else {
@@ -123,7 +162,11 @@ impl MemoryStore {
             }
         };
         Ok(JoinOutcome::Joined(Joined {
-            members: room.members.values().map(|m| m.name.clone()).collect(),
+            members: room
+                .members
+                .values()
+                .map(|held| held.member.name.clone())
+                .collect(),
             history,
             last_id: room.last_id,
             position,
@@ -143,13 +186,13 @@ impl MemoryStore {
             return Ok(false);
         };
         let key = name_key(name);
-        let Some(holder) = room.members.get(&key) else {
+        let Some(held) = room.members.get_mut(&key) else {
             return Ok(false);
         };
-        if holder.sid != sid {
+        if !held.holds(sid) || !held.release(sid) {
             return Ok(false);
         }
-        let name = holder.name.clone();
+        let name = held.member.name.clone();
         room.members.remove(&key);
         let notice = UserLeft {
             room: room_name.to_owned(),

@@ -26,6 +26,9 @@ pub struct Member {
     pub sid: String,
     /// The browser session, for the reconnect takeover.
     pub client_id: Option<String>,
+    /// The person, when a token proved it: every socket of one `sub`
+    /// shares one name in a room, which it leaves with its last socket.
+    pub sub: Option<String>,
 }
 
 /// What a successful join returns.
@@ -71,7 +74,8 @@ pub enum StoreEvent {
 /// unreachable; handlers then answer `unavailable`.
 pub trait Store: Send + Sync + 'static {
     /// Adds `member` to `room` unless another socket holds the name
-    /// (case-insensitive). With `since`, the history holds every message
+    /// (case-insensitive); a socket of the holder's own `sub` joins it
+    /// silently, as one more socket of the same member. With `since`, the history holds every message
     /// after that id still kept; without, the last [`protocol::HISTORY_LEN`].
     fn join<'a>(
         &'a self,
@@ -80,8 +84,9 @@ pub trait Store: Send + Sync + 'static {
         since: Option<u64>,
     ) -> BoxFuture<'a, Result<JoinOutcome>>;
 
-    /// Removes `name` from `room` if socket `sid` still holds it, and
-    /// publishes its `user_left`; true if it did.
+    /// Removes socket `sid` from the holders of `name` in `room`; when it
+    /// was the last, removes the name and publishes its `user_left`: true
+    /// if it did.
     fn leave<'a>(
         &'a self,
         room: &'a str,

@@ -44,6 +44,14 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(addr: SocketAddr) -> Client {
+        Self::connect_with(addr, None)
+            .await
+            .unwrap_or_else(|refused| panic!("connect refused: {refused}"))
+    }
+
+    /// Connects with `auth` as the connect packet's payload; a refusal is
+    /// the `connect_error`'s payload.
+    pub async fn connect_with(addr: SocketAddr, auth: Option<Value>) -> Result<Client, Value> {
         let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
         let (ws, _) = connect_async(url).await.expect("websocket handshake");
         let (writer, mut reader) = ws.split();
@@ -71,10 +79,16 @@ impl Client {
         };
         let open = client.read_text().await;
         assert!(open.starts_with("0{") && open.contains("\"sid\""), "{open}");
-        client.send("40").await;
+        match auth {
+            Some(auth) => client.send(&format!("40{auth}")).await,
+            None => client.send("40").await,
+        }
         let connected = client.read_text().await;
+        if let Some(refused) = connected.strip_prefix("44") {
+            return Err(serde_json::from_str(refused).expect("connect_error JSON"));
+        }
         assert!(connected.starts_with("40{"), "{connected}");
-        client
+        Ok(client)
     }
 
     async fn send(&mut self, text: &str) {
@@ -196,6 +210,28 @@ impl Client {
                 Ok(Some(text)) if text == "1" || text.starts_with("41") => return None,
                 Ok(Some(text)) => self.keep(&text),
             }
+        }
+    }
+
+    /// The next event of any name (one received earlier first).
+    pub async fn next_any(&mut self) -> (String, Value) {
+        loop {
+            if let Some(event) = self.events.pop_front() {
+                return event;
+            }
+            let text = self.read_text().await;
+            self.keep(&text);
+        }
+    }
+
+    /// Waits for the server's Socket.IO disconnect packet (`41`).
+    pub async fn disconnected(&mut self) {
+        loop {
+            let text = self.read_text().await;
+            if text == "41" {
+                return;
+            }
+            self.keep(&text);
         }
     }
 

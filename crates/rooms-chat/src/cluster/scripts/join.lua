@@ -9,7 +9,9 @@
 --       quiet join (an instance giving a Redis that lost its data its
 --       members back: nobody joined)
 -- Returns {status, silent, last id, position, members JSON, history JSON,
--- member count}; status 0 = name taken.
+-- member count}; status 0 = name taken. A socket of the holder's own `sub`
+-- (token authentication) joins the holder's record as one of its `others`:
+-- one member, silently.
 local members, seq, position, history, log = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local room, key, record, sid, client_id = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local since, recent, channel = tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8]
@@ -22,7 +24,18 @@ end
 local current = redis.call('HGET', members, key)
 if current then
   local holder = cjson.decode(current)
-  if holder.sid ~= sid then
+  local mine = cjson.decode(record)
+  if mine.sub and holder.sub == mine.sub then
+    local held = holder.sid == sid
+    for _, other in ipairs(holder.others or {}) do
+      held = held or other.sid == sid
+    end
+    if not held then
+      holder.others = holder.others or {}
+      table.insert(holder.others, {sid = sid, instance = mine.instance})
+    end
+    record = cjson.encode(holder)
+  elseif holder.sid ~= sid then
     if client_id == '' or holder.clientId ~= client_id then
       return {0, 0, 0, 0, '[]', '[]', 0}
     end

@@ -7,7 +7,8 @@
 --       seconds an empty room keeps its state, room channel, event record
 --       head, user_left JSON, log entries kept
 -- Returns {1, position, member count} if the member was removed, {0} if
--- it held nothing.
+-- it held nothing or if other sockets of the same `sub` still hold the
+-- name (then only the holder's sockets in the record change).
 local members, seq, position, history, log = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local key, field, holder_id = ARGV[1], ARGV[2], ARGV[3]
 local empty_keep, channel, head, notice, keep = ARGV[4], ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8])
@@ -17,7 +18,26 @@ if not current then
   return {0}
 end
 local holder = cjson.decode(current)
-if holder[field] ~= holder_id then
+local others = holder.others or {}
+local kept = {}
+for _, other in ipairs(others) do
+  if other[field] ~= holder_id then
+    table.insert(kept, other)
+  end
+end
+if holder[field] ~= holder_id or #kept > 0 then
+  if holder[field] == holder_id then
+    local next = table.remove(kept, 1)
+    holder.sid, holder.instance = next.sid, next.instance
+  elseif #kept == #others then
+    return {0}
+  end
+  if #kept > 0 then
+    holder.others = kept
+  else
+    holder.others = nil
+  end
+  redis.call('HSET', members, key, cjson.encode(holder))
   return {0}
 end
 redis.call('HDEL', members, key)
