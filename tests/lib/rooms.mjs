@@ -4,7 +4,7 @@ import { io } from 'socket.io-client';
 import { sleep } from './server.mjs';
 
 export const SERVER_EVENTS = ['message', 'user_joined', 'user_left', 'typing', 'rooms'];
-export const ERROR_CODES = ['bad_request', 'too_large', 'rate_limited', 'name_taken', 'not_joined', 'not_in_room', 'unknown_symbol', 'unavailable'];
+export const ERROR_CODES = ['bad_request', 'too_large', 'rate_limited', 'name_taken', 'not_joined', 'not_in_room', 'unknown_symbol', 'unavailable', 'unauthorized', 'forbidden'];
 
 /**
  * A connected socket.io-client socket that records every server event in
