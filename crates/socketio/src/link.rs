@@ -176,6 +176,10 @@ impl Link {
         if !polling.queue.is_empty() {
             polling.get = None;
             let packets = std::mem::take(&mut polling.queue).into();
+            // A closing session waits for its last packets to be fetched.
+            if let Some(task) = polling.task.take() {
+                task.wake();
+            }
             return Poll::Ready(Fetch::Packets(packets));
         }
         if polling.closed {
@@ -229,6 +233,18 @@ impl Link {
             if let Some(get) = polling.get.take() {
                 get.wake();
             }
+        }
+    }
+
+    /// For a closing session's task: ready once a long-polling client
+    /// fetched everything sent to it.
+    pub(crate) fn poll_fetched(&self, cx: &mut Context<'_>) -> Poll<()> {
+        match &mut *self.way.lock() {
+            Way::Polling(polling) if !polling.queue.is_empty() => {
+                polling.task = Some(cx.waker().clone());
+                Poll::Pending
+            }
+            _ => Poll::Ready(()),
         }
     }
 

@@ -318,7 +318,6 @@ impl<A: Send + Sync + 'static, C: Send + Sync + 'static> Session<A, C> {
     /// peer allows.
     async fn finish(mut self, reason: Reason) {
         tracing::debug!(sid = %self.engine.sid, ?reason, "session ends");
-        self.io.forget(&self.engine.sid);
         self.engine.end();
         if let Some(socket) = self.socket.take()
             && let Some(disconnected) =
@@ -330,8 +329,14 @@ impl<A: Send + Sync + 'static, C: Send + Sync + 'static> Session<A, C> {
         }
         self.probe = None;
         let Some(ws) = self.ws.take() else {
+            // A long-polling client gets its last packets (a disconnect)
+            // with its next GET, as socket.io does; then its id is gone.
+            let fetched = poll_fn(|cx| self.engine.link.poll_fetched(cx));
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, fetched).await;
+            self.io.forget(&self.engine.sid);
             return;
         };
+        self.io.forget(&self.engine.sid);
         drop(ws);
         let Some(outbox) = self.engine.link.detach() else {
             return;
