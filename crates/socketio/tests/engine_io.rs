@@ -267,3 +267,29 @@ async fn a_packet_that_does_not_decode_ends_the_session() {
     send_text(&mut ws, "421[\"echo\",\"fine\"]").await;
     assert_eq!(next_packet(&mut ws).await, "431[\"fine\"]");
 }
+
+#[tokio::test]
+async fn a_client_that_never_connects_to_a_namespace_is_closed() {
+    let server = echo_server(&[
+        ("PING_INTERVAL_MS", "100"),
+        ("PING_TIMEOUT_MS", "1000"),
+        ("CONNECT_TIMEOUT_MS", "250"),
+    ])
+    .await;
+    let mut ws = websocket(&engine_url(&server, "transport=websocket")).await;
+    next_text(&mut ws).await;
+    // It answers every ping, but never sends `40`.
+    let mut pings = 0;
+    let code = loop {
+        match next_message(&mut ws).await {
+            Some(Message::Text(text)) if text.as_str() == "2" => {
+                pings += 1;
+                send_text(&mut ws, "3").await;
+            }
+            Some(Message::Close(frame)) => break frame.map(|frame| u16::from(frame.code)),
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(code, Some(1000));
+    assert!(pings >= 2, "closed at a ping past the connect timeout, not before");
+}

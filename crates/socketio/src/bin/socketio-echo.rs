@@ -4,7 +4,7 @@
 //! for all members, ask for a flood of events, get kicked.
 //!
 //! Settings from the environment: `HOST`, `PORT`, `PING_INTERVAL_MS`,
-//! `PING_TIMEOUT_MS`, `MAX_PAYLOAD`, `MAX_QUEUED`.
+//! `PING_TIMEOUT_MS`, `MAX_PAYLOAD`, `MAX_QUEUED`, `CONNECT_TIMEOUT_MS`.
 
 use anyhow::{Context, Result};
 use parking_lot::Mutex;
@@ -137,6 +137,7 @@ fn config() -> Result<Config> {
         ping_timeout: Duration::from_millis(env_number("PING_TIMEOUT_MS", 20_000)?),
         max_payload: env_number("MAX_PAYLOAD", default.max_payload as u64)? as usize,
         max_queued: env_number("MAX_QUEUED", default.max_queued as u64)? as usize,
+        connect_timeout: Duration::from_millis(env_number("CONNECT_TIMEOUT_MS", 45_000)?),
         ..default
     })
 }
