@@ -100,7 +100,7 @@ impl<A: Send + Sync + 'static, C: Send + Sync + 'static> Session<A, C> {
                 cutoff = poll_fn(|cx| engine.link.poll_cutoff(cx)) => Event::Cutoff(cutoff),
                 delivery = poll_fn(|cx| engine.poll_delivery(cx)) => Event::Delivery(delivery),
                 read = poll_fn(|cx| poll_ws(self.ws.as_mut(), cx)) => Event::Ws(read),
-                read = poll_fn(|cx| poll_ws(self.probe.as_deref_mut(), cx)) => Event::Probe(read),
+                read = poll_fn(|cx| poll_probe(self.probe.as_deref_mut(), cx)) => Event::Probe(read),
                 () = self.heartbeat.as_mut() => Event::Heartbeat,
             };
             if let ControlFlow::Break(reason) = self.handle(event).await {
@@ -393,6 +393,22 @@ fn poll_ws(ws: Option<&mut WsSocket>, cx: &mut Context<'_>) -> Poll<Read> {
         }
         Some(Err(_)) | None => Read::Ended(Reason::TransportClose),
     })
+}
+
+/// The next read from the WebSocket being probed, whose outbox (its
+/// `3probe`) this writes too; never while there is none.
+fn poll_probe(probe: Option<&mut WsSocket>, cx: &mut Context<'_>) -> Poll<Read> {
+    let Some(probe) = probe else {
+        return Poll::Pending;
+    };
+    loop {
+        match probe.outbox().poll_next(cx) {
+            Poll::Ready(Wake::Flushed) => {}
+            Poll::Ready(Wake::Ended(_)) => return Poll::Ready(Read::Ended(Reason::TransportClose)),
+            Poll::Pending => break,
+        }
+    }
+    poll_ws(Some(probe), cx)
 }
 
 /// Writes out what `outbox` still holds, until it is empty or broken.

@@ -291,5 +291,8 @@ async fn a_client_that_never_connects_to_a_namespace_is_closed() {
         }
     };
     assert_eq!(code, Some(1000));
-    assert!(pings >= 2, "closed at a ping past the connect timeout, not before");
+    assert!(
+        pings >= 2,
+        "closed at a ping past the connect timeout, not before"
+    );
 }
