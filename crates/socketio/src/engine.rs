@@ -60,6 +60,8 @@ struct Inbox {
     deliveries: VecDeque<Delivery>,
     /// A POST is in flight, answered once its payload was handled.
     posting: bool,
+    /// Payloads delivered and not yet handled to their end.
+    unhandled: usize,
     post: Option<Waker>,
     /// A WebSocket upgrade was asked for (only one per session).
     upgrading: bool,
@@ -107,15 +109,11 @@ impl Engine {
         inbox.post = None;
     }
 
-    /// Ready once the task handled every payload delivered so far, or
-    /// ended.
+    /// Ready once the task handled every payload delivered so far to its
+    /// end (taking it from the inbox is not enough), or ended.
     pub(crate) fn poll_handled(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut inbox = self.inbox.lock();
-        let waiting = inbox
-            .deliveries
-            .iter()
-            .any(|delivery| matches!(delivery, Delivery::Payload(_)));
-        if inbox.ended || !waiting {
+        if inbox.ended || inbox.unhandled == 0 {
             return Poll::Ready(());
         }
         inbox.post = Some(cx.waker().clone());
@@ -139,6 +137,9 @@ impl Engine {
             if inbox.ended {
                 return;
             }
+            if matches!(delivery, Delivery::Payload(_)) {
+                inbox.unhandled += 1;
+            }
             inbox.deliveries.push_back(delivery);
         }
         self.task.wake();
@@ -160,9 +161,13 @@ impl Engine {
         }
     }
 
-    /// For the task: the payloads delivered so far are handled.
+    /// For the task: one payload is handled, to its end.
     pub(crate) fn handled(&self) {
-        let post = self.inbox.lock().post.take();
+        let post = {
+            let mut inbox = self.inbox.lock();
+            inbox.unhandled = inbox.unhandled.saturating_sub(1);
+            inbox.post.take()
+        };
         if let Some(post) = post {
             post.wake();
         }
