@@ -93,13 +93,14 @@ async fn say(cx: EchoCx, request: Say) {
     }
 }
 
-/// `count` events of `size` bytes each to the asking socket, numbered.
+/// `count` events of `size` bytes each to the asking socket, numbered,
+/// as fast as they can be built (a copy each, no serializer), so that
+/// the flood outruns any reader.
 async fn flood(cx: EchoCx, request: Flood) {
     let filler = "x".repeat(request.size);
     for n in 0..request.count {
-        if let Ok(frame) = Frame::event("flood", &json!({"n": n, "filler": filler})) {
-            cx.socket.send(&frame);
-        }
+        let event = format!(r#"42["flood",{{"n":{n},"filler":"{filler}"}}]"#);
+        cx.socket.send(&Frame::new(event.as_bytes()));
     }
     cx.ack.send(&json!({"ok": true, "sent": request.count}));
 }
