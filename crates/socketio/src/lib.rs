@@ -29,7 +29,7 @@ mod ws;
 pub use config::Config;
 pub use engine::Reason;
 pub use handlers::{Connect, Cx, Handlers};
-pub use link::{Cutoff, Frame};
+pub use link::Frame;
 pub use packet_error::PacketError;
 pub use server::{SocketIo, WithSocketIo};
 pub use socket::{Ack, Socket, SocketRef};

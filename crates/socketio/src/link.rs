@@ -55,7 +55,7 @@ impl Frame {
 
 /// Why the runtime ends a session on the way out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cutoff {
+pub(crate) enum Cutoff {
     /// More packets wait than the bound allows: the client does not fetch
     /// or read them fast enough. It got a gap-free prefix.
     TooSlow,

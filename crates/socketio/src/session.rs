@@ -107,23 +107,16 @@ impl<A: Send + Sync + 'static, C: Send + Sync + 'static> Session<A, C> {
                 break reason;
             }
         };
-        self.finish(reason).await;
+        // Boxed, as the rarely taken paths below, so that they take no
+        // room in every idle session's task.
+        Box::pin(self.finish(reason)).await;
     }
 
     async fn handle(&mut self, event: Event) -> ControlFlow<Reason> {
         match event {
             Event::Cutoff(cutoff) => ControlFlow::Break(cutoff_reason(cutoff)),
-            Event::Delivery(Delivery::Payload(payload)) => {
-                let mut flow = ControlFlow::Continue(());
-                for record in eio_packet::payload_records(&payload) {
-                    flow = self.on_packet(record).await;
-                    if flow.is_break() {
-                        break;
-                    }
-                }
-                self.engine.handled();
-                flow
-            }
+            // Boxed: a WebSocket session never takes this path.
+            Event::Delivery(Delivery::Payload(payload)) => Box::pin(self.on_payload(payload)).await,
             Event::Delivery(Delivery::Upgrade(ws)) => {
                 self.probe = Some(ws);
                 ControlFlow::Continue(())
@@ -140,6 +133,19 @@ impl<A: Send + Sync + 'static, C: Send + Sync + 'static> Session<A, C> {
             }
             Event::Heartbeat => self.on_heartbeat(),
         }
+    }
+
+    /// A long-polling payload, packet by packet.
+    async fn on_payload(&mut self, payload: String) -> ControlFlow<Reason> {
+        let mut flow = ControlFlow::Continue(());
+        for record in eio_packet::payload_records(&payload) {
+            flow = self.on_packet(record).await;
+            if flow.is_break() {
+                break;
+            }
+        }
+        self.engine.handled();
+        flow
     }
 
     /// One Engine.IO packet on the session's transport.
@@ -207,7 +213,7 @@ impl<A: Send + Sync + 'static, C: Send + Sync + 'static> Session<A, C> {
         };
         let Some(socket) = self.socket.clone() else {
             if let Packet::Connect { namespace, auth } = packet {
-                self.on_connect(namespace, auth).await;
+                Box::pin(self.on_connect(namespace, auth)).await;
             }
             // Anything else before the connect is ignored, as socket.io
             // does.

@@ -30,6 +30,11 @@ struct Member {
 
 type EchoCx = Cx<Echo, Member>;
 
+/// The apps' allocator (see rooms-chat's main.rs), so that the echo
+/// server's memory per socket compares with theirs.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Deserialize)]
 struct Join {
     room: String,
