@@ -42,7 +42,8 @@ pub enum Packet<'a> {
 pub fn decode(text: &str) -> Result<Packet<'_>, PacketError> {
     let bytes = text.as_bytes();
     let kind = *bytes.first().ok_or(PacketError("empty packet"))?;
-    let mut rest = &text[1..];
+    // A first character of several bytes is no packet type.
+    let mut rest = text.get(1..).ok_or(PacketError("unknown packet type"))?;
     if matches!(kind, b'5' | b'6') {
         let dash = rest
             .find('-')
@@ -218,6 +219,7 @@ mod tests {
         assert!(decode("2{}").is_err(), "not an array");
         assert!(decode("299999999999999999999999[\"a\"]").is_err());
         assert!(decode("4{}").is_err(), "connect_error is the server's");
+        assert!(decode("é[]").is_err(), "a type of several bytes");
     }
 
     #[test]
