@@ -90,6 +90,10 @@ impl<A: Send + Sync + 'static, C: Send + Sync + 'static> Session<A, C> {
     /// Serves the session until it ends, then lets the app and the
     /// client know.
     pub(crate) async fn run(mut self) {
+        let _ended = Ended {
+            io: self.io.clone(),
+            engine: self.engine.clone(),
+        };
         let reason = loop {
             if let Some(cutoff) = self.cutoff.take() {
                 break cutoff_reason(cutoff);
@@ -358,6 +362,20 @@ impl<A: Send + Sync + 'static, C: Send + Sync + 'static> Session<A, C> {
             let mut stream = outbox.into_stream();
             ops::close::linger(&mut stream, CLOSE_TIMEOUT).await;
         }
+    }
+}
+
+/// Ends the session however its task ends, a handler's panic included:
+/// its id is forgotten, and requests waiting on it are answered.
+struct Ended<A, C> {
+    io: Arc<Inner<A, C>>,
+    engine: Arc<Engine>,
+}
+
+impl<A, C> Drop for Ended<A, C> {
+    fn drop(&mut self) {
+        self.engine.end();
+        self.io.forget(&self.engine.sid);
     }
 }
 

@@ -209,3 +209,21 @@ async fn a_client_that_stops_reading_gets_a_gap_free_prefix_then_the_close() {
         "cut off before the end of the flood: got {next}"
     );
 }
+
+#[tokio::test]
+async fn a_handler_that_panics_ends_its_own_session_only() {
+    let server = echo_server(&[]).await;
+    let (mut bystander, _) = ws_connected(&server).await;
+    let (mut ws, _) = ws_connected(&server).await;
+    send_text(&mut ws, r#"42["crash"]"#).await;
+    assert!(matches!(
+        next_message(&mut ws).await,
+        None | Some(Message::Close(_))
+    ));
+    let polling = Polling::connected(&server).await;
+    // The POST is answered, and the session is gone, not stuck.
+    assert_eq!(polling.post(r#"42["crash"]"#).await, (200, "ok".into()));
+    polling.assert_over().await;
+    send_text(&mut bystander, r#"421["echo","still here"]"#).await;
+    assert_eq!(next_packet(&mut bystander).await, r#"431["still here"]"#);
+}

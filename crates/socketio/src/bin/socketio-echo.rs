@@ -116,6 +116,11 @@ async fn slow(cx: EchoCx, millis: u64) {
     cx.ack.send(&json!({"ok": true, "slept": millis}));
 }
 
+/// A bug in a handler: it panics. Only this socket's session may end.
+async fn crash(_: EchoCx, _: IgnoredAny) {
+    panic!("the crash event was asked for");
+}
+
 async fn kick(cx: EchoCx, _: IgnoredAny) {
     cx.socket.disconnect();
 }
@@ -161,6 +166,7 @@ async fn main() -> Result<()> {
         .on("flood", flood)
         .on("slow", slow)
         .on("kick", kick)
+        .on("crash", crash)
         .on_disconnect(disconnected);
     let io = SocketIo::new(config()?, Arc::new(Echo::default()), handlers);
     let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".into());
