@@ -34,6 +34,8 @@ pub enum Reason {
     ServerDisconnect,
     /// The client opened a session but did not connect to `/` in time.
     ConnectTimeout,
+    /// A handler of the app panicked.
+    HandlerFailed,
 }
 
 /// What an HTTP request hands the session's task.

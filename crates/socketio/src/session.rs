@@ -18,10 +18,12 @@ use crate::sio_packet::{self, Packet, encode};
 use crate::socket::{Ack, Socket, SocketRef};
 use crate::ws::WsSocket;
 use fanout::Wake;
+use futures::FutureExt;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use std::future::{Future, poll_fn};
 use std::ops::ControlFlow;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -51,6 +53,8 @@ pub(crate) struct Session<A, C> {
     opened: Instant,
     /// The way out was cut off while a handler ran.
     cutoff: Option<Cutoff>,
+    /// A handler panicked.
+    failed: bool,
 }
 
 /// Something that woke the task up.
@@ -84,6 +88,7 @@ impl<A: Send + Sync + 'static, C: Send + Sync + 'static> Session<A, C> {
             awaiting_pong: false,
             opened: Instant::now(),
             cutoff: None,
+            failed: false,
         }
     }
 
@@ -97,6 +102,9 @@ impl<A: Send + Sync + 'static, C: Send + Sync + 'static> Session<A, C> {
         let reason = loop {
             if let Some(cutoff) = self.cutoff.take() {
                 break cutoff_reason(cutoff);
+            }
+            if self.failed {
+                break Reason::HandlerFailed;
             }
             let engine = self.engine.clone();
             let event = tokio::select! {
@@ -144,7 +152,7 @@ impl<A: Send + Sync + 'static, C: Send + Sync + 'static> Session<A, C> {
         let mut flow = ControlFlow::Continue(());
         for record in eio_packet::payload_records(&payload) {
             flow = self.on_packet(record).await;
-            if flow.is_break() {
+            if flow.is_break() || self.failed || self.cutoff.is_some() {
                 break;
             }
         }
@@ -279,21 +287,24 @@ impl<A: Send + Sync + 'static, C: Send + Sync + 'static> Session<A, C> {
         };
         let connecting = self.io.handlers.connect(request);
         match self.drive(connecting).await {
-            Ok(data) => {
+            None => {}
+            Some(Ok(data)) => {
                 let id = crate::server::new_id();
                 self.send(&encode::connected(&id));
                 self.socket = Some(Arc::new(Socket::new(self.engine.clone(), id, data)));
             }
-            Err(message) => self.send(&encode::connect_error(namespace, &message)),
+            Some(Err(message)) => self.send(&encode::connect_error(namespace, &message)),
         }
     }
 
-    /// Runs a handler to its end while the way out keeps being written.
-    async fn drive<T>(&mut self, handler: impl Future<Output = T>) -> T {
+    /// Runs a handler to its end while the way out keeps being written;
+    /// `None` if it panicked, which ends the session (the app's
+    /// disconnect handler still runs).
+    async fn drive<T>(&mut self, handler: impl Future<Output = T>) -> Option<T> {
         let link = &self.engine.link;
         let cutoff = &mut self.cutoff;
-        let mut handler = std::pin::pin!(handler);
-        poll_fn(|cx| {
+        let mut handler = std::pin::pin!(AssertUnwindSafe(handler).catch_unwind());
+        let outcome = poll_fn(|cx| {
             if cutoff.is_none()
                 && let Poll::Ready(cut) = link.poll_cutoff(cx)
             {
@@ -301,7 +312,15 @@ impl<A: Send + Sync + 'static, C: Send + Sync + 'static> Session<A, C> {
             }
             handler.as_mut().poll(cx)
         })
-        .await
+        .await;
+        match outcome {
+            Ok(output) => Some(output),
+            Err(_) => {
+                tracing::error!(sid = %self.engine.sid, "a handler panicked: the session ends");
+                self.failed = true;
+                None
+            }
+        }
     }
 
     /// Pings when due; ends the session when the pong, or the connect,
@@ -389,6 +408,7 @@ fn close_frame(reason: Reason) -> Option<(u16, &'static str)> {
         Reason::PingTimeout => Some((1000, "ping timeout")),
         Reason::ConnectTimeout => Some((1000, "connect timeout")),
         Reason::ClientDisconnect | Reason::ServerDisconnect => Some((1000, "")),
+        Reason::HandlerFailed => Some((1011, "server error")),
     }
 }
 
