@@ -153,4 +153,19 @@ describe('socketio runtime with the official client', () => {
       }
     });
   }
+
+  test('a shutdown (SIGTERM) drops every transport without "io server disconnect", so clients reconnect', async () => {
+    const own = await startServer('socketio-echo');
+    try {
+      const kinds = ['websocket', 'polling', 'upgraded'];
+      const clients = [];
+      for (const kind of kinds) clients.push(await open(kind, {}, own.url));
+      const reasons = clients.map((socket) => new Promise((resolve) => socket.once('disconnect', resolve)));
+      const exit = await own.stop();
+      assert.equal(exit.code, 0, 'a clean exit');
+      assert.deepEqual(await Promise.all(reasons), kinds.map(() => 'transport close'));
+    } finally {
+      await own.stop();
+    }
+  });
 });

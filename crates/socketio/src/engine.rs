@@ -36,6 +36,10 @@ pub enum Reason {
     ConnectTimeout,
     /// A handler of the app panicked.
     HandlerFailed,
+    /// The server shuts down: the client is told to go (a WebSocket
+    /// closes with 1001, a long-polling client gets the close packet),
+    /// without the disconnect packet, so that it reconnects, elsewhere.
+    ServerShutdown,
 }
 
 /// What an HTTP request hands the session's task.

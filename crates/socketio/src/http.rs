@@ -24,6 +24,7 @@ use ops::admission::Ticket;
 use ops::hangup::Hangable;
 use std::future::poll_fn;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
@@ -48,6 +49,12 @@ impl<A: Send + Sync + 'static, C: Send + Sync + 'static> SocketIo<A, C> {
             Ok(query) => query,
             Err(refusal) => return refused(refusal),
         };
+        if query.sid.is_none() && self.inner.closing.load(Ordering::SeqCst) {
+            return text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server is shutting down".into(),
+            );
+        }
         let method = request.method().clone();
         match (query.websocket, query.sid, method) {
             (true, sid, Method::GET) => self.websocket(request, sid),
@@ -73,7 +80,9 @@ impl<A: Send + Sync + 'static, C: Send + Sync + 'static> SocketIo<A, C> {
         let engine = Arc::new(Engine::new(new_id(), Link::polling(config.max_queued)));
         self.inner.remember(engine.clone());
         let open = self.open_packet(&engine.sid, true);
-        tokio::spawn(Session::new(self.inner.clone(), engine, None).run());
+        self.inner
+            .tasks
+            .spawn(Session::new(self.inner.clone(), engine, None).run());
         text(StatusCode::OK, open)
     }
 
@@ -163,7 +172,7 @@ impl<A: Send + Sync + 'static, C: Send + Sync + 'static> SocketIo<A, C> {
         };
         let on_upgrade = hyper::upgrade::on(&mut request);
         let io = self.clone();
-        tokio::spawn(async move {
+        self.inner.tasks.spawn(async move {
             let upgraded = match on_upgrade.await {
                 Ok(upgraded) => upgraded,
                 Err(error) => return tracing::debug!(%error, "upgrade failed"),
@@ -192,6 +201,7 @@ impl<A: Send + Sync + 'static, C: Send + Sync + 'static> SocketIo<A, C> {
         let config = &self.inner.config;
         let link = Link::websocket(ws.outbox().clone(), config.max_queued);
         let engine = Arc::new(Engine::new(new_id(), link));
+        self.inner.remember(engine.clone());
         let open = self.open_packet(&engine.sid, false);
         ws.outbox().send(fanout::frame::text(&open), true);
         Session::new(self.inner.clone(), engine, Some(ws))

@@ -1,10 +1,10 @@
 //! The runtime as an app holds it ([`SocketIo`]: the settings, the app's
-//! state and handlers, the sessions that long-polling requests look up),
+//! state and handlers, its sessions and their tasks),
 //! and as the HTTP server runs it ([`WithSocketIo`], a tower service in
 //! front of the app's other routes).
 
 use crate::config::Config;
-use crate::engine::Engine;
+use crate::engine::{Delivery, Engine, Reason};
 use crate::handlers::Handlers;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -16,7 +16,10 @@ use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio_util::task::TaskTracker;
 use tower_service::Service;
 
 /// The Engine.IO + Socket.IO server of an app with state `A`, whose
@@ -38,9 +41,13 @@ pub(crate) struct Inner<A, C> {
     pub(crate) config: Config,
     pub(crate) app: Arc<A>,
     pub(crate) handlers: Handlers<A, C>,
-    /// The sessions a request can name by their id: the long-polling ones
-    /// (a WebSocket session is never looked up).
+    /// Every session by its id: long-polling requests name theirs, and
+    /// the shutdown closes them all.
     sessions: Mutex<HashMap<Box<str>, Arc<Engine>>>,
+    /// Every session's task, for the shutdown to wait for.
+    pub(crate) tasks: TaskTracker,
+    /// The server shuts down: no new session.
+    pub(crate) closing: AtomicBool,
 }
 
 impl<A: Send + Sync + 'static, C: Send + Sync + 'static> SocketIo<A, C> {
@@ -52,6 +59,8 @@ impl<A: Send + Sync + 'static, C: Send + Sync + 'static> SocketIo<A, C> {
                 app,
                 handlers,
                 sessions: Mutex::new(HashMap::new()),
+                tasks: TaskTracker::new(),
+                closing: AtomicBool::new(false),
             }),
         }
     }
@@ -59,6 +68,28 @@ impl<A: Send + Sync + 'static, C: Send + Sync + 'static> SocketIo<A, C> {
     /// The runtime's settings.
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// Closes every session (a WebSocket with 1001, a long-polling client
+    /// with the close packet: the official client reconnects, to another
+    /// instance) after the app's disconnect handlers, and refuses new ones;
+    /// waits at most `grace` for the sessions to end.
+    pub async fn shut_down(&self, grace: Duration) {
+        self.inner.closing.store(true, Ordering::SeqCst);
+        let sessions: Vec<Arc<Engine>> = self.inner.sessions.lock().values().cloned().collect();
+        for engine in sessions {
+            engine.deliver(Delivery::Close(Reason::ServerShutdown));
+        }
+        self.inner.tasks.close();
+        if tokio::time::timeout(grace, self.inner.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                open = self.inner.tasks.len(),
+                "sessions still open at shutdown"
+            );
+        }
     }
 
     /// Whether a request for `path` is the runtime's.

@@ -409,6 +409,7 @@ fn close_frame(reason: Reason) -> Option<(u16, &'static str)> {
         Reason::ConnectTimeout => Some((1000, "connect timeout")),
         Reason::ClientDisconnect | Reason::ServerDisconnect => Some((1000, "")),
         Reason::HandlerFailed => Some((1011, "server error")),
+        Reason::ServerShutdown => Some((1001, "server shutting down")),
     }
 }
 

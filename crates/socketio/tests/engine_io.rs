@@ -296,3 +296,24 @@ async fn a_client_that_never_connects_to_a_namespace_is_closed() {
         "closed at a ping past the connect timeout, not before"
     );
 }
+
+#[tokio::test]
+async fn a_shutdown_closes_every_session_so_that_clients_reconnect_elsewhere() {
+    let mut server = echo_server(&[]).await;
+    let (mut ws, _) = ws_connected(&server).await;
+    let polling = Polling::connected(&server).await;
+    let pending = tokio::spawn({
+        let polling = polling.clone();
+        async move { polling.get().await }
+    });
+    // The GET is held by the server once it got there.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(!pending.is_finished(), "a GET with nothing to fetch waits");
+    server.terminate().unwrap();
+    // No `41`: the official client would not reconnect after one.
+    assert_eq!(close_code(&mut ws).await, Some(1001));
+    let (status, payload) = within("the pending GET", pending).await.unwrap();
+    assert_eq!((status, payload.as_str()), (200, "1"));
+    let exited = server.wait_exit(std::time::Duration::from_secs(5)).await;
+    assert!(exited.unwrap().success());
+}

@@ -3,6 +3,9 @@
 //! with an auth object, echo, join rooms whose events are encoded once
 //! for all members, ask for a flood of events, get kicked.
 //!
+//! SIGTERM shuts it down as an app would: every session closed, so that
+//! clients reconnect elsewhere.
+//!
 //! Settings from the environment: `HOST`, `PORT`, `PING_INTERVAL_MS`,
 //! `PING_TIMEOUT_MS`, `MAX_PAYLOAD`, `MAX_QUEUED`, `CONNECT_TIMEOUT_MS`.
 
@@ -132,6 +135,21 @@ async fn disconnected(app: Arc<Echo>, socket: SocketRef<Member>, reason: Reason)
     }
 }
 
+/// SIGTERM or SIGINT.
+async fn terminated() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(error) => {
+            tracing::error!(%error, "cannot listen for SIGTERM");
+            return std::future::pending().await;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
 fn env_number(name: &str, default: u64) -> Result<u64> {
     match std::env::var(name) {
         Ok(value) => value
@@ -175,6 +193,9 @@ async fn main() -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {host}:{port}"))?;
     tracing::info!(addr = %listener.local_addr()?, "socketio-echo listening");
-    socketio::standalone::serve(listener, io).await;
+    tokio::select! {
+        () = socketio::standalone::serve(listener, io.clone()) => {}
+        () = terminated() => io.shut_down(Duration::from_secs(3)).await,
+    }
     Ok(())
 }
