@@ -23,7 +23,7 @@ mkdir -p "$OUT"
 rm -f "$OUT/lines"
 command -v jq >/dev/null || { echo "jq is missing: install Debian's jq" >&2; exit 2; }
 
-# shellcheck source=lib/one-server.sh
+# shellcheck source=scripts/lib/one-server.sh
 source scripts/lib/one-server.sh
 
 # one BUILD-DIR APP RUN LOADGEN-ARGS...: one run of one build; prints its figures.
@@ -61,7 +61,7 @@ for shape in "${SHAPES[@]}"; do
     one "$NEW" "$app" "$name-B$i" $args | tee -a "$OUT/lines"
   done
   for side in A B; do
-    grep -E "^$name-$side[0-9]+ " "$OUT/lines" | awk -v n="$name" -v s="$side" '
+    grep -E "^${name}-${side}[0-9]+ " "$OUT/lines" | awk -v n="$name" -v s="$side" '
       { p50[NR] = $3; p99[NR] = $5; cpu[NR] = $9 }
       function median(a, k,   i, j, t) {
         for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The standard benchmark set (issues 6, 10, 11): our three servers side by
+# The standard benchmark set: our three servers side by
 # side with the reference peers of bench/peers/ (Node ws and Bun's
 # Bun.serve WebSocket, Flask dev server and gunicorn + gevent, Node
 # socket.io with @socket.io/redis-adapter and the same socket.io app on Bun
@@ -24,7 +24,7 @@
 # machine.
 set -uo pipefail
 
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 ROOT=$(pwd)
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 BIN=$TARGET_DIR/release
@@ -281,11 +281,11 @@ install_peers
 BENCH_STARTED=$(date +%s)
 
 # --------------------------------------------------------------- runs
-# ws-chat (issue 11): light = 1,000 clients, 20 senders x 4 msg/s; heavy =
+# ws-chat: light = 1,000 clients, 20 senders x 4 msg/s; heavy =
 # 200 msg/s in all (200k deliveries/s).
 CHAT=(--proto ws-chat --clients 1000 --senders 20 --duration "$WINDOW")
 CHAT_LIGHT=80 CHAT_HEAVY=200
-# rooms-chat (issues 10, 11): 1,000 clients in 10 rooms, 50 senders;
+# rooms-chat: 1,000 clients in 10 rooms, 50 senders;
 # light 10 msg/s each, heavy 2,000 msg/s in all (200k deliveries/s).
 ROOMS=(--proto rooms-chat --clients 1000 --rooms 10 --senders 50 --duration "$WINDOW")
 ROOMS_LIGHT=500 ROOMS_HEAVY=2000
@@ -487,7 +487,7 @@ if [ $ROOMS_ALL = 1 ]; then
     read -r tag count rooms <<<"$shape"
     for impl in rooms-chat socketioxide-bare socketioxide-bare-notices rooms-node; do
       # Node's idle row is left out of --quick: its 19,000 joins take minutes.
-      [ $impl = rooms-node ] && { [ $NODE_PEERS = 0 ] || [ $tag = 15k ] || [ $QUICK = 1 ]; } && continue
+      [ "$impl" = rooms-node ] && { [ "$NODE_PEERS" = 0 ] || [ "$tag" = 15k ] || [ "$QUICK" = 1 ]; } && continue
       port=$(free_port)
       case $impl in
         rooms-chat) start_rooms_chat ;;
@@ -574,11 +574,11 @@ rounds_line() {
     label=${entry%%:*} name=${entry#*:} cpus=()
     [ -f "$OUT/$name.round" ] || continue
     for round in $(seq "$LIGHT_ROUNDS"); do cpus+=("$(field "$name-r$round" "$CPU" 2)"); done
-    parts+=("$label $(IFS=/; echo "${cpus[*]}" | sed 's|/| / |g') (row: round $(cat "$OUT/$name.round"))")
+    parts+=("$label $(IFS=/; joined="${cpus[*]}"; echo "${joined//\// / }") (row: round $(cat "$OUT/$name.round"))")
   done
   [ ${#parts[@]} -gt 0 ] || return 0
   echo
-  echo "Light rows, CPU-µs per delivery of each of the $LIGHT_ROUNDS interleaved rounds: $(IFS=';'; echo "${parts[*]}" | sed 's|;|; |g')."
+  echo "Light rows, CPU-µs per delivery of each of the $LIGHT_ROUNDS interleaved rounds: $(IFS=';'; joined="${parts[*]}"; echo "${joined//;/; }")."
 }
 LOST='(.messages.lost // .streams.lost)'
 
@@ -617,6 +617,7 @@ info_row() {
 row() {
   local run=$1 what=$2 file="$OUT/$1.json"
   if [ ! -s "$file" ]; then
+    # shellcheck disable=SC2016 # the backticks are Markdown
     printf '| %s | `%s` | no report%s |\n' "$what" "$run" \
       "$( [ -f "$OUT/$run.stderr" ] && echo ": $(tail -n 1 "$OUT/$run.stderr" | tr '|' '/' | head -c 160)")"
     return
@@ -708,7 +709,7 @@ How to read the figures:
 HEADER
 
   local light_ours light_node light_bun heavy_raw light_raw count
-  echo "## ws-chat beside Node \`ws\` and Bun (issue 11)"
+  echo "## ws-chat beside Node \`ws\` and Bun"
   echo
   echo "1,000 clients in one chat, 20 senders; light: 80 msg/s in all (80k deliveries/s), heavy: 200 msg/s (200k deliveries/s). Bun ws: \`Bun.serve\`'s WebSocket server (uWebSockets) with its topic \`publish\`."
   for load in light heavy; do
@@ -763,7 +764,7 @@ HEADER
   done
 
   echo
-  echo "## rooms-chat beside Node socket.io and Bun (issues 10, 11)"
+  echo "## rooms-chat beside Node socket.io and Bun"
   echo
   echo "1,000 clients in 10 rooms, 50 senders; light: 500 msg/s in all (50k deliveries/s), heavy: 2,000 msg/s (200k deliveries/s). \"2 instances\": two servers on one private Redis, clients spread over both (Node: @socket.io/redis-adapter). Bun socket.io: the Node peer's app on Bun's own server (uWebSockets) through @socket.io/bun-engine."
   for load in light heavy; do
@@ -846,7 +847,7 @@ HEADER
   done
 
   echo
-  echo "## sse-stocks beside Flask (issue 11)"
+  echo "## sse-stocks beside Flask"
   echo
   echo "10 symbols, TICK_MS=100, every stream subscribed to all of them; the Flask peer as its users run it (Werkzeug's threaded dev server) and the stronger variant (gunicorn, one gevent worker). sse-stocks writes one feed step (10 events) per stream per system call: its cost per event is a tenth of a write's; the raw TCP reference makes the same writes (one 1.3 KB write to each of 1,000 sockets, 10 times a second)."
   for streams in 1k 19k; do
@@ -879,6 +880,7 @@ HEADER
   for json in "$OUT"/*.json; do
     [ -s "$json" ] || continue
     jq -e '.server.rss_steps | length > 1' "$json" >/dev/null 2>&1 || continue
+    # shellcheck disable=SC2016 # the backticks are Markdown
     printf -- '- `%s`: ' "$(basename "$json" .json)"
     jq -r '[.server.rss_before_kib as $b | "0 → \($b) KiB"] + [.server.rss_steps[] | "\(.connections) → \(.rss_kib) KiB"] | join(", ")' "$json"
   done

@@ -23,7 +23,7 @@ mkdir -p "$OUT"
 if [ -n "$SECTION" ]; then
   mkdir -p "$(dirname "$SECTION")"
   {
-    echo "## Churn without leaks (issue 15)"
+    echo "## Churn without leaks"
     echo
     echo "\`scripts/churn.sh\`: $ROUNDS rounds of $CLIENTS clients per server that connect, join, talk, leave and"
     echo "disconnect (a third with a TCP reset; on rooms-chat half over HTTP long-polling). After each round, the"
@@ -35,7 +35,7 @@ fi
 
 cargo build --release -q -p ws-chat -p sse-stocks -p rooms-chat -p loadgen
 
-# shellcheck source=lib/one-server.sh
+# shellcheck source=scripts/lib/one-server.sh
 source scripts/lib/one-server.sh
 
 failed=0

@@ -5,7 +5,10 @@
 #   APP=sse-stocks scripts/scale.sh 2 5000    # the same for another app
 #
 # Redis: REDIS_CLUSTER=M starts a private Redis Cluster of M masters (M >= 3)
-# on free ports; otherwise uses $REDIS_URL if set, else 127.0.0.1:6379 if a
+# on free ports, with REDIS_REPLICAS=R replicas each (default 0; with one, a
+# killed master's replica takes over within seconds); REDIS_SENTINEL=1
+# starts a private master, one replica and three sentinels and passes a
+# redis-sentinel:// URL; otherwise uses $REDIS_URL if set, else 127.0.0.1:6379 if a
 # Redis answers there (unless REDIS_PRIVATE=1), else starts a private
 # redis-server on a free port (data under the run folder).
 # Builds the app once in release mode (SKIP_BUILD=1 to reuse the last build),
@@ -134,18 +137,24 @@ next_free_port() {
 
 # ---------------------------------------------------------------- redis
 if [ -n "${REDIS_CLUSTER:-}" ]; then
-  [[ $REDIS_CLUSTER =~ ^[0-9]+$ ]] && [ "$REDIS_CLUSTER" -ge 3 ] \
-    || { echo "REDIS_CLUSTER must be a number of masters >= 3, got '$REDIS_CLUSTER'" >&2; exit 2; }
+  if ! [[ $REDIS_CLUSTER =~ ^[0-9]+$ ]] || [ "$REDIS_CLUSTER" -lt 3 ]; then
+    echo "REDIS_CLUSTER must be a number of masters >= 3, got '$REDIS_CLUSTER'" >&2
+    exit 2
+  fi
   command -v redis-cli >/dev/null || { echo "redis-cli is missing: install Debian's redis-tools package" >&2; exit 1; }
+  REDIS_REPLICAS=${REDIS_REPLICAS:-0}
+  [[ $REDIS_REPLICAS =~ ^[0-9]+$ ]] \
+    || { echo "REDIS_REPLICAS must be a number of replicas per master, got '$REDIS_REPLICAS'" >&2; exit 2; }
   nodes=()
   # A node that finds an earlier run's config thinks it is in a cluster already.
   rm -f "$RUN_DIR"/nodes-*.conf
-  for ((i = 0; i < REDIS_CLUSTER; i++)); do
+  for ((i = 0; i < REDIS_CLUSTER * (1 + REDIS_REPLICAS); i++)); do
     node_port=$(next_free_port $((7100 + i)))
     # The cluster bus port is set explicitly: port + 10000 may be taken.
     bus_port=$(next_free_port $((17100 + i)))
     redis-server --port "$node_port" --cluster-port "$bus_port" --cluster-enabled yes \
       --cluster-config-file "nodes-$node_port.conf" --cluster-require-full-coverage no \
+      --cluster-node-timeout 2000 \
       --bind 127.0.0.1 --save '' --appendonly no \
       --dir "$RUN_DIR" --logfile "$RUN_DIR/redis-$node_port.log" &
     redis_pids+=($!)
@@ -154,7 +163,7 @@ if [ -n "${REDIS_CLUSTER:-}" ]; then
   for node in "${nodes[@]}"; do
     for _ in $(seq 100); do redis_answers "redis://$node/0" && break; sleep 0.1; done
   done
-  redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes >"$RUN_DIR/cluster-create.log" \
+  redis-cli --cluster create "${nodes[@]}" --cluster-replicas "$REDIS_REPLICAS" --cluster-yes >"$RUN_DIR/cluster-create.log" \
     || { echo "redis-cli --cluster create failed; see $RUN_DIR/cluster-create.log" >&2; exit 1; }
   for _ in $(seq 100); do
     redis-cli -p "${nodes[0]##*:}" cluster info | grep -q 'cluster_state:ok' && break
@@ -163,9 +172,50 @@ if [ -n "${REDIS_CLUSTER:-}" ]; then
   REDIS_URL="redis-cluster://${nodes[0]}"
   sep='?'
   for node in "${nodes[@]:1}"; do REDIS_URL+="${sep}node=$node"; sep='&'; done
-  log "started a private Redis Cluster of $REDIS_CLUSTER masters: $REDIS_URL (logs: $RUN_DIR/redis-*.log)"
+  log "started a private Redis Cluster of $REDIS_CLUSTER masters, $REDIS_REPLICAS replica(s) each: $REDIS_URL (logs: $RUN_DIR/redis-*.log)"
+elif [ "${REDIS_SENTINEL:-0}" = 1 ]; then
+  command -v redis-cli >/dev/null || { echo "redis-cli is missing: install Debian's redis-tools package" >&2; exit 1; }
+  master_port=$(next_free_port 6390)
+  replica_port=$(next_free_port $((master_port + 1)))
+  for node_port in "$master_port" "$replica_port"; do
+    replica_of=()
+    [ "$node_port" = "$replica_port" ] && replica_of=(--replicaof 127.0.0.1 "$master_port")
+    redis-server --port "$node_port" --bind 127.0.0.1 --save '' --appendonly no \
+      --dir "$RUN_DIR" --logfile "$RUN_DIR/redis-$node_port.log" "${replica_of[@]}" &
+    redis_pids+=($!)
+    for _ in $(seq 100); do redis_answers "redis://127.0.0.1:$node_port/0" && break; sleep 0.1; done
+  done
+  sentinels=()
+  for i in 0 1 2; do
+    sentinel_port=$(next_free_port $((26390 + i)))
+    # A sentinel rewrites its config file: a fresh one per run.
+    cat >"$RUN_DIR/sentinel-$sentinel_port.conf" <<CONF
+port $sentinel_port
+bind 127.0.0.1
+dir $RUN_DIR
+logfile $RUN_DIR/sentinel-$sentinel_port.log
+sentinel monitor scale 127.0.0.1 $master_port 2
+sentinel down-after-milliseconds scale 1000
+sentinel failover-timeout scale 10000
+CONF
+    redis-server "$RUN_DIR/sentinel-$sentinel_port.conf" --sentinel &
+    redis_pids+=($!)
+    sentinels+=("127.0.0.1:$sentinel_port")
+  done
+  for sentinel in "${sentinels[@]}"; do
+    for _ in $(seq 100); do
+      redis-cli -p "${sentinel##*:}" sentinel get-master-addr-by-name scale 2>/dev/null | grep -q "$master_port" && break
+      sleep 0.1
+    done
+  done
+  REDIS_URL="redis-sentinel://$(IFS=,; echo "${sentinels[*]}")/scale"
+  log "started a private master (port $master_port), its replica (port $replica_port) and 3 sentinels: $REDIS_URL"
 elif [ -n "${REDIS_URL:-}" ]; then
-  redis_answers "$REDIS_URL" || { echo "REDIS_URL=$REDIS_URL does not answer PING" >&2; exit 1; }
+  case $REDIS_URL in
+    # The sentinels answer for the service, not a PING to the URL.
+    redis-sentinel://* | rediss-sentinel://*) ;;
+    *) redis_answers "$REDIS_URL" || { echo "REDIS_URL=$REDIS_URL does not answer PING" >&2; exit 1; } ;;
+  esac
   log "using Redis at $REDIS_URL (from REDIS_URL)"
 elif [ "${REDIS_PRIVATE:-0}" != 1 ] && redis_answers redis://127.0.0.1:6379/0; then
   REDIS_URL=redis://127.0.0.1:6379/0

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Does adding a Redis shard add capacity? (issue 13)
+# Does adding a Redis shard add capacity?
 #
 #   scripts/shards.sh            one Redis, then a 3-master Redis Cluster,
 #                                each behind 2 and then 4 rooms-chat instances
@@ -121,8 +121,7 @@ run_shape() {
 
   local report=$OUT/shards-$name.json
   [ -s "$report" ] || { ROWS+="| $name | no report |"$'\n'; return; }
-  local sent per_master="" busiest=0 total_cpu=0 share
-  sent=$(jq -r '.messages.sent // 0' "$report")
+  local per_master="" busiest=0 total_cpu=0 share
   for ((i = 0; i < ${#ports[@]}; i++)); do
     local used
     used=$(awk -v a="${cpu_before[$i]}" -v b="${cpu_after[$i]}" 'BEGIN { printf "%.3f", b - a }')
@@ -146,7 +145,7 @@ run_shape one-redis-4 1 4
 run_shape cluster3-4 3 4
 
 {
-  echo "## Redis shards: does a shard add capacity? (issue 13)"
+  echo "## Redis shards: does a shard add capacity?"
   echo
   echo "\`scripts/shards.sh\`: $CLIENTS clients in $ROOMS rooms, $SENDERS senders, $RATE room messages/s in all for ${WINDOW} s,"
   echo "the clients spread over the instances. Redis CPU is each node's own \`INFO cpu\` over the run (joins and"

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The one test command: installs what is missing (on Debian, as root), then
-# runs formatting, lints, the Rust tests, the Node interop tests with the
-# official JavaScript clients and the browser tests in headless Chromium.
+# runs formatting, lints (Rust and the shell scripts), the Rust tests, the
+# Node interop tests with the official JavaScript clients and the browser
+# tests in headless Chromium.
 # Every step runs even when an earlier one failed; the summary says which
 # failed and the exit code is non-zero if any did.
 set -uo pipefail
 
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 ROOT=$(pwd)
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 export BIN_DIR=${BIN_DIR:-$TARGET_DIR/debug}
@@ -24,6 +25,8 @@ command -v ss >/dev/null || missing+=(iproute2)
 [ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ] || missing+=(chromium)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
+# The scripts themselves are linted with shellcheck.
+command -v shellcheck >/dev/null || missing+=(shellcheck)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
@@ -37,8 +40,10 @@ if [ ${#missing[@]} -gt 0 ]; then
     if [ ${#packages[@]} -gt 0 ]; then
       log "installing ${packages[*]} with apt-get"
       export DEBIAN_FRONTEND=noninteractive
-      apt-get update -qq && apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null \
-        || { echo "apt-get install ${packages[*]} failed" >&2; exit 2; }
+      if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null; }; then
+        echo "apt-get install ${packages[*]} failed" >&2
+        exit 2
+      fi
     fi
   fi
   for tool in "${missing[@]}"; do
@@ -72,9 +77,12 @@ step() {
 node_deps() { (cd tests && npm ci --no-audit --no-fund --loglevel=error); }
 node_tests() { (cd tests && npm run --silent test:node); }
 browser_tests() { (cd tests && npm run --silent test:browser); }
+# -x follows the scripts' `source` lines (paths given from the repository root).
+shell_lint() { shellcheck -x scripts/*.sh scripts/lib/*.sh; }
 
 step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
+step "shellcheck (scripts/)" shell_lint
 step "cargo build (binaries for the Node and browser tests)" cargo build --workspace --bins
 step "cargo test" cargo test --workspace
 step "npm ci" node_deps

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates the README table "The three techniques, measured" (issue 14).
+# Regenerates the README table "The three techniques, measured".
 #
 #   scripts/wire-costs.sh           measure with the release binaries, rewrite README.md
 #   scripts/wire-costs.sh --print   measure and print the table, README.md untouched
@@ -77,8 +77,10 @@ fi
 
 BEGIN='<!-- wire-costs:begin (written by scripts/wire-costs.sh: do not edit by hand) -->'
 END='<!-- wire-costs:end -->'
-grep -qF "$BEGIN" README.md && grep -qF "$END" README.md \
-  || { echo "README.md lacks the wire-costs markers" >&2; exit 1; }
+if ! grep -qF "$BEGIN" README.md || ! grep -qF "$END" README.md; then
+  echo "README.md lacks the wire-costs markers" >&2
+  exit 1
+fi
 table >"$OUT/wire-costs.md"
 awk -v begin="$BEGIN" -v end="$END" -v table="$OUT/wire-costs.md" '
   $0 == begin { print; while ((getline line < table) > 0) print line; skipping = 1; next }

@@ -5,7 +5,8 @@
 // other. Every client re-joins with `since` on each connect, as the pages
 // do, and must end up with every acknowledged message, once. ws-chat and
 // sse-stocks clients come back on their own after a restart: ws-chat says
-// 1001 and takes the name back for the same clientId, and an EventSource
+// 1001, and on the new process a page that reconnects twice takes its name
+// over from its own older socket (same clientId) without notices; an EventSource
 // resumes with Last-Event-ID, without a gap or a reset (cluster mode).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -99,29 +100,51 @@ test('rooms-chat: SIGTERM one instance of two under traffic, then the other: nob
   assert.ok(clients.some((client) => client.rejoins > 0), 'clients reconnected during the deploy');
 });
 
-test('ws-chat: a restart says 1001, and the client takes its name back on the new process', async (t) => {
+test('ws-chat: a restart says 1001; on the new process the same clientId takes its name over from a socket still open, unseen by the others', async (t) => {
   let server = await startServer('ws-chat');
   t.after(() => server.kill());
-  const hello = { type: 'hello', name: 'ada', clientId: 'cid-ada' };
-  const open = () => new Promise((resolve, reject) => {
+  const sockets = [];
+  t.after(() => { for (const socket of sockets) socket.terminate(); });
+  /** Says hello; resolves with the welcome, rejects with an error frame. */
+  const open = (name, clientId) => new Promise((resolve, reject) => {
     const socket = new WebSocket(`ws://127.0.0.1:${server.port}/ws`);
+    sockets.push(socket);
+    const frames = [];
+    const closed = new Promise((settle) => socket.once('close', (code) => settle(code)));
     socket.once('error', reject);
-    socket.once('open', () => socket.send(JSON.stringify(hello)));
+    socket.once('open', () => socket.send(JSON.stringify({ type: 'hello', name, clientId })));
     socket.on('message', (data) => {
       const frame = JSON.parse(data.toString());
-      if (frame.type === 'welcome') resolve({ socket, frame });
+      frames.push(frame);
+      if (frame.type === 'welcome') resolve({ socket, frame, frames, closed });
       if (frame.type === 'error') reject(new Error(JSON.stringify(frame)));
     });
   });
-  const { socket } = await open();
-  const closed = new Promise((resolve) => socket.once('close', (code) => resolve(code)));
+  const before = await open('ada', 'cid-ada');
   const port = server.port;
   await server.stop();
-  assert.equal(await closed, 1001, 'going away: the page reconnects');
+  assert.equal(await before.closed, 1001, 'going away: the page reconnects');
   server = await startServer('ws-chat', {}, { port });
-  const again = await open();
-  assert.equal(again.frame.you.name, 'ada');
-  again.socket.close();
+
+  // The page reconnects to the new process, and then once more while its
+  // first new socket is still open (a retry that raced it, or a connection
+  // that looks dead to the page but not yet to the server): the name is
+  // held, and only the same clientId may take it over.
+  const bob = await open('bob', 'cid-bob');
+  const first = await open('ada', 'cid-ada');
+  await waitUntil(() => bob.frames.some((frame) => frame.type === 'joined' && frame.user.name === 'ada'), 5_000,
+    () => 'bob never saw ada join');
+  await assert.rejects(open('ADA', 'cid-eve'), /name_taken/, 'another clientId cannot have the name');
+  const second = await open('ada', 'cid-ada');
+  assert.deepEqual(second.frame.you, first.frame.you, 'the same user, on the new socket');
+  assert.equal(await first.closed, 4000, 'the socket taken over is closed');
+  // Bob sees the takeover no more than a message sent after it.
+  second.socket.send(JSON.stringify({ type: 'message', text: 'back' }));
+  await waitUntil(() => bob.frames.some((frame) => frame.type === 'message' && frame.text === 'back'), 5_000,
+    () => 'bob never got the message sent after the takeover');
+  const notices = bob.frames.filter((frame) => frame.type === 'joined' || frame.type === 'left')
+    .map((frame) => `${frame.type} ${frame.user.name}`);
+  assert.deepEqual(notices, ['joined ada'], 'no left or joined for the takeover');
 });
 
 test('sse-stocks: an EventSource resumes by itself across a restart, without a gap or a reset', async (t) => {

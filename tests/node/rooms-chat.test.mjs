@@ -207,15 +207,21 @@ describe('rooms-chat (single instance)', () => {
 
   test('rooms: ack with counts and `rooms` pushes on change', async () => {
     const room = unique('count');
+    const a = await open('a');
+    const emptied = unique('emptied');
+    await a.join(emptied, 'a');
+    await a.ack('leave', { room: emptied });
+    await a.join(room, 'a');
+    // Only rooms somebody is in are listed, with their counts: not the one
+    // just emptied, nor any other an earlier test left behind.
     const watcher = await open('watcher');
     const first = await watcher.ack('rooms');
     assert.equal(first.ok, true, short(first));
     assert.ok(Array.isArray(first.rooms), 'rooms is an array');
-    assert.equal(first.rooms.find((r) => r.name === room), undefined, 'a room nobody joined is not listed');
+    assert.deepEqual(first.rooms.find((r) => r.name === room), { name: room, members: 1 }, 'the ack counts a joined room');
+    assert.equal(first.rooms.find((r) => r.name === emptied), undefined, 'a room whose last member left is not listed');
+    for (const listed of first.rooms) assert.ok(listed.members >= 1, `a room nobody is in is listed: ${short(listed)}`);
 
-    const a = await open('a');
-    await a.join(room, 'a');
-    await watcher.waitFor('rooms', (e) => e.rooms.some((r) => r.name === room && r.members === 1), 5000, 'with the room at 1');
     const b = await open('b');
     await b.join(room, 'b');
     await watcher.waitFor('rooms', (e) => e.rooms.some((r) => r.name === room && r.members === 2), 5000, 'with the room at 2');

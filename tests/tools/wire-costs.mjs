@@ -40,19 +40,23 @@ async function until(check, what, ms = 10_000) {
   }
 }
 
-/** Bytes each way and HTTP requests over the relay's connections from index `from`. */
+/**
+ * Bytes each way and HTTP requests over the relay's connections from index
+ * `from`; `heads` lists the requests' start lines as they travelled.
+ */
 function traffic(proxy, from = 0) {
   let up = 0;
   let down = 0;
-  let requests = 0;
+  const heads = [];
   for (const record of proxy.connections.slice(from)) {
     const sent = joined(record.up);
     up += sent.length;
     down += joined(record.down).length;
     // Request heads only: an upgraded connection's frames follow its head.
-    requests += record.upgraded ? 1 : httpMessages(sent).messages.filter((message) => /^[A-Z]+ \//.test(message.startLine)).length;
+    const requests = httpMessages(sent).messages.filter((message) => /^[A-Z]+ \//.test(message.startLine));
+    heads.push(...(record.upgraded ? requests.slice(0, 1) : requests).map((message) => message.startLine));
   }
-  return { requests, up, down };
+  return { requests: heads.length, up, down, heads };
 }
 
 // ------------------------------------------------------------ ws-chat
@@ -96,15 +100,22 @@ async function measureWsChat() {
 
     // One message, as alice receives it.
     const before = joined(proxy.connections[0].down).length;
+    const framesBefore = upgradedFrames(proxy.connections[0]).down.length;
     bob.send(TEXT);
     await until(() => alice.messages().length === 1, 'the message');
-    await until(() => joined(proxy.connections[0].down).length > before, 'its bytes');
+    await until(() => upgradedFrames(proxy.connections[0]).down.length > framesBefore, 'its frame');
     const frame = upgradedFrames(proxy.connections[0]).down.at(-1);
     const message = {
       text: Buffer.byteLength(TEXT),
       payload: frame.payload.length,
       wire: frame.size,
       raw: frame.text,
+      // For the tests: what the client library handed out, and every byte
+      // that came down the relay for it.
+      received: alice.messages()[0].frame,
+      arrived: joined(proxy.connections[0].down).length - before,
+      opcode: frame.opcode,
+      masked: frame.masked,
     };
 
     // Reconnect after missing MISSED messages: the same clientId takes the
@@ -121,6 +132,8 @@ async function measureWsChat() {
       ...traffic(proxy, from),
       resumed: welcome.frame.history.length,
       missed: MISSED,
+      name: welcome.frame.you.name,
+      texts: welcome.frame.history.map((item) => item.text),
     };
 
     // Latency at light load: bob to carol, straight to the server.
@@ -177,6 +190,9 @@ function bytesThrough(stream, event) {
 async function measureSseStocks() {
   const server = await startServer('sse-stocks', { TICK_MS: '100', SEED: '11' });
   const proxy = await startWireProxy(server.port);
+  // A witness stream straight to the server sees every tick live, so that
+  // the replay can be checked against ticks nobody replayed.
+  const witness = sseStream(server.port, 'symbols=AAPL');
   try {
     // Handshake: the request, the response head, retry: and the snapshot.
     const stream = sseStream(proxy.port, 'symbols=AAPL');
@@ -194,24 +210,33 @@ async function measureSseStocks() {
     // Reconnect after MISSED ticks: Last-Event-ID, the server replays them.
     const seen = stream.events().at(-1);
     stream.close();
-    const reference = sseStream(server.port, 'symbols=AAPL', seen.id);
-    await until(() => reference.events().length >= MISSED, 'the ticks missed meanwhile');
-    const missedIds = new Set(reference.events().slice(0, MISSED).map((event) => event.id));
+    const liveAfter = () => {
+      const ticks = witness.events().filter((event) => event.event === 'tick');
+      const at = ticks.findIndex((event) => event.id === seen.id);
+      return at < 0 ? [] : ticks.slice(at + 1);
+    };
+    await until(() => liveAfter().length >= MISSED, 'the ticks missed meanwhile');
+    const missedIds = new Set(liveAfter().slice(0, MISSED).map((event) => event.id));
     const from = proxy.connections.length;
     const resumed = sseStream(proxy.port, 'symbols=AAPL', seen.id);
-    await until(() => resumed.events().filter((event) => missedIds.has(event.id)).length === MISSED, 'the replay');
+    // As many events as were missed, whatever they are: the tests compare them.
+    await until(() => resumed.events().length >= MISSED, 'the replay');
+    const replayed = resumed.events().slice(0, MISSED);
     const replayBytes = traffic(proxy, from);
     const reconnect = {
       requests: 1,
       up: replayBytes.up,
-      // Everything until the last missed tick: head, retry:, the replay.
-      down: bytesThrough(resumed, resumed.events().filter((event) => missedIds.has(event.id)).at(-1)),
-      resumed: resumed.events().filter((event) => missedIds.has(event.id)).length,
+      // Everything until the last replayed tick: head, retry:, the replay.
+      down: bytesThrough(resumed, replayed.at(-1)),
+      resumed: replayed.filter((event) => missedIds.has(event.id)).length,
       snapshot: resumed.events().some((event) => event.event === 'snapshot'),
       missed: MISSED,
+      // For the tests: the ids the resumed stream began with, and the ones
+      // the witness saw live after the last one seen.
+      replayed_ids: replayed.map((event) => event.id),
+      missed_ids: [...missedIds],
     };
     resumed.close();
-    reference.close();
 
     // Latency at light load: the tick's own timestamp to its arrival.
     const live = sseStream(server.port, 'symbols=AAPL');
@@ -226,6 +251,7 @@ async function measureSseStocks() {
     live.close();
     return { handshake, message, reconnect, latency_ms: round(median(latencies)) };
   } finally {
+    witness.close();
     await proxy.close();
     await server.stop();
   }
@@ -301,6 +327,9 @@ async function measureRoomsChat() {
       payload: Buffer.byteLength(JSON.stringify(alice.messages[0].message)),
       wire: frame.size,
       raw: frame.text,
+      received: alice.messages[0].message, // for the tests
+      opcode: frame.opcode,
+      masked: frame.masked,
     };
     const lastId = alice.messages[0].message.id;
 
@@ -314,7 +343,12 @@ async function measureRoomsChat() {
     await until(() => again.socket.io.engine.transport.name === 'websocket', 'the upgrade');
     const rejoin = await again.ack('join', { room, name: 'alice', clientId: CLIENT_ID, since: lastId });
     markUpgraded();
-    const reconnect = { ...traffic(proxy, from), resumed: rejoin.history.length, missed: MISSED };
+    const reconnect = {
+      ...traffic(proxy, from),
+      resumed: rejoin.history.length,
+      missed: MISSED,
+      texts: rejoin.history.map((item) => item.text), // for the tests
+    };
 
     // Latency at light load: bob to carol over WebSocket, no relay.
     const carol = roomsClient(server.url, { transports: ['websocket'] });

@@ -2,7 +2,8 @@
 // EventSource reconnects by itself and sends Last-Event-ID, so the server
 // replays whatever was missed; this page only renders what it receives.
 // All text reaches the page through textContent.
-'use strict';
+import { $, setStatus } from './shared/page.js';
+import { WireInspector } from './shared/inspector.js';
 
 const WINDOW_MS = 5 * 60 * 1000;   // sparkline span
 const MAX_POINTS = 3000;           // per symbol, whatever TICK_MS is
@@ -22,7 +23,6 @@ const state = {
   retryTimer: null,
 };
 
-const $ = (id) => document.getElementById(id);
 const wire = WireInspector.create({
   mount: document.querySelector('.connection'),
   title: 'Wire · SSE',
@@ -34,12 +34,6 @@ const wire = WireInspector.create({
 });
 const priceFormat = new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
 const signed = (value) => (value > 0 ? '+' : value < 0 ? '−' : '') + priceFormat.format(Math.abs(value));
-
-function setStatus(kind, text) {
-  const status = $('status');
-  status.dataset.state = kind;
-  status.textContent = text;
-}
 
 // ------------------------------------------------------------- symbols
 

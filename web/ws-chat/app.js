@@ -3,7 +3,8 @@
 //
 // Everything a user typed reaches the page through textContent, never
 // innerHTML, so a message such as <img src=x onerror=alert(1)> stays text.
-'use strict';
+import { $, setStatus as showStatus, session, clientId, hueOf, autoGrow } from './shared/page.js';
+import { WireInspector } from './shared/inspector.js';
 
 const STORAGE = { clientId: 'ws-chat.clientId', name: 'ws-chat.name' };
 const RECONNECT_MIN_MS = 500;
@@ -12,7 +13,6 @@ const TYPING_EVERY_MS = 2000; // how often we tell others we are typing
 const TYPING_SHOWN_MS = 3500; // how long someone shows as typing
 const CLOSE_REPLACED = 4000; // the server: another socket of ours took the name
 
-const $ = (id) => document.getElementById(id);
 const wire = WireInspector.create({
   mount: document.querySelector('.topbar-right'),
   title: 'Wire · WebSocket',
@@ -26,7 +26,7 @@ const wire = WireInspector.create({
 const ui = {
   login: $('login'), loginForm: $('login-form'), nameInput: $('name-input'),
   loginError: $('login-error'), loginButton: $('login-button'),
-  app: $('app'), me: $('me'), status: $('status'), statusText: $('status-text'),
+  app: $('app'), me: $('me'),
   notice: $('notice'), messages: $('messages'), typing: $('typing'),
   composer: $('composer'), input: $('message-input'), send: $('send-button'),
   users: $('users'), userCount: $('user-count'), userCountButton: $('user-count-button'),
@@ -35,8 +35,8 @@ const ui = {
 
 const state = {
   socket: null,
-  clientId: loadClientId(),
-  wantedName: sessionStorage.getItem(STORAGE.name), // the name we join (or rejoin) as
+  clientId: clientId(STORAGE.clientId),
+  wantedName: session.get(STORAGE.name), // the name we join (or rejoin) as
   me: null, // {id, name} once welcomed
   joined: false, // welcomed on the current socket
   users: new Map(), // id -> {id, name}
@@ -50,15 +50,6 @@ const state = {
 };
 
 // ------------------------------------------------------------ connection
-
-function loadClientId() {
-  let id = sessionStorage.getItem(STORAGE.clientId);
-  if (!id) {
-    id = (crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`).replace(/-/g, '');
-    sessionStorage.setItem(STORAGE.clientId, id);
-  }
-  return id;
-}
 
 function connect() {
   clearTimeout(state.reconnectTimer);
@@ -149,7 +140,7 @@ function onWelcome({ you, users, history }) {
   state.me = you;
   state.joined = true;
   state.attempt = 0;
-  sessionStorage.setItem(STORAGE.name, you.name);
+  session.set(STORAGE.name, you.name);
   state.users = new Map(users.map((user) => [user.id, user]));
   renderUsers();
   ui.me.textContent = you.name;
@@ -229,7 +220,7 @@ function onError({ code, message }) {
   if (!state.joined) {
     // Still at the door: the name was refused; the socket stays open to retry.
     state.wantedName = null;
-    sessionStorage.removeItem(STORAGE.name);
+    session.remove(STORAGE.name);
     const text = code === 'name_taken' ? 'That nickname is taken: try another one.' : message;
     showLogin(text);
     setStatus('online', 'connected');
@@ -309,8 +300,7 @@ function renderTyping() {
 }
 
 function setStatus(kind, text) {
-  ui.status.dataset.state = kind;
-  ui.statusText.textContent = text;
+  showStatus(kind, text);
   const online = kind === 'online' && state.joined;
   ui.send.disabled = !online;
 }
@@ -342,13 +332,6 @@ function showLogin(error) {
   ui.nameInput.select();
 }
 
-/** A stable colour per name, so people are easy to tell apart. */
-function hueOf(name) {
-  let hash = 0;
-  for (const char of name) hash = (hash * 31 + char.codePointAt(0)) >>> 0;
-  return String(hash % 360);
-}
-
 // ------------------------------------------------------------ user input
 
 ui.loginForm.addEventListener('submit', (event) => {
@@ -368,7 +351,7 @@ ui.composer.addEventListener('submit', (event) => {
   if (!text) return;
   if (send({ type: 'message', text })) {
     ui.input.value = '';
-    autosize();
+    autoGrow(ui.input);
     state.lastTypingSent = 0;
   }
 });
@@ -381,7 +364,7 @@ ui.input.addEventListener('keydown', (event) => {
 });
 
 ui.input.addEventListener('input', () => {
-  autosize();
+  autoGrow(ui.input);
   const now = Date.now();
   if (ui.input.value.trim() && now - state.lastTypingSent > TYPING_EVERY_MS) {
     if (send({ type: 'typing' })) state.lastTypingSent = now;
@@ -392,11 +375,6 @@ ui.toggleUsers.addEventListener('click', () => {
   const open = ui.sidebar.classList.toggle('open');
   ui.toggleUsers.setAttribute('aria-expanded', String(open));
 });
-
-function autosize() {
-  ui.input.style.height = 'auto';
-  ui.input.style.height = `${Math.min(ui.input.scrollHeight, 160)}px`;
-}
 
 // Reconnect at once when the network comes back instead of waiting out the backoff.
 window.addEventListener('online', () => {

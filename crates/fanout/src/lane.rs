@@ -28,6 +28,11 @@ enum Command {
         now: bool,
         except: Option<u64>,
     },
+    Flush,
+    Ping {
+        frame: Bytes,
+        limit: u8,
+    },
 }
 
 /// The publisher's end of the lane.
@@ -67,6 +72,16 @@ impl Lane {
                                 }
                             }
                         }
+                        Command::Flush => {
+                            for outbox in sockets.values() {
+                                outbox.flush();
+                            }
+                        }
+                        Command::Ping { frame, limit } => {
+                            for outbox in sockets.values() {
+                                outbox.ping(frame.clone(), limit);
+                            }
+                        }
                     }
                 }
             })?;
@@ -96,6 +111,19 @@ impl Lane {
             frame: Bytes::copy_from_slice(frame),
             now,
             except,
+        });
+    }
+
+    /// Flushes every socket of the lane ([`Outbox::flush`]).
+    pub fn flush(&self) {
+        self.command(Command::Flush);
+    }
+
+    /// Pings every socket of the lane ([`Outbox::ping`]).
+    pub fn ping(&self, frame: &[u8], limit: u8) {
+        self.command(Command::Ping {
+            frame: Bytes::copy_from_slice(frame),
+            limit,
         });
     }
 

@@ -9,10 +9,12 @@
 //! - a socket with nothing in flight is written **straight from the
 //!   publisher**, a non-blocking write on its own descriptor: no task to
 //!   wake, no buffer to fill, as a single event loop would do it;
-//! - when that write would block (the peer reads slowly), or while the
-//!   socket's task holds its frames to batch them (a busy chat, see
-//!   `ops::pace`), the frame waits in the outbox's queue, and the socket's
-//!   task writes everything queued in one vectored write when it can;
+//! - a busy chat's frames (see `ops::pace`) wait in each outbox's queue,
+//!   and one clock for the whole chat flushes every outbox once per delay,
+//!   each in one vectored write: no socket's task wakes for them either;
+//! - when a write would block (the peer reads slowly), what it did not
+//!   take waits in the queue, and the socket's task writes it, with
+//!   whatever joins it, when the peer reads again;
 //! - a socket whose queue outgrows its bound is cut off (never skipped):
 //!   what it got is a gap-free prefix, then the close.
 //!
@@ -24,7 +26,8 @@
 //!
 //! Every byte of one socket leaves through its outbox, under its lock, so
 //! frames of one socket never overtake each other, whoever writes them.
-//! An idle socket holds no buffer, no timer and nothing queued.
+//! The same clock pings every socket ([`Outbox::ping`]), so an idle socket
+//! holds no buffer, no timer and nothing queued.
 #![deny(unsafe_code)]
 
 pub mod frame;

@@ -1,12 +1,15 @@
-//! One socket's way out, shared by whoever publishes to it and by the
-//! socket's own task (see the crate's documentation for the design).
+//! One socket's way out, shared by whoever publishes to it, by the
+//! socket's own task and by the clock that flushes a busy chat (see the
+//! crate's documentation for the design).
 //!
-//! The rule for every frame, under the outbox's lock: when nothing waits
-//! in the queue and the socket's task is not holding it, the publisher
-//! writes the frame itself, at once; whatever that write does not take,
-//! and every frame that finds something queued, is queued, and the task
-//! is woken to write it when the peer reads again. A frame is never
-//! skipped: a queue past its bound ends the socket instead.
+//! The rule for every frame, under the outbox's lock: a quiet chat's frame
+//! is written by its publisher at once, with whatever waits before it, as
+//! long as the peer takes it; a busy chat's frame is only queued, and the
+//! next [`Outbox::flush`] writes everything queued in one vectored write.
+//! Whatever a write does not take waits for the socket's task, which is
+//! woken to write it when the peer reads again, and until then nobody else
+//! writes. A frame is never skipped: a queue past its bound ends the socket
+//! instead.
 
 use bytes::{Buf, Bytes};
 use futures::task::AtomicWaker;
@@ -32,6 +35,8 @@ pub enum Ending {
     TooSlow,
     /// A write failed: the peer is gone.
     Broken,
+    /// The peer left too many pings unanswered: it is gone, or as good as.
+    Unresponsive,
     /// The app ends the socket with this close code and reason, after
     /// whatever was queued before.
     Close(u16, &'static str),
@@ -63,12 +68,25 @@ struct State {
     /// The front frame is partly written: it must be finished before
     /// anything else, a close frame included.
     front_started: bool,
-    /// The task holds the queue to batch it: publishers only add to it.
-    holding: bool,
+    /// The peer did not take the last write: the socket's task writes the
+    /// queue when it can, and nobody else tries meanwhile.
+    blocked: bool,
+    /// Pings sent since the peer last answered one.
+    unanswered_pings: u8,
     /// Why the socket must end, until its task learns it.
     ending: Option<Ending>,
     /// No frame from publishers is taken any more.
     closed: bool,
+}
+
+/// What one attempt to write the queue came to.
+enum Written {
+    /// The queue is empty.
+    All,
+    /// The peer takes no more for now: the task takes over.
+    Blocked,
+    /// The connection is broken.
+    Failed,
 }
 
 impl Outbox {
@@ -92,26 +110,28 @@ impl Outbox {
         self.stream
     }
 
-    /// Sends one complete frame. With `now` (a quiet chat) a socket with
-    /// nothing queued is written at once; without it (a busy chat) the
-    /// frame is queued and the task, unless it holds the queue, is woken
-    /// to write it with whatever else comes meanwhile.
+    /// Sends one complete frame. With `now` (a quiet chat) it is written at
+    /// once, after whatever waited before it, unless the peer is not taking
+    /// writes; without it (a busy chat) it waits for the next
+    /// [`Outbox::flush`].
     pub fn send(&self, frame: Bytes, now: bool) {
         let wake = {
             let mut state = self.state.lock();
             if state.closed {
                 return;
             }
-            let was_empty = state.queue.is_empty();
-            if was_empty && now && !state.holding {
+            if state.queue.is_empty() && now && !state.blocked {
+                // The everyday case, with no queue to touch.
                 match self.stream.try_write(&frame) {
                     Ok(written) if written == frame.len() => return,
                     Ok(written) => {
                         state.queue.push_back(frame.slice(written..));
                         state.front_started = true;
+                        state.blocked = true;
                     }
                     Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
                         state.queue.push_back(frame);
+                        state.blocked = true;
                     }
                     Err(_) => state.end(Ending::Broken),
                 }
@@ -121,12 +141,46 @@ impl Outbox {
                 true
             } else {
                 state.queue.push_back(frame);
-                was_empty && !state.holding
+                now && !state.blocked && self.write_queue(&mut state)
             }
         };
         if wake {
             self.task.wake();
         }
+    }
+
+    /// Writes everything queued, in as few writes as the peer allows: the
+    /// clock of a busy chat calls it once per delay for every socket.
+    pub fn flush(&self) {
+        let wake = {
+            let mut state = self.state.lock();
+            !state.queue.is_empty() && !state.blocked && self.write_queue(&mut state)
+        };
+        if wake {
+            self.task.wake();
+        }
+    }
+
+    /// Sends a ping frame after whatever was sent before, and ends the
+    /// socket instead once `limit` pings went unanswered: a keepalive for
+    /// any number of sockets from one clock, with no timer per socket.
+    pub fn ping(&self, frame: Bytes, limit: u8) {
+        let unresponsive = {
+            let mut state = self.state.lock();
+            state.unanswered_pings = state.unanswered_pings.saturating_add(1);
+            state.unanswered_pings > limit
+        };
+        if unresponsive {
+            self.state.lock().end(Ending::Unresponsive);
+            self.task.wake();
+        } else {
+            self.send(frame, true);
+        }
+    }
+
+    /// The peer answered a ping.
+    pub fn pong(&self) {
+        self.state.lock().unanswered_pings = 0;
     }
 
     /// Ends the socket with `code` and `reason` once what is queued went
@@ -145,18 +199,11 @@ impl Outbox {
         state.queue.push_back(frame);
     }
 
-    /// While `holding`, publishers only queue: the task writes what
-    /// gathered when it stops holding.
-    pub fn hold(&self, holding: bool) {
-        self.state.lock().holding = holding;
-    }
-
     /// For the socket's task: the ending if there is one (the app's close
     /// once what was queued before it went out), else writes what is
-    /// queued. `Flushed` once the queue is empty after a write;
-    /// `Pending` while there is nothing to write, the task holds the
-    /// queue, or the peer does not take more (the task is woken when that
-    /// changes).
+    /// queued. `Flushed` once the queue is empty after a write; `Pending`
+    /// while there is nothing to write or the peer does not take more (the
+    /// task is woken when that changes).
     pub fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Wake> {
         self.task.register(cx.waker());
         let mut state = self.state.lock();
@@ -166,20 +213,21 @@ impl Outbox {
         if !close_waits && let Some(ending) = state.ending.take() {
             return Poll::Ready(Wake::Ended(ending));
         }
-        if state.queue.is_empty() || (state.holding && !state.closed) {
+        if state.queue.is_empty() {
             return Poll::Pending;
         }
         for _ in 0..WRITES_PER_WAKE {
             match self.write_some(&mut state) {
                 Ok(()) if state.queue.is_empty() => {
-                    // An idle socket keeps no memory from a burst: a busy
-                    // one allocates its queue again once per delay.
+                    state.blocked = false;
+                    // An idle socket keeps no memory from a burst.
                     state.queue = VecDeque::new();
                     let ending = state.ending.take();
                     return Poll::Ready(ending.map_or(Wake::Flushed, Wake::Ended));
                 }
                 Ok(()) => {}
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    state.blocked = true;
                     // Registers for the peer reading again; ready at once
                     // means it did meanwhile, so write again.
                     match self.stream.poll_write_ready(cx) {
@@ -194,6 +242,36 @@ impl Outbox {
         // A long queue: the rest after the other tasks had their turn.
         cx.waker().wake_by_ref();
         Poll::Pending
+    }
+
+    /// Writes the queue for a publisher or the clock until it is empty or
+    /// the peer takes no more: true when the task must be woken (to take
+    /// over the writing, or to learn that the socket ends).
+    fn write_queue(&self, state: &mut State) -> bool {
+        let written = loop {
+            match self.write_some(state) {
+                Ok(()) if state.queue.is_empty() => break Written::All,
+                Ok(()) => {}
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break Written::Blocked,
+                Err(_) => break Written::Failed,
+            }
+        };
+        match written {
+            Written::All => {
+                // An idle socket keeps no memory from a burst: a busy one
+                // allocates its queue again once per delay.
+                state.queue = VecDeque::new();
+                state.ending.is_some()
+            }
+            Written::Blocked => {
+                state.blocked = true;
+                true
+            }
+            Written::Failed => {
+                state.end(Ending::Broken);
+                true
+            }
+        }
     }
 
     /// One vectored write of the front of the queue; drops what went out.
@@ -391,21 +469,87 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_held_queue_waits_for_the_task() {
+    async fn a_busy_frame_waits_for_the_flush() {
         let (outbox, mut peer) = outbox_and_peer(100).await;
-        outbox.hold(true);
-        outbox.send(numbered(1), true);
-        outbox.send(numbered(2), true);
-        assert_eq!(outbox.state.lock().queue.len(), 2, "held: nothing written");
-        outbox.hold(false);
-        let flushed = tokio::time::timeout(Duration::from_secs(10), async {
-            let flushed = poll_fn(|cx| outbox.poll_next(cx)).await;
-            let mut received = [0u8; 20];
-            peer.read_exact(&mut received).await.unwrap();
-            (flushed, received)
-        });
-        let (flushed, received) = flushed.await.expect("the held frames go out");
-        assert_eq!(flushed, Wake::Flushed);
+        outbox.send(numbered(1), false);
+        outbox.send(numbered(2), false);
+        assert_eq!(outbox.state.lock().queue.len(), 2, "busy: nothing written");
+        outbox.flush();
+        {
+            let state = outbox.state.lock();
+            assert!(state.queue.is_empty(), "one flush wrote both");
+            let capacity = state.queue.capacity();
+            assert_eq!(capacity, 0, "and gave the queue's buffer back");
+        }
+        let mut received = [0u8; 20];
+        let read = tokio::time::timeout(Duration::from_secs(10), peer.read_exact(&mut received));
+        read.await.expect("the flushed frames arrive").unwrap();
         assert_eq!(numbers(&received), (vec![1, 2], false));
+    }
+
+    #[tokio::test]
+    async fn a_flush_the_peer_does_not_take_falls_back_to_the_task_in_order() {
+        let (outbox, mut peer) = outbox_and_peer(100_000).await;
+        // More than the small buffers take: the flush blocks part way.
+        for n in 0..20_000 {
+            outbox.send(numbered(n), false);
+        }
+        outbox.flush();
+        assert!(outbox.state.lock().blocked, "the peer took only part of it");
+        // While the task owns the writing, neither a flush nor a quiet
+        // frame writes past it.
+        outbox.send(numbered(20_000), true);
+        outbox.flush();
+        let task = tokio::spawn(drive(outbox.clone()));
+        let mut received = vec![0u8; 20_001 * 10];
+        let read = tokio::time::timeout(Duration::from_secs(10), peer.read_exact(&mut received));
+        read.await.expect("everything arrives").unwrap();
+        assert_eq!(numbers(&received), ((0..=20_000).collect(), false));
+        outbox.end(1000, "done");
+        let ended = tokio::time::timeout(Duration::from_secs(10), task).await;
+        assert_eq!(ended.unwrap().unwrap(), Ending::Close(1000, "done"));
+    }
+
+    #[tokio::test]
+    async fn a_quiet_frame_after_a_busy_burst_takes_the_burst_with_it() {
+        let (outbox, mut peer) = outbox_and_peer(100).await;
+        outbox.send(numbered(1), false);
+        outbox.send(numbered(2), true);
+        {
+            let state = outbox.state.lock();
+            assert!(state.queue.is_empty(), "both written at once, in order");
+            assert_eq!(state.queue.capacity(), 0, "and the queue's buffer released");
+        }
+        let mut received = [0u8; 20];
+        let read = tokio::time::timeout(Duration::from_secs(10), peer.read_exact(&mut received));
+        read.await.expect("both arrive").unwrap();
+        assert_eq!(numbers(&received), (vec![1, 2], false));
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_leaves_pings_unanswered_is_ended() {
+        let (outbox, mut peer) = outbox_and_peer(100).await;
+        let ping = frame::ping();
+        outbox.ping(ping.clone(), 2);
+        outbox.ping(ping.clone(), 2);
+        outbox.pong();
+        outbox.ping(ping.clone(), 2);
+        outbox.ping(ping.clone(), 2);
+        assert_eq!(
+            outbox.state.lock().ending,
+            None,
+            "two unanswered are allowed"
+        );
+        outbox.ping(ping.clone(), 2);
+        let woke =
+            tokio::time::timeout(Duration::from_secs(10), poll_fn(|cx| outbox.poll_next(cx)));
+        assert_eq!(
+            woke.await.expect("the task learns it"),
+            Wake::Ended(Ending::Unresponsive)
+        );
+        let mut received = vec![0u8; 4 * ping.len()];
+        let read = tokio::time::timeout(Duration::from_secs(10), peer.read_exact(&mut received));
+        read.await.expect("the four pings went out").unwrap();
+        assert_eq!(received, ping.repeat(4));
     }
 }

@@ -114,7 +114,8 @@ impl AdmissionConfig {
 }
 
 /// The open-files limit less a reserve: an eighth of it, at least
-/// [`MIN_RESERVE`] and at most 1024, and never more than half.
+/// `MIN_RESERVE` (the probe, refusal and waiting places plus 32) and at
+/// most 1024, and never more than half.
 pub fn default_max_connections(open_files_limit: u64) -> usize {
     let limit = usize::try_from(open_files_limit).unwrap_or(usize::MAX);
     let reserve = (limit / 8).clamp(MIN_RESERVE, 1024).min(limit / 2);

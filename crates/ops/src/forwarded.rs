@@ -84,14 +84,17 @@ pub struct TrustedProxies {
 }
 
 impl TrustedProxies {
+    /// Trusts the proxies in `networks` (`TRUSTED_PROXIES`).
     pub fn new(networks: Vec<Network>) -> TrustedProxies {
         TrustedProxies { networks }
     }
 
+    /// Whether no proxy is trusted: then the TCP peer is always the client.
     pub fn is_empty(&self) -> bool {
         self.networks.is_empty()
     }
 
+    /// Whether a peer at `address` is a trusted proxy.
     pub fn trusts(&self, address: IpAddr) -> bool {
         self.networks
             .iter()

@@ -2,7 +2,8 @@
 //! repeats it: logging, the open-files limit, the settings from the
 //! environment, the shutdown signals, the listening socket, then the app's
 //! own start, serve and drain, in that order. While the app starts (it may
-//! wait for Redis) the port already answers, with [`crate::starting`].
+//! wait for Redis) the port already answers (the private `starting`
+//! module: `/healthz` 503 `"starting"`, anything else 503).
 //!
 //! An app says what is its own by implementing [`Launch`]; its `main.rs`
 //! is the allocator and `ops::launch::run::<App>()`.

@@ -4,6 +4,7 @@
 //! limiting, the browser-origin check and the chats' write pace; and [`launch`], which starts and
 //! stops every app the same way.
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod admission;
 pub mod close;
@@ -21,13 +22,13 @@ pub mod pace;
 pub mod peek;
 pub mod rate;
 pub mod raw_route;
-pub mod refusal;
+pub(crate) mod refusal;
 pub mod server;
 mod serving;
 pub mod shutdown;
-pub mod spare;
-pub mod starting;
-pub mod telemetry;
+pub(crate) mod spare;
+pub(crate) mod starting;
+pub(crate) mod telemetry;
 pub mod web;
 
 pub use config::ServerConfig;

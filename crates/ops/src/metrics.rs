@@ -16,8 +16,10 @@ use warp::http::StatusCode;
 
 pub use prometheus_client;
 
+/// The `code` label of `errors_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CodeLabel {
+    /// A contract error code (`bad_request`, `rate_limited`, ...).
     pub code: String,
 }
 
@@ -39,6 +41,7 @@ pub struct CoreMetrics {
 }
 
 impl CoreMetrics {
+    /// The series, registered in `registry` under their exported names.
     pub fn register(registry: &mut Registry) -> CoreMetrics {
         let metrics = CoreMetrics::default();
         registry.register(
@@ -74,6 +77,7 @@ impl CoreMetrics {
         metrics
     }
 
+    /// Counts one error sent to a client, by its contract code.
     pub fn count_error(&self, code: protocol::ErrorCode) {
         self.errors
             .get_or_create(&CodeLabel {
@@ -83,8 +87,10 @@ impl CoreMetrics {
     }
 }
 
+/// The `reason` label of `connections_refused_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabel {
+    /// Why the connection was refused (an admission [`crate::admission::Reason`]).
     pub reason: &'static str,
 }
 
@@ -105,6 +111,7 @@ pub struct ProcessMetrics {
 }
 
 impl ProcessMetrics {
+    /// Counts one refused connection, by reason.
     pub fn count_refusal(&self, reason: &'static str) {
         self.connections_refused
             .get_or_create(&ReasonLabel { reason })

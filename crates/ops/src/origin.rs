@@ -3,6 +3,8 @@
 
 use http::HeaderMap;
 
+/// Which browser origins may open a socket or stream: the server's own host,
+/// plus `ALLOWED_ORIGINS`. A request without `Origin` (not a browser) passes.
 #[derive(Debug, Clone, Default)]
 pub struct OriginPolicy {
     allowed: Vec<String>,

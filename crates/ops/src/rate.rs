@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+/// One token bucket: `try_take` says whether one more event fits the rate.
 #[derive(Debug, Clone)]
 pub struct TokenBucket {
     rate_per_sec: f64,
@@ -13,6 +14,7 @@ pub struct TokenBucket {
 }
 
 impl TokenBucket {
+    /// A full bucket for `rate_per_sec` (`0`: unlimited).
     pub fn new(rate_per_sec: u32) -> TokenBucket {
         let rate = f64::from(rate_per_sec);
         TokenBucket {

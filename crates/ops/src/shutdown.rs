@@ -31,10 +31,12 @@ impl Shutdown {
         Ok(shutdown)
     }
 
+    /// Begins the shutdown: every task waiting on this signal wakes.
     pub fn trigger(&self) {
         self.token.cancel();
     }
 
+    /// Whether the shutdown has begun.
     pub fn is_triggered(&self) -> bool {
         self.token.is_cancelled()
     }

@@ -31,6 +31,7 @@ pub struct SpareDescriptor {
 }
 
 impl SpareDescriptor {
+    /// Opens the spare descriptor (holds none if the process is out of them already).
     pub fn open() -> SpareDescriptor {
         let mut spare = SpareDescriptor { file: None };
         spare.refill();

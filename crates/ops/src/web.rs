@@ -2,7 +2,8 @@
 //! from any folder. Each app derives `rust_embed::RustEmbed` on its own
 //! `web/<app>` folder and mounts [`pages`] last, after its API routes.
 //! `GET /shared/<file>` serves `web/shared`, the files every page uses (the
-//! wire inspector), embedded here once so the three apps serve the same copy.
+//! wire inspector, the pages' small helpers), embedded here once so the three
+//! apps serve the same copy.
 
 use rust_embed::RustEmbed;
 use warp::Filter;
@@ -84,7 +85,8 @@ mod tests {
     fn finds_the_shared_folder_beside_the_app_folder() {
         assert!(text("shared/inspector.js").contains("WireInspector"));
         assert!(text("shared/inspector.css").contains(".wire-panel"));
-        assert!(text("index.html").contains("shared/inspector.js"));
+        assert!(text("app.js").contains("./shared/inspector.js"));
+        assert!(text("app.js").contains("./shared/page.js"));
         assert_eq!(
             find::<Page>("shared/inspector.css")
                 .unwrap()

@@ -8,13 +8,21 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
+    /// The input does not parse or breaks a limit other than size.
     BadRequest,
+    /// Too long: text over 2000 characters, a frame over the size limit.
     TooLarge,
+    /// Over the sender's message rate.
     RateLimited,
+    /// The name is held by someone else (case-insensitive).
     NameTaken,
+    /// ws-chat: a frame other than `hello` before the welcome.
     NotJoined,
+    /// rooms-chat: an event for a room the socket has not joined.
     NotInRoom,
+    /// sse-stocks: a symbol the server does not serve.
     UnknownSymbol,
+    /// The server cannot serve this now (Redis unreachable, shutting down).
     Unavailable,
 }
 
@@ -43,7 +51,9 @@ impl fmt::Display for ErrorCode {
 /// `{"code": "...", "message": "..."}`: what a client is told when it erred.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
+    /// Which error.
     pub code: ErrorCode,
+    /// A sentence for people, at most [`ErrorBody::MAX_MESSAGE_CHARS`] characters.
     pub message: String,
 }
 
@@ -54,6 +64,7 @@ impl ErrorBody {
     /// echoed back in an error, nor fill the logs with it.
     pub const MAX_MESSAGE_CHARS: usize = 200;
 
+    /// The body for `code`; a longer `message` is cut to [`Self::MAX_MESSAGE_CHARS`].
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         let mut message = message.into();
         if let Some((cut, _)) = message.char_indices().nth(Self::MAX_MESSAGE_CHARS) {
@@ -63,6 +74,7 @@ impl ErrorBody {
         ErrorBody { code, message }
     }
 
+    /// A `bad_request` body.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::BadRequest, message)
     }

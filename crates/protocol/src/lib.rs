@@ -5,6 +5,7 @@
 //! checked here. Nothing in this crate does I/O, so the apps, the load
 //! generator and the tests all agree on the same bytes.
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod error;
 pub mod rooms;

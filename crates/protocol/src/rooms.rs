@@ -12,19 +12,29 @@ use serde_json::Value;
 
 /// Client event names.
 pub mod client_event {
+    /// `join`: enter a room under a name.
     pub const JOIN: &str = "join";
+    /// `leave`: leave a room.
     pub const LEAVE: &str = "leave";
+    /// `message`: post a text to a room.
     pub const MESSAGE: &str = "message";
+    /// `typing`: say one is typing in a room, or stopped.
     pub const TYPING: &str = "typing";
+    /// `rooms`: ask for the room list and counts.
     pub const ROOMS: &str = "rooms";
 }
 
 /// Server event names.
 pub mod server_event {
+    /// `message`: a room message, to every member, the sender included.
     pub const MESSAGE: &str = "message";
+    /// `user_joined`: someone entered the room.
     pub const USER_JOINED: &str = "user_joined";
+    /// `user_left`: someone left the room or lost the connection.
     pub const USER_LEFT: &str = "user_left";
+    /// `typing`: another member is typing (or stopped).
     pub const TYPING: &str = "typing";
+    /// `rooms`: the room list changed.
     pub const ROOMS: &str = "rooms";
 }
 
@@ -34,10 +44,15 @@ pub mod server_event {
 /// out of the JSON rather than sent as `null`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JoinRequest {
+    /// The room to join (and so create).
     pub room: String,
+    /// The name to use in that room.
     pub name: String,
+    /// The id of the last message this client saw: the ack's history then
+    /// holds every message after it that the server still has.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since: Option<u64>,
+    /// Lets a reconnecting client take its own name back (contract: `clientId`).
     #[serde(rename = "clientId", default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
 }
@@ -45,20 +60,25 @@ pub struct JoinRequest {
 /// `leave {"room"}`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeaveRequest {
+    /// The room to leave.
     pub room: String,
 }
 
 /// `message {"room","text"}`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageRequest {
+    /// The room to post to.
     pub room: String,
+    /// The message text.
     pub text: String,
 }
 
 /// `typing {"room","typing"}`
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct TypingRequest {
+    /// The room typed in.
     pub room: String,
+    /// `true` while typing, `false` once stopped (absent: `true`).
     #[serde(default = "default_typing")]
     pub typing: bool,
 }
@@ -69,6 +89,8 @@ fn default_typing() -> bool {
 
 /// A request type whose fields must also meet the contract's limits.
 pub trait Validate: Sized {
+    /// The request with its fields trimmed and checked, or the contract's
+    /// error for the first one that fails.
     fn validate(self) -> Result<Self, ErrorBody>;
 }
 
@@ -122,10 +144,15 @@ pub fn parse<T: DeserializeOwned + Validate>(payload: Value) -> Result<T, ErrorB
 /// A room message, as broadcast and as kept in history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomMessage {
+    /// Dense per-room sequence, from 1.
     pub id: u64,
+    /// The room it was posted to.
     pub room: String,
+    /// The sender's name.
     pub from: String,
+    /// The text, trimmed.
     pub text: String,
+    /// When the server accepted it, Unix milliseconds.
     pub ts: i64,
 }
 
@@ -161,8 +188,11 @@ pub fn splice_message_json(id: u64, tail: &str) -> String {
 /// `user_joined`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserJoined {
+    /// The room entered.
     pub room: String,
+    /// The newcomer's name.
     pub name: String,
+    /// When, Unix milliseconds.
     pub ts: i64,
 }
 
@@ -170,78 +200,103 @@ pub struct UserJoined {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LeaveReason {
+    /// The member sent `leave`.
     Left,
+    /// The member's connection ended (or its instance died).
     Disconnected,
 }
 
 /// `user_left`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserLeft {
+    /// The room left.
     pub room: String,
+    /// The name of who left.
     pub name: String,
+    /// When, Unix milliseconds.
     pub ts: i64,
+    /// Why.
     pub reason: LeaveReason,
 }
 
 /// `typing` as relayed to the other members.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Typing {
+    /// The room.
     pub room: String,
+    /// The typist's name.
     pub name: String,
+    /// `true` while typing, `false` once stopped.
     pub typing: bool,
 }
 
 /// One entry of the room list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomCount {
+    /// The room's name.
     pub name: String,
+    /// How many members it has now (never 0: empty rooms are not listed).
     pub members: u64,
 }
 
 /// The `rooms` push.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomList {
+    /// The busiest rooms, with their counts.
     pub rooms: Vec<RoomCount>,
 }
 
 /// Ack of a successful `join`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JoinAck {
+    /// Always `true` here.
     pub ok: bool,
+    /// The room joined.
     pub room: String,
+    /// The names in the room, the new member included.
     pub members: Vec<String>,
+    /// The last messages, oldest first, or those after `since`.
     pub history: Vec<RoomMessage>,
 }
 
 /// Ack of a successful `message`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageAck {
+    /// Always `true` here.
     pub ok: bool,
+    /// The id the message got.
     pub id: u64,
+    /// When the server accepted it, Unix milliseconds.
     pub ts: i64,
 }
 
 /// Ack of a successful `rooms`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomsAck {
+    /// Always `true` here.
     pub ok: bool,
+    /// The busiest rooms, with their counts.
     pub rooms: Vec<RoomCount>,
 }
 
 /// `{"ok":true}` (leave, typing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OkAck {
+    /// Always `true` here.
     pub ok: bool,
 }
 
 impl OkAck {
+    /// The one value there is: `{"ok":true}`.
     pub const OK: OkAck = OkAck { ok: true };
 }
 
 /// `{"ok":false,"error":{...}}`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorAck {
+    /// Always `false` here.
     pub ok: bool,
+    /// What was wrong.
     pub error: ErrorBody,
 }
 
@@ -252,6 +307,7 @@ impl From<ErrorBody> for ErrorAck {
 }
 
 impl ErrorAck {
+    /// The error ack for `code`, with a message for people.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         ErrorBody::new(code, message).into()
     }

@@ -15,11 +15,16 @@ pub const KEEPALIVE_COMMENT: &str = "keep-alive";
 /// The latest price of one symbol.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Quote {
+    /// The ticker, e.g. `AAPL`.
     pub symbol: String,
+    /// The latest price.
     pub price: f64,
+    /// Change since the session's opening price.
     pub change: f64,
+    /// That change in percent of the opening price.
     #[serde(rename = "changePct")]
     pub change_pct: f64,
+    /// When the price was made, Unix milliseconds.
     pub ts: i64,
 }
 
@@ -33,8 +38,11 @@ pub fn quote_json<T: Serialize + ?Sized>(quote: &T) -> String {
 /// An entry of `GET /api/symbols`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SymbolInfo {
+    /// The ticker, e.g. `AAPL`.
     pub symbol: String,
+    /// The company's name.
     pub name: String,
+    /// The price when the server started.
     pub price: f64,
 }
 

@@ -5,9 +5,13 @@
 
 use crate::error::{ErrorBody, ErrorCode};
 
+/// Longest nickname, in characters.
 pub const NAME_MAX_CHARS: usize = 32;
+/// Longest room name, in characters.
 pub const ROOM_MAX_CHARS: usize = 40;
+/// Longest message text, in characters.
 pub const TEXT_MAX_CHARS: usize = 2000;
+/// Longest `clientId`, in characters.
 pub const CLIENT_ID_MAX_CHARS: usize = 64;
 
 /// A nickname: trimmed, 1 to 32 characters, no control characters.

@@ -8,13 +8,19 @@ use serde::{Deserialize, Serialize};
 /// A frame from a browser or any other client, after validation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientFrame {
+    /// `hello`: join the chat under a name; must be the first frame.
     Hello {
+        /// The wanted name, trimmed.
         name: String,
+        /// Lets a reconnecting client take its own name over (contract: `clientId`).
         client_id: Option<String>,
     },
+    /// `message`: post a text to everyone.
     Message {
+        /// The text, trimmed.
         text: String,
     },
+    /// `typing`: tell the others one is typing.
     Typing,
 }
 
@@ -65,16 +71,22 @@ impl ClientFrame {
 /// A user as others see them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
+    /// The server's id for this connection's user.
     pub id: String,
+    /// The name, as the user wrote it.
     pub name: String,
 }
 
 /// One chat message, as broadcast and as kept in history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
+    /// Increases strictly, from 1.
     pub id: u64,
+    /// Who sent it.
     pub from: User,
+    /// The text, trimmed.
     pub text: String,
+    /// When the server accepted it, Unix milliseconds.
     pub ts: i64,
 }
 
@@ -113,25 +125,38 @@ fn serialize_history<S: serde::Serializer>(
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum ServerFrame {
+    /// The answer to a successful `hello`.
     Welcome {
+        /// The user this connection joined as.
         you: User,
+        /// Everyone in the chat, this user included.
         users: Vec<User>,
         /// Up to the last 50 messages, each exactly as its `message` frame.
         #[serde(serialize_with = "serialize_history")]
         history: Vec<ChatMessage>,
     },
+    /// A chat message, to every joined client, the sender included.
     Message(ChatMessage),
+    /// Someone joined (sent to the others).
     Joined {
+        /// Who joined.
         user: User,
+        /// When, Unix milliseconds.
         ts: i64,
     },
+    /// Someone left (sent to the others).
     Left {
+        /// Who left.
         user: User,
+        /// When, Unix milliseconds.
         ts: i64,
     },
+    /// Someone is typing (sent to the others).
     Typing {
+        /// Who is typing.
         user: User,
     },
+    /// A bad frame's error; the connection stays open.
     Error(ErrorBody),
 }
 

@@ -7,8 +7,8 @@ use fred::types::RespVersion;
 use std::time::Duration;
 
 /// Pause between two reconnection attempts. Constant rather than
-/// exponential: an outage of the one Redis is the only case, and clients
-/// should be back within a fraction of a second of it.
+/// exponential: clients should be back within a fraction of a second of
+/// their Redis (or, behind Sentinel, of the promoted replica).
 const RECONNECT_DELAY_MS: u32 = 250;
 
 /// How a connection behaves; one per job (commands, a blocking read, a
@@ -42,10 +42,38 @@ pub fn builder(url: &str, options: &LinkOptions) -> Result<Builder> {
     Ok(builder_for(config(url)?, options))
 }
 
-/// `REDIS_URL` read as fred's configuration (one Redis, or the seed nodes
-/// of a Redis Cluster), for a caller that connects to its nodes one by one.
+/// `REDIS_URL` read as fred's configuration (one Redis, the seed nodes of
+/// a Redis Cluster, or the sentinels of a Sentinel service), for a caller
+/// that connects to its nodes one by one.
 pub fn config(url: &str) -> Result<Config> {
-    Config::from_url(url).with_context(|| format!("REDIS_URL={url:?} is not a Redis URL"))
+    let fred_url = sentinel_url(url).unwrap_or_else(|| url.to_owned());
+    Config::from_url(&fred_url).with_context(|| format!("REDIS_URL={url:?} is not a Redis URL"))
+}
+
+/// `redis-sentinel://HOST:PORT[,HOST:PORT…]/SERVICE` (the sentinels, then
+/// the service they watch) written as fred reads it:
+/// `redis-sentinel://HOST:PORT/0?sentinelServiceName=SERVICE&node=HOST:PORT…`.
+/// `None` for any other URL (fred's own Sentinel form included).
+fn sentinel_url(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    if !scheme.ends_with("-sentinel") || rest.contains('?') {
+        return None;
+    }
+    let (authority, service) = rest.split_once('/')?;
+    if service.is_empty() || service.contains('/') || service.parse::<u8>().is_ok() {
+        return None;
+    }
+    let (credentials, hosts) = match authority.rsplit_once('@') {
+        Some((credentials, hosts)) => (format!("{credentials}@"), hosts),
+        None => (String::new(), authority),
+    };
+    let mut hosts = hosts.split(',').filter(|host| !host.is_empty());
+    let first = hosts.next()?;
+    let mut fred_url = format!("{scheme}://{credentials}{first}/0?sentinelServiceName={service}");
+    for host in hosts {
+        fred_url.push_str(&format!("&node={host}"));
+    }
+    Some(fred_url)
 }
 
 /// The builder for a configuration with the options (see [`builder`]).
@@ -84,6 +112,7 @@ pub fn connect(url: &str, options: &LinkOptions) -> Result<Client> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fred::types::config::ServerConfig;
 
     #[test]
     fn a_bad_url_names_the_variable() {
@@ -94,6 +123,31 @@ mod tests {
             error.as_deref(),
             Some("REDIS_URL=\"not a url\" is not a Redis URL")
         );
+    }
+
+    #[test]
+    fn sentinel_urls_list_the_sentinels_then_the_service() {
+        let url = "redis-sentinel://127.0.0.1:26379,127.0.0.1:26380/mymaster";
+        assert_eq!(
+            sentinel_url(url).as_deref(),
+            Some(
+                "redis-sentinel://127.0.0.1:26379/0?sentinelServiceName=mymaster&node=127.0.0.1:26380"
+            )
+        );
+        let parsed = config(url).unwrap();
+        let ServerConfig::Sentinel {
+            hosts,
+            service_name,
+        } = parsed.server
+        else {
+            panic!("not a sentinel config: {:?}", parsed.server);
+        };
+        assert_eq!(service_name, "mymaster");
+        assert_eq!(hosts.len(), 2);
+        // fred's own form passes through.
+        let fred = "redis-sentinel://127.0.0.1:26379/0?sentinelServiceName=m";
+        assert_eq!(sentinel_url(fred), None);
+        assert!(config(fred).is_ok());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// The link's state, shared by whoever uses or reports the link.
 pub struct LinkHealth {
     up: AtomicBool,
 }
@@ -27,6 +28,7 @@ impl LinkHealth {
         }
     }
 
+    /// Whether the last command went through.
     pub fn is_up(&self) -> bool {
         self.up.load(Ordering::Relaxed)
     }

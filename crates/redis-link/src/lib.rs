@@ -1,7 +1,8 @@
 //! The one way the apps speak Redis.
 //!
-//! - [`connect`] builds the fred client from `REDIS_URL` (one Redis, or a
-//!   Redis Cluster with `redis-cluster://`), always with RESP3, one
+//! - [`connect()`] builds the fred client from `REDIS_URL` (one Redis, a
+//!   Redis Cluster with `redis-cluster://`, or the master of a Sentinel
+//!   service with `redis-sentinel://`), always with RESP3, one
 //!   reconnect policy and timeouts on every command, so that no caller can
 //!   hang on a Redis that stopped answering.
 //! - [`Script`] runs a Lua file by its SHA and loads it again when Redis
@@ -12,6 +13,7 @@
 //! Each app keeps its own key schema and scripts (its `cluster/` folder);
 //! this crate knows nothing about them.
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod connect;
 pub mod health;

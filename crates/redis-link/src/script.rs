@@ -6,6 +6,7 @@
 use fred::prelude::{Client, Error, FromValue};
 use fred::types::{MultipleKeys, MultipleValues};
 
+/// One Lua script, run by its SHA and loaded again when Redis forgot it.
 pub struct Script {
     /// fred's script: the source and its SHA-1, computed here.
     inner: fred::types::scripts::Script,

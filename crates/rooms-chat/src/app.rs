@@ -193,6 +193,7 @@ async fn start(config: Config, shutdown: &Shutdown) -> Result<Server> {
                     history_keep: config.history_keep,
                     pubsub_capacity: config.pubsub_capacity,
                     timeout: config.redis_timeout,
+                    wait_replicas: config.wait_replicas,
                 };
                 let (store, events) = connect_when_up(settings, &link, &metrics, shutdown).await?;
                 let store = Arc::new(store);

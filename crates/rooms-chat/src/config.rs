@@ -51,6 +51,9 @@ pub struct Config {
     pub write_delay: Duration,
     /// `REDIS_TIMEOUT_MS` (cluster): the longest a client event waits on Redis.
     pub redis_timeout: Duration,
+    /// `REDIS_WAIT_REPLICAS` (cluster): replicas that must have a message
+    /// before its ack says `ok` (0: none asked).
+    pub wait_replicas: u32,
     /// `HISTORY_KEEP`: messages kept per room for `since` resumes.
     pub history_keep: usize,
     /// `ROOMS_LIST_MAX`: rooms in a `rooms` ack or push, the busiest.
@@ -81,6 +84,7 @@ impl Config {
             max_queued_bytes: env_or("MAX_QUEUED_BYTES", DEFAULT_MAX_QUEUED_BYTES)?,
             write_delay: Duration::from_millis(env_or("WRITE_DELAY_MS", DEFAULT_WRITE_DELAY_MS)?),
             redis_timeout: millis("REDIS_TIMEOUT_MS", DEFAULT_REDIS_TIMEOUT_MS)?,
+            wait_replicas: env_or("REDIS_WAIT_REPLICAS", 0)?,
             history_keep: env_or("HISTORY_KEEP", 1000)?,
             rooms_list_max: env_or("ROOMS_LIST_MAX", 100)?,
             rooms_push_delay: millis("ROOMS_PUSH_MS", 200)?,

@@ -116,10 +116,14 @@ async fn members_chat_in_a_room() {
         (json!("general"), json!("bob"))
     );
 
-    let taken = bob
+    // A socket not yet in the room: bob, already in it, would be refused
+    // for that reason before the name is even looked at.
+    let mut carol = Client::connect(server.addr).await;
+    let taken = carol
         .request("join", json!({"room":"general","name":"ALICE"}))
         .await;
     assert_eq!(taken["ok"], false);
+    assert_eq!(taken["error"]["code"], "name_taken", "{taken}");
 
     let sent = alice
         .request("message", json!({"room":"general","text":"  hi  "}))
@@ -138,15 +142,19 @@ async fn members_chat_in_a_room() {
         .request("message", json!({"room":"elsewhere","text":"x"}))
         .await;
     assert_eq!(outside["error"]["code"], "not_in_room");
-    for bad in [
-        json!(null),
-        json!(42),
-        json!([1]),
-        json!({"room":"general"}),
-        json!({"room":"general","text":"x".repeat(2001)}),
+    for (bad, code) in [
+        (json!(null), "bad_request"),
+        (json!(42), "bad_request"),
+        (json!([1]), "bad_request"),
+        (json!({"room":"general"}), "bad_request"),
+        (
+            json!({"room":"general","text":"x".repeat(2001)}),
+            "too_large",
+        ),
     ] {
         let refused = bob.request("message", bad.clone()).await;
         assert_eq!(refused["ok"], false, "{bad}");
+        assert_eq!(refused["error"]["code"], code, "{bad}: {refused}");
         assert!(refused["error"]["message"].is_string());
     }
 

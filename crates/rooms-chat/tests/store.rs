@@ -42,6 +42,7 @@ async fn redis_store(
         history_keep: 100,
         pubsub_capacity: 1024,
         timeout: Duration::from_secs(5),
+        wait_replicas: 0,
     };
     let link = Arc::new(Link::cluster(instance.into(), Metrics::default()));
     RedisStore::connect(settings, link, Metrics::default())
@@ -453,8 +454,54 @@ async fn a_dead_instance_is_claimed_once(redis: SharedRedis) {
     joined(&alive_two, "lobby", &member("Ghost", "g2", None), None).await;
 }
 
+/// After a failover each instance moves a room on from what it delivered,
+/// and they may have delivered different amounts (one saw messages the
+/// promoted replica lacks, the other did not): the first to get there jumps,
+/// the others follow that jump, and no id is handed out twice.
+async fn instances_resume_a_room_past_one_jump(redis: SharedRedis) {
+    let (one, _) = redis_store(&redis, "one").await;
+    let (two, _) = redis_store(&redis, "two").await;
+    joined(&one, "hall", &member("ann", "s1", None), None).await;
+    let mut last = 0;
+    for _ in 0..3 {
+        last = one.append("hall", "ann", "hi").await.unwrap().id;
+    }
+    let pos = one
+        .events_after("hall", 0)
+        .await
+        .unwrap()
+        .last()
+        .unwrap()
+        .pos;
+    // Instance one delivered everything; two believes it saw two messages
+    // more (lost with the old master).
+    let first = one
+        .resume_room("hall", last, pos, Vec::new())
+        .await
+        .unwrap();
+    assert!(first > pos + 2, "the jump clears what anyone delivered");
+    let appended = one.append("hall", "ann", "after").await.unwrap().id;
+    assert!(appended > last + 2, "{appended} after {last}");
+    let second = two
+        .resume_room("hall", last + 2, pos + 2, Vec::new())
+        .await
+        .unwrap();
+    assert_eq!(second, first, "the second instance follows the first jump");
+    let next = two.append("hall", "ann", "again").await.unwrap().id;
+    assert_eq!(next, appended + 1, "no jump back, no id twice");
+    let after: Vec<u64> = one
+        .events_after("hall", first)
+        .await
+        .unwrap()
+        .iter()
+        .map(|event| event.pos)
+        .collect();
+    assert_eq!(after, vec![first + 1, first + 2]);
+}
+
 testkit::on_one_redis_and_on_a_cluster!(
     redis_store_keeps_the_contract,
+    instances_resume_a_room_past_one_jump,
     two_instances_never_share_an_id_or_a_name,
     a_dead_instance_is_claimed_once,
     a_join_hears_every_event_after_its_place,

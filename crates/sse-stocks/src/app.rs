@@ -23,13 +23,13 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 /// What the routes (and the stream route) need to answer.
-pub struct App {
-    pub hub: Arc<Hub>,
-    pub cluster: Option<Arc<Cluster>>,
+pub(crate) struct App {
+    pub(crate) hub: Arc<Hub>,
+    pub(crate) cluster: Option<Arc<Cluster>>,
     /// Which browser pages may open a stream (contract: same host or `ALLOWED_ORIGINS`).
-    pub origins: OriginPolicy,
-    pub retry: Duration,
-    pub stream_max_age: Option<Duration>,
+    pub(crate) origins: OriginPolicy,
+    pub(crate) retry: Duration,
+    pub(crate) stream_max_age: Option<Duration>,
 }
 
 /// sse-stocks running: the shared state, the series, the health to

@@ -8,13 +8,17 @@
 use std::fmt;
 use std::str::FromStr;
 
+/// The id of one tick, `<ms>-<seq>`; ids order as the ticks were made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct EventId {
+    /// Milliseconds: the stream entry's time (cluster) or the process's start (embedded).
     pub ms: u64,
+    /// The tick's sequence number within that millisecond (or since the start).
     pub seq: u64,
 }
 
 impl EventId {
+    /// The id `<ms>-<seq>`.
     pub fn new(ms: u64, seq: u64) -> EventId {
         EventId { ms, seq }
     }
@@ -32,6 +36,7 @@ impl fmt::Display for EventId {
     }
 }
 
+/// A text that is not `<digits>-<digits>`.
 #[derive(Debug, PartialEq, Eq)]
 pub struct InvalidEventId;
 

@@ -53,15 +53,12 @@ impl ReplayBuffer {
         Some(self.ticks.range(position + 1..))
     }
 
-    /// The id of the oldest tick held.
-    pub fn oldest(&self) -> Option<EventId> {
-        self.ticks.front().map(|tick| tick.id)
-    }
-
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.ticks.len()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.ticks.is_empty()
     }

@@ -96,18 +96,22 @@ impl SymbolTable {
         Ok(SymbolTable { infos, index })
     }
 
+    /// How many symbols are served.
     pub fn len(&self) -> usize {
         self.infos.len()
     }
 
+    /// Whether no symbol is served.
     pub fn is_empty(&self) -> bool {
         self.infos.is_empty()
     }
 
+    /// Every symbol's entry, in table order (the order of `SYMBOLS`).
     pub fn infos(&self) -> &[SymbolInfo] {
         &self.infos
     }
 
+    /// The table index of `symbol` (upper-case), if it is served.
     pub fn index_of(&self, symbol: &str) -> Option<usize> {
         self.index.get(symbol).copied()
     }
@@ -156,6 +160,7 @@ fn invented_start_price(symbol: &str) -> f64 {
 pub struct SymbolSet(u128);
 
 impl SymbolSet {
+    /// No symbol at all.
     pub const EMPTY: SymbolSet = SymbolSet(0);
 
     /// The symbols with index `0..count`.
@@ -167,14 +172,17 @@ impl SymbolSet {
         }
     }
 
+    /// Adds the symbol at table index `index`.
     pub fn insert(&mut self, index: usize) {
         self.0 |= 1u128 << index;
     }
 
+    /// Whether the symbol at table index `index` is in the set.
     pub fn contains(self, index: usize) -> bool {
         index < MAX_SYMBOLS && self.0 & (1u128 << index) != 0
     }
 
+    /// Whether every symbol of `other` is in this set too.
     pub fn is_superset_of(self, other: SymbolSet) -> bool {
         self.0 & other.0 == other.0
     }

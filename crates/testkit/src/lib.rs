@@ -2,14 +2,18 @@
 //! processes over real sockets: a server binary on a free port (stopped
 //! with SIGTERM or SIGKILL like in production) and a private `redis-server`
 //! that a test may stop and restart to play an outage, or a private Redis
-//! Cluster whose masters a test may kill.
+//! Cluster (with replicas if asked) whose masters a test may kill, or a
+//! private Sentinel deployment whose master a test may kill.
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod limits;
 mod redis_cluster;
+mod redis_sentinel;
 mod shared_redis;
 
 pub use redis_cluster::RedisCluster;
+pub use redis_sentinel::RedisSentinel;
 pub use shared_redis::SharedRedis;
 
 use anyhow::{Context, Result, bail};
@@ -27,6 +31,7 @@ pub fn free_port() -> u16 {
 
 /// One running server binary; killed when dropped.
 pub struct TestServer {
+    /// Where the server listens (127.0.0.1, a free port).
     pub addr: SocketAddr,
     child: Child,
 }
@@ -90,14 +95,17 @@ impl TestServer {
         })
     }
 
+    /// `http://<addr><path>`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// `ws://<addr><path>`.
     pub fn ws_url(&self, path: &str) -> String {
         format!("ws://{}{}", self.addr, path)
     }
 
+    /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -164,6 +172,8 @@ pub async fn http_status(addr: SocketAddr, path: &str) -> Result<u16> {
     Ok(status)
 }
 
+/// Sends signal `name` (`TERM`, `STOP`, `CONT`…) to process `pid`: a
+/// replica stopped this way falls behind its master, as a slow one would.
 fn signal(pid: u32, name: &str) -> Result<()> {
     let status = Command::new("kill")
         .arg(format!("-{name}"))
@@ -176,13 +186,27 @@ fn signal(pid: u32, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Makes the Redis on `port` drop the links of its replicas.
+fn drop_replicas(port: u16) -> Result<()> {
+    let output = Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "client", "kill", "type", "replica"])
+        .output()
+        .context("redis-cli client kill type replica")?;
+    if !output.status.success() {
+        bail!("CLIENT KILL TYPE replica on {port} failed");
+    }
+    Ok(())
+}
+
 /// A private `redis-server` on a free port, killed when dropped.
 pub struct RedisServer {
+    /// The port it listens on (127.0.0.1).
     pub port: u16,
     child: Option<Child>,
 }
 
 impl RedisServer {
+    /// Starts `redis-server` on a free port, without persistence, and waits until it answers.
     pub async fn start() -> Result<RedisServer> {
         let mut redis = RedisServer {
             port: free_port(),
@@ -192,6 +216,7 @@ impl RedisServer {
         Ok(redis)
     }
 
+    /// `redis://127.0.0.1:<port>/0`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
     }
@@ -205,6 +230,7 @@ impl RedisServer {
         }
     }
 
+    /// Stops the server and starts a fresh one on the same port: the data is gone, as after a restart without persistence.
     pub async fn restart(&mut self) -> Result<()> {
         self.stop();
         let child = Command::new("redis-server")

@@ -1,7 +1,8 @@
 //! A private Redis Cluster for tests: a few masters on free ports (the
 //! cluster bus port of each chosen explicitly, since port + 10000 may be
-//! taken), slots spread over them, no replicas. A test may kill one master
-//! (`kill -9`, a shard outage) and bring it back with its slots.
+//! taken), slots spread over them, and replicas if asked. A test may kill
+//! one master (`kill -9`, a shard outage) and bring it back with its
+//! slots, or let its replica take over.
 
 use crate::free_port;
 use anyhow::{Context, Result, bail};
@@ -27,9 +28,16 @@ impl RedisCluster {
     /// are only free when chosen: if another process takes one before its
     /// node binds it, the cluster is started again on fresh ports.
     pub async fn start(masters: usize) -> Result<RedisCluster> {
+        RedisCluster::start_with_replicas(masters, 0).await
+    }
+
+    /// Starts `masters` nodes with `replicas` replicas each (so
+    /// `masters * (1 + replicas)` nodes): a killed master's replica takes
+    /// its slots over within a few seconds (the node timeout is 2 s).
+    pub async fn start_with_replicas(masters: usize, replicas: usize) -> Result<RedisCluster> {
         let mut last_error = None;
         for _ in 0..3 {
-            match RedisCluster::start_once(masters).await {
+            match RedisCluster::start_once(masters, replicas).await {
                 Ok(cluster) => return Ok(cluster),
                 Err(error) => last_error = Some(error),
             }
@@ -37,7 +45,8 @@ impl RedisCluster {
         Err(last_error.unwrap_or_else(|| anyhow::anyhow!("no attempt made")))
     }
 
-    async fn start_once(masters: usize) -> Result<RedisCluster> {
+    async fn start_once(masters: usize, replicas: usize) -> Result<RedisCluster> {
+        let nodes = masters * (1 + replicas);
         let dir = std::env::temp_dir().join(format!(
             "testkit-redis-cluster-{}-{}",
             std::process::id(),
@@ -45,7 +54,7 @@ impl RedisCluster {
         ));
         std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
         let mut cluster = RedisCluster {
-            nodes: (0..masters)
+            nodes: (0..nodes)
                 .map(|_| Node {
                     port: free_port(),
                     bus_port: free_port(),
@@ -54,7 +63,7 @@ impl RedisCluster {
                 .collect(),
             dir,
         };
-        for index in 0..masters {
+        for index in 0..nodes {
             cluster.start_node(index).await?;
         }
         let addresses: Vec<String> = cluster
@@ -65,7 +74,7 @@ impl RedisCluster {
         let created = Command::new("redis-cli")
             .args(["--cluster", "create"])
             .args(&addresses)
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
             .stdin(Stdio::null())
             .output()
             .context("cannot run redis-cli: install Debian's redis-tools package")?;
@@ -76,6 +85,11 @@ impl RedisCluster {
             );
         }
         cluster.wait_ok(Duration::from_secs(20)).await?;
+        if replicas > 0 {
+            cluster
+                .wait_replicas_synced(Duration::from_secs(20))
+                .await?;
+        }
         Ok(cluster)
     }
 
@@ -93,14 +107,20 @@ impl RedisCluster {
         url
     }
 
-    /// The client ports of the masters, in start order.
+    /// The client ports of the nodes (the masters first, without
+    /// replicas), in start order.
     pub fn ports(&self) -> Vec<u16> {
         self.nodes.iter().map(|node| node.port).collect()
     }
 
-    /// The master that owns `key`'s slot (its index in [`ports`](Self::ports)).
+    /// The master that owns `key`'s slot now (its index in [`ports`](Self::ports)).
     pub fn owner_of(&self, key: &str) -> Result<usize> {
-        let first = self.nodes.first().context("a cluster without nodes")?;
+        // Asked of a running node: a killed one cannot answer.
+        let first = self
+            .nodes
+            .iter()
+            .find(|node| node.child.is_some())
+            .context("a cluster without running nodes")?;
         let output = Command::new("redis-cli")
             .args(["-p", &first.port.to_string(), "cluster", "keyslot", key])
             .output()
@@ -116,6 +136,48 @@ impl RedisCluster {
         owner_in_nodes(&String::from_utf8_lossy(&output.stdout), slot)
             .and_then(|port| self.nodes.iter().position(|node| node.port == port))
             .with_context(|| format!("no master owns slot {slot}"))
+    }
+
+    /// The replica of master `index` (its index in [`ports`](Self::ports)).
+    pub fn replica_of(&self, index: usize) -> Result<usize> {
+        let master = self.nodes.get(index).context("no such node")?;
+        let output = Command::new("redis-cli")
+            .args(["-p", &master.port.to_string(), "cluster", "myid"])
+            .output()
+            .context("redis-cli cluster myid")?;
+        let id = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+        let output = Command::new("redis-cli")
+            .args(["-p", &master.port.to_string(), "cluster", "replicas", &id])
+            .output()
+            .context("redis-cli cluster replicas")?;
+        let text = String::from_utf8_lossy(&output.stdout);
+        let port: u16 = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|address| address.split('@').next()?.rsplit(':').next()?.parse().ok())
+            .with_context(|| format!("master {index} has no replica: {text}"))?;
+        self.nodes
+            .iter()
+            .position(|node| node.port == port)
+            .context("the replica is none of ours")
+    }
+
+    /// Makes master `index`'s replica fall behind: the replica is stopped
+    /// (SIGSTOP) and the master drops its link, so that nothing the master
+    /// writes from now on reaches it, until [`resume`](Self::resume).
+    /// Returns the replica's index.
+    pub fn lag_replica(&self, index: usize) -> Result<usize> {
+        let replica = self.replica_of(index)?;
+        let child = self.nodes[replica].child.as_ref();
+        crate::signal(child.context("the replica is not running")?.id(), "STOP")?;
+        crate::drop_replicas(self.nodes[index].port)?;
+        Ok(replica)
+    }
+
+    /// Lets a paused node go on.
+    pub fn resume(&self, index: usize) -> Result<()> {
+        let child = self.nodes.get(index).and_then(|node| node.child.as_ref());
+        crate::signal(child.context("no such running node")?.id(), "CONT")
     }
 
     /// Kills master `index` with SIGKILL: its shard is down, the others serve.
@@ -194,6 +256,32 @@ impl RedisCluster {
         Ok(())
     }
 
+    /// Waits until every running replica has its master's data
+    /// (`master_link_status:up`), so that a failover has a replica to promote.
+    async fn wait_replicas_synced(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let synced = self
+                .nodes
+                .iter()
+                .filter(|node| node.child.is_some())
+                .all(|node| replica_synced_or_master(node.port));
+            if synced {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("the replicas did not sync within {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until the running nodes agree the cluster is whole again
+    /// (after a killed master's replica took over).
+    pub async fn wait_failover(&self) -> Result<()> {
+        self.wait_ok(Duration::from_secs(30)).await
+    }
+
     /// Waits until every running node says `cluster_state:ok`.
     async fn wait_ok(&self, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
@@ -227,6 +315,17 @@ fn cluster_state_ok(port: u16) -> bool {
         .args(["-p", &port.to_string(), "cluster", "info"])
         .output()
         .map(|output| String::from_utf8_lossy(&output.stdout).contains("cluster_state:ok"))
+        .unwrap_or(false)
+}
+
+fn replica_synced_or_master(port: u16) -> bool {
+    Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "info", "replication"])
+        .output()
+        .map(|output| {
+            let info = String::from_utf8_lossy(&output.stdout);
+            info.contains("role:master") || info.contains("master_link_status:up")
+        })
         .unwrap_or(false)
 }
 

@@ -4,8 +4,11 @@
 use crate::{RedisCluster, RedisServer};
 use anyhow::Result;
 
+/// A private Redis of either shape.
 pub enum SharedRedis {
+    /// One `redis-server`.
     Single(RedisServer),
+    /// A Redis Cluster of a few masters.
     Cluster(RedisCluster),
 }
 

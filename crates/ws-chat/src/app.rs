@@ -2,6 +2,7 @@
 //! as `ops` runs it: serve the page, the endpoints and the sockets, and on
 //! shutdown close every socket with 1001 before the process goes.
 
+use crate::clock;
 use crate::config::Config;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
@@ -68,6 +69,7 @@ impl ops::launch::Launch for Server {
         let metrics = Metrics::register(&mut registry);
         let app = Arc::new(App::new(config, metrics)?);
         let sessions = TaskTracker::new();
+        tokio::spawn(clock::run(app.clone(), shutdown.clone()));
         let close_sockets = tokio::spawn(close_sockets(
             app.clone(),
             sessions.clone(),

@@ -6,11 +6,10 @@
 //! a second, about 40 seconds behind; the ring costs the frames it holds,
 //! shared by every socket).
 //! `WRITE_DELAY_MS` (default 20): while the chat is busy (more than three
-//! frames per delay), a socket waits this long after a write before it
-//! writes again, so that frames arriving meanwhile leave together in one
-//! system call; while it is quiet, half as long. A frame for a socket that
-//! wrote longer ago than that leaves at once. 0 writes whenever the socket
-//! is free.
+//! frames per delay), its frames wait in each socket's outbox and the
+//! chat's clock writes them together once per delay, one system call per
+//! socket however many frames it carries. While it is quiet, every frame
+//! leaves at once. 0 turns the batching off.
 
 use anyhow::{Result, ensure};
 use ops::ServerConfig;
@@ -20,10 +19,9 @@ use std::time::Duration;
 /// ws-chat listens on 8080 unless `PORT` says otherwise.
 pub const DEFAULT_PORT: u16 = 8080;
 
-/// Half of it is shorter than the gap between messages of an everyday chat,
-/// so that such a chat never waits; a busy chat (hundreds of messages a
-/// second) writes a few frames per system call, and none waits much longer
-/// than the delay.
+/// Short enough that a busy chat's frames barely wait, long enough that
+/// a socket of a chat with hundreds of messages a second gets a few frames
+/// per system call.
 const DEFAULT_WRITE_DELAY_MS: u64 = 20;
 
 #[derive(Debug, Clone)]
@@ -38,9 +36,8 @@ pub struct Config {
     /// `QUEUE_LEN`: how many published frames a socket may fall behind
     /// before it is cut off as too slow.
     pub queue_len: usize,
-    /// `WRITE_DELAY_MS`: the least time between two writes of one socket
-    /// while the chat is busy (half of it while quiet); frames that come
-    /// sooner gather and leave together.
+    /// `WRITE_DELAY_MS`: while the chat is busy, how often its frames are
+    /// written, together, to every socket; zero: never held.
     pub write_delay: Duration,
 }
 

@@ -13,9 +13,9 @@
 //!
 //! The hub also keeps the chat's pace ([`ops::pace`]): every socket gets
 //! the same frames, so whether the chat is busy is known exactly where
-//! they are published. A busy chat's frames are queued instead, and each
-//! socket's task writes them together, at most once per `WRITE_DELAY_MS`
-//! (see `session`). A join sends the newcomer its welcome under the same
+//! they are published. A busy chat's frames are queued instead, and the
+//! chat's clock writes each socket's together, once per `WRITE_DELAY_MS`
+//! (see [`crate::clock`]). A join sends the newcomer its welcome under the same
 //! lock that publishes, so its welcome and its live frames neither overlap
 //! nor leave a gap.
 
@@ -72,9 +72,10 @@ pub struct Hub {
     next_connection_id: AtomicU64,
     /// `WRITE_DELAY_MS`, which tells a busy chat from a quiet one.
     write_delay: Duration,
-    /// The chat is busy: read by every session after each write, without
-    /// the lock.
+    /// The chat is busy: read by the clock without the lock.
     busy: AtomicBool,
+    /// A frame was published since the clock last looked.
+    published: AtomicBool,
     metrics: Metrics,
 }
 
@@ -96,6 +97,7 @@ impl Hub {
             next_connection_id: AtomicU64::new(1),
             write_delay,
             busy: AtomicBool::new(false),
+            published: AtomicBool::new(false),
             metrics,
         })
     }
@@ -106,9 +108,11 @@ impl Hub {
         self.busy.load(Ordering::Relaxed)
     }
 
-    /// How long a socket of a busy chat holds its frames after a write.
-    pub fn write_delay(&self) -> Duration {
-        self.write_delay
+    /// For the clock, once per delay: whether the chat is busy and
+    /// published something since the clock last asked, so that a chat
+    /// gone silent costs the clock nothing.
+    pub fn busy_since_last_tick(&self) -> bool {
+        self.published.swap(false, Ordering::Relaxed) && self.is_busy()
     }
 
     /// A new socket's identity.
@@ -257,11 +261,46 @@ impl Hub {
         }
     }
 
+    /// Has the lane write what a busy chat queued for its members, and
+    /// returns the outboxes of the others, for the clock to flush.
+    pub fn flush_lane(&self) -> Vec<Arc<Outbox>> {
+        if let Some(lane) = &self.lane {
+            lane.flush();
+        }
+        self.own_outboxes()
+    }
+
+    /// Pings every member; those that left more than `limit` pings
+    /// unanswered are ended.
+    pub fn ping(&self, limit: u8) {
+        let ping = fanout::frame::ping();
+        if let Some(lane) = &self.lane {
+            lane.ping(&ping, limit);
+        }
+        for outbox in self.own_outboxes() {
+            outbox.ping(ping.clone(), limit);
+        }
+    }
+
+    /// The members' outboxes this task writes (the lane writes the rest),
+    /// taken under the lock and used after it, so that the writes never
+    /// keep a publisher waiting.
+    fn own_outboxes(&self) -> Vec<Arc<Outbox>> {
+        let state = self.lock();
+        state
+            .members
+            .values()
+            .filter(|member| !self.lane_takes(member.connection))
+            .map(|member| member.outbox.clone())
+            .collect()
+    }
+
     /// Encodes `frame` once and sends it to every member but `except`.
     fn publish(&self, state: &mut State, frame: &ServerFrame, except: Option<ConnectionId>) {
         state.pace.frame(Instant::now(), self.write_delay);
         let busy = state.pace.is_busy(self.write_delay);
         self.busy.store(busy, Ordering::Relaxed);
+        self.published.store(true, Ordering::Relaxed);
         let bytes: Bytes = fanout::frame::text(frame.to_json().as_bytes());
         // The lane's share first, so that it writes while this task does.
         if let Some(lane) = &self.lane {

@@ -4,8 +4,9 @@
 //! `protocol`, rate limit) → [`hub`] (id, history, one WebSocket frame
 //! encoded for everyone) → every member's outbox ([`fanout`]): written
 //! straight into each socket from the sender's task while the chat is
-//! quiet, queued for each socket's task (one vectored write per delay)
-//! while it is busy or the peer is slow → the socket.
+//! quiet, queued while it is busy and written by the chat's [`clock`]
+//! (one vectored write per socket and per delay), or left to the socket's
+//! task while the peer is slow → the socket.
 //!
 //! [`app`] builds the shared state from [`config`] and is what `ops`
 //! starts; [`upgrade`] turns `GET /ws` into a session, whose [`socket`]
@@ -14,6 +15,7 @@
 #![deny(unsafe_code)]
 
 pub mod app;
+pub mod clock;
 pub mod config;
 pub mod hub;
 pub mod metrics;

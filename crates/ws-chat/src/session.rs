@@ -6,38 +6,68 @@
 //! of its own is what keeps an idle socket down to a few KiB.
 //!
 //! Most of the time the task does not write at all: the hub writes a quiet
-//! chat's frames straight into every socket that has nothing in flight
-//! ([`fanout`]). The task writes what its outbox queued: frames the peer
-//! did not take at once, and the frames of a busy chat. Write by need, not
-//! by clock: a busy chat's first frame wakes the task, which writes it at
-//! once, then holds the outbox for `WRITE_DELAY_MS` ([`ops::pace`], kept by
-//! the hub); whatever arrives meanwhile then leaves together, in one
-//! vectored write, so that a busy chat costs each socket at most one
-//! wake-up and one system call per delay however many frames it carries.
-//! A socket whose outbox outgrows `QUEUE_LEN` frames is cut off (1013)
-//! after a gap-free prefix.
+//! chat's frames straight into every socket that has nothing in flight,
+//! and the chat's clock flushes a busy chat's frames and pings every
+//! joined socket ([`fanout`], [`crate::clock`]). The task writes only what
+//! the peer did not take at once, when it reads again. A socket whose
+//! outbox outgrows `QUEUE_LEN` frames is cut off (1013) after a gap-free
+//! prefix. Until it joins, a socket is nobody the clock knows, so its task
+//! pings it itself.
 
 use crate::app::App;
 use crate::hub::ConnectionId;
-use crate::socket::{Ending, Event, Socket, poll_incoming, until_hold_over, until_shutdown};
+use crate::socket::{Ending, Event, Socket, poll_incoming};
 use fanout::{Outbox, Wake};
 use ops::Shutdown;
 use ops::admission::Ticket;
 use ops::rate::{AbuseCounter, TokenBucket};
 use protocol::ws::{ClientFrame, ServerFrame, User};
 use protocol::{ErrorBody, ErrorCode};
+use std::future::Future;
 use std::future::poll_fn;
 use std::ops::ControlFlow;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::time::{Instant, Sleep, timeout};
+use tokio::time::{Instant, Interval, timeout};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_util::sync::WaitForCancellationFutureOwned;
 
 /// How long a closing socket gets to deliver its close frame and see the
 /// peer hang up.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Pings a peer may leave unanswered before it is dropped.
+pub const MAX_UNANSWERED_PINGS: u8 = 2;
+
+/// What only a socket that has not joined yet waits for: its own pings,
+/// and the shutdown. Boxed, and dropped at the join, so that an idle
+/// member's task holds neither: the chat's clock pings members, and the
+/// hub closes them at shutdown.
+struct BeforeJoin {
+    ping: Interval,
+    shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
+}
+
+impl BeforeJoin {
+    fn new(ping_interval: Duration, shutdown: &Shutdown) -> BeforeJoin {
+        let mut ping = tokio::time::interval_at(Instant::now() + ping_interval, ping_interval);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        BeforeJoin {
+            ping,
+            shutdown: Box::pin(shutdown.wait_owned()),
+        }
+    }
+
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Event> {
+        if self.shutdown.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Event::ShutdownBeforeJoin);
+        }
+        self.ping.poll_tick(cx).map(|_| Event::PingDue)
+    }
+}
 
 /// One WebSocket's task and everything it holds.
 pub struct Session {
@@ -48,9 +78,8 @@ pub struct Session {
     abuse: AbuseCounter,
     /// The member this socket speaks for, once its `hello` succeeded.
     user: Option<User>,
-    unanswered_pings: u8,
-    /// Armed while the outbox is held after a write of a busy chat.
-    hold: Option<Pin<Box<Sleep>>>,
+    /// Until then, what the socket waits for besides its frames.
+    before_join: Option<Box<BeforeJoin>>,
     /// The connection's place in the server's limits, given back when the
     /// session ends.
     _place: Option<Ticket>,
@@ -58,80 +87,83 @@ pub struct Session {
 
 impl Session {
     /// The session of `ws`, holding the connection's `place` in the limits.
-    pub fn new(ws: Socket, place: Option<Ticket>, app: Arc<App>) -> Session {
+    pub fn new(ws: Socket, place: Option<Ticket>, app: Arc<App>, shutdown: &Shutdown) -> Session {
         Session {
+            before_join: Some(Box::new(BeforeJoin::new(
+                app.config.ping_interval,
+                shutdown,
+            ))),
             ws,
             connection: app.hub.new_connection_id(),
             limiter: TokenBucket::new(app.config.msg_rate),
             abuse: AbuseCounter::default(),
             user: None,
-            unanswered_pings: 0,
-            hold: None,
             _place: place,
             app,
         }
     }
 
     /// Serves the socket until it closes, then tells the hub.
-    pub async fn run(mut self, shutdown: Shutdown) {
-        self.app.metrics.core.connections.inc();
-        self.app.metrics.core.connections_total.inc();
-        let ending = self.serve(shutdown).await;
-        // Boxed, like `join`, so that the rarely used states of a socket do
-        // not take room in every idle socket's task.
-        Box::pin(self.finish(ending)).await;
+    ///
+    /// Not an `async fn`: the compiler keeps an `async fn`'s arguments
+    /// twice in its future (as given, and as moved into its body), and an
+    /// idle socket's task is this future. The block below uses the session
+    /// where it was captured, so it is there once.
+    #[allow(clippy::manual_async_fn)] // the point of it, see above
+    pub fn run(mut self) -> impl Future<Output = ()> + Send {
+        async move {
+            self.app.metrics.core.connections.inc();
+            self.app.metrics.core.connections_total.inc();
+            let ending = self.serve().await;
+            self.boxed_finish(ending).await;
+        }
     }
 
-    async fn serve(&mut self, shutdown: Shutdown) -> Ending {
-        let ping_interval = self.app.config.ping_interval;
-        let mut ping = tokio::time::interval_at(Instant::now() + ping_interval, ping_interval);
-        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        // Joined sessions learn of the shutdown from the hub, which ends
-        // their outboxes; polling this future takes a process-wide lock, so
-        // only sockets that have not joined yet hold it.
-        let mut shutdown_before_join = Some(Box::pin(shutdown.wait_owned()));
+    /// The goodbye, made outside `run`: the goodbye's future (its timers,
+    /// its linger) is far larger than everything else a socket holds, and
+    /// would otherwise take room in every idle socket's task.
+    fn boxed_finish(self, ending: Ending) -> Pin<Box<impl Future<Output = ()> + Send>> {
+        Box::pin(self.finish(ending))
+    }
+
+    /// Handles what happens to the socket, one event at a time, until it
+    /// must end. The loop holds nothing of its own across its waits, so
+    /// an idle socket's task is the session and no more.
+    async fn serve(&mut self) -> Ending {
         loop {
-            let joined = self.user.is_some();
-            if joined {
-                shutdown_before_join = None;
-            }
-            let outbox = self.ws.outbox().clone();
-            let event = tokio::select! {
-                biased;
-                _ = until_shutdown(&mut shutdown_before_join), if !joined => {
-                    Event::ShutdownBeforeJoin
-                }
-                wake = poll_fn(|cx| outbox.poll_next(cx)) => Event::Outbox(wake),
-                event = poll_fn(|cx| poll_incoming(&mut self.ws, cx)) => event,
-                _ = until_hold_over(&mut self.hold) => Event::HoldOver,
-                _ = ping.tick() => Event::PingDue,
-            };
+            let event = poll_fn(|cx| self.poll_event(cx)).await;
             if let ControlFlow::Break(ending) = self.handle(event) {
                 return ending;
             }
         }
     }
 
+    /// The next event, in this order: the shutdown and the ping of a
+    /// socket that has not joined, its outbox, then the client's frames.
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Event> {
+        if let Some(before_join) = &mut self.before_join
+            && let Poll::Ready(event) = before_join.poll_event(cx)
+        {
+            return Poll::Ready(event);
+        }
+        if let Poll::Ready(wake) = self.ws.outbox().poll_next(cx) {
+            return Poll::Ready(Event::Outbox(wake));
+        }
+        poll_incoming(&mut self.ws, cx)
+    }
+
     fn handle(&mut self, event: Event) -> ControlFlow<Ending> {
         match event {
             Event::Incoming(message) => self.on_message(message),
             Event::Broken(ending) => ControlFlow::Break(ending),
-            Event::Outbox(Wake::Flushed) => {
-                // A busy chat's next frames gather for a while, then leave
-                // together.
-                if self.app.hub.is_busy() {
-                    self.ws.outbox().hold(true);
-                    self.hold = Some(Box::pin(tokio::time::sleep(self.app.hub.write_delay())));
-                }
-                ControlFlow::Continue(())
-            }
+            Event::Outbox(Wake::Flushed) => ControlFlow::Continue(()),
             Event::Outbox(Wake::Ended(ending)) => ControlFlow::Break(self.ended(ending)),
-            Event::HoldOver => {
-                self.hold = None;
-                self.ws.outbox().hold(false);
+            Event::PingDue => {
+                self.ws
+                    .outbox()
+                    .ping(fanout::frame::ping(), MAX_UNANSWERED_PINGS);
                 ControlFlow::Continue(())
             }
-            Event::PingDue => self.on_ping_due(),
             Event::ShutdownBeforeJoin => {
                 ControlFlow::Break(Ending::Close(CloseCode::Away, "server shutting down"))
             }
@@ -147,6 +179,10 @@ impl Session {
                 Ending::Close(CloseCode::Again, "too slow: fell too far behind the chat")
             }
             fanout::Ending::Broken => Ending::PeerGone,
+            fanout::Ending::Unresponsive => {
+                tracing::debug!("peer missed two pongs");
+                Ending::PeerGone
+            }
             fanout::Ending::Close(code, reason) => Ending::Close(CloseCode::from(code), reason),
         }
     }
@@ -170,7 +206,7 @@ impl Session {
                 }
             }
             Message::Pong(_) => {
-                self.unanswered_pings = 0;
+                self.ws.outbox().pong();
                 ControlFlow::Continue(())
             }
             // tungstenite answers pings itself and replies to a close frame;
@@ -234,23 +270,12 @@ impl Session {
         {
             Ok(user) => {
                 self.user = Some(user);
+                self.before_join = None;
                 ControlFlow::Continue(())
             }
             // name_taken (the client may retry) or unavailable (shutting down).
             Err(error) => self.send_error(error),
         }
-    }
-
-    fn on_ping_due(&mut self) -> ControlFlow<Ending> {
-        if self.unanswered_pings >= 2 {
-            tracing::debug!("peer missed two pongs");
-            return ControlFlow::Break(Ending::PeerGone);
-        }
-        self.unanswered_pings += 1;
-        // Queued behind whatever the peer has not taken yet: a peer that
-        // stopped reading never answers it, and is dropped.
-        self.ws.send(fanout::frame::ping());
-        ControlFlow::Continue(())
     }
 
     fn send_error(&mut self, error: ErrorBody) -> ControlFlow<Ending> {

@@ -14,16 +14,13 @@
 use bytes::{Buf, Bytes};
 use fanout::Outbox;
 use std::io::{self, Read, Write};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use tokio::net::TcpStream;
-use tokio::time::Sleep;
 use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, WebSocket};
-use tokio_util::sync::WaitForCancellationFutureOwned;
 
 /// One WebSocket: tungstenite's reader over the connection, and the
 /// outbox every frame to the client goes through.
@@ -157,8 +154,6 @@ pub(crate) enum Event {
     Broken(Ending),
     /// The outbox wrote everything queued, or the socket must end.
     Outbox(fanout::Wake),
-    /// The hold after a write of a busy chat is over.
-    HoldOver,
     PingDue,
     ShutdownBeforeJoin,
 }
@@ -169,22 +164,6 @@ pub(crate) enum Ending {
     PeerGone,
     /// The server closes with this code and reason.
     Close(CloseCode, &'static str),
-}
-
-/// Resolves when the hold after a write is over, never while none is armed.
-pub(crate) async fn until_hold_over(hold: &mut Option<Pin<Box<Sleep>>>) {
-    match hold {
-        Some(hold) => hold.as_mut().await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Resolves when the shutdown signal fires, never once it was dropped.
-pub(crate) async fn until_shutdown(signal: &mut Option<Pin<Box<WaitForCancellationFutureOwned>>>) {
-    match signal {
-        Some(signal) => signal.await,
-        None => std::future::pending().await,
-    }
 }
 
 /// The next client frame, with errors turned into the ending they mean

@@ -38,7 +38,7 @@ pub const WS_PATH: &str = "/ws";
 /// through tungstenite's write buffer (see `socket`).
 pub fn websocket_config() -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(256)
+        .read_buffer_size(128)
         // tungstenite writes only its replies to pings and closes, straight
         // into the socket's outbox.
         .write_buffer_size(0)
@@ -132,6 +132,7 @@ impl Upgrader {
         let on_upgrade = hyper::upgrade::on(&mut request);
         let app = self.app.clone();
         let shutdown = self.shutdown.clone();
+        let sessions = self.sessions.clone();
         self.sessions.spawn(async move {
             let upgraded = match on_upgrade.await {
                 Ok(upgraded) => upgraded,
@@ -151,7 +152,9 @@ impl Upgrader {
             drop(hangup);
             let queue_len = app.config.queue_len;
             let socket = Socket::new(stream, parts.read_buf, websocket_config(), queue_len);
-            Session::new(socket, place, app).run(shutdown).await;
+            // A task of its own, so that an idle socket's task is exactly
+            // its session, not also what this one kept across the upgrade.
+            sessions.spawn(Session::new(socket, place, app, &shutdown).run());
         });
         let mut response = Response::default();
         *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;

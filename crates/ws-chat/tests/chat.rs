@@ -182,7 +182,7 @@ async fn a_frame_for_a_socket_that_has_not_written_leaves_at_once() {
 }
 
 #[tokio::test]
-async fn frames_that_come_during_the_hold_all_leave_after_it_in_order() {
+async fn frames_of_a_busy_chat_leave_together_at_the_next_tick_in_order() {
     let server = start(&[("WRITE_DELAY_MS", "200")]).await;
     let (mut alice, _) = Client::join(&server, "alice").await;
     for n in 0..5 {

@@ -1,4 +1,4 @@
-//! The join storm (rooms-chat, issue 10): every client joins one room at
+//! The join storm (rooms-chat): every client joins one room at
 //! once, as fast as `--connect-concurrency` handshakes in flight allow.
 //!
 //! Each member keeps the members its join ack listed and every

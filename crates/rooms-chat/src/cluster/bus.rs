@@ -6,6 +6,8 @@
 //! published meanwhile are gone) becomes a `Resync`, so every room is
 //! checked against its log; after a reconnect, only once the shard's
 //! channels are subscribed again, so the check covers the time between.
+//! A shard moved to a new master (a failover) is read from its new
+//! subscriber, and its channels are subscribed there the same way.
 
 use super::schema::changed_channel;
 use super::shards::{Shard, Shards};
@@ -42,7 +44,7 @@ pub async fn start(
     }
     shards
         .control()
-        .subscriber
+        .subscriber()
         .ssubscribe(changed_channel())
         .await
         .context("subscribe to the room list's channel")?;
@@ -55,45 +57,83 @@ async fn read(
     events: mpsc::UnboundedSender<StoreEvent>,
     metrics: Metrics,
 ) {
-    let mut messages = shard.subscriber.message_rx();
-    let mut reconnects = shard.subscriber.reconnect_rx();
+    let mut moved = shard.moved();
     loop {
-        let event = tokio::select! {
-            received = messages.recv() => match received {
-                Ok(message) => match parse(&message.value) {
-                    Ok(event) => event,
-                    Err(error) => {
-                        tracing::warn!(%error, "ignoring a bad event from Redis");
+        // The current master's subscriber, until the shard moves.
+        let subscriber = shard.subscriber();
+        moved.mark_unchanged();
+        let mut messages = subscriber.message_rx();
+        let mut reconnects = subscriber.reconnect_rx();
+        let mut closed = false;
+        loop {
+            let event = tokio::select! {
+                received = messages.recv(), if !closed => match received {
+                    Ok(message) => match parse(&message.value) {
+                        Ok(event) => event,
+                        Err(error) => {
+                            tracing::warn!(%error, "ignoring a bad event from Redis");
+                            continue;
+                        }
+                    },
+                    Err(broadcast::error::RecvError::Lagged(skipped)) => {
+                        tracing::warn!(skipped, "Redis event stream lagged; re-checking every room");
+                        StoreEvent::Resync
+                    }
+                    // A subscriber the shard left: wait for the move.
+                    Err(broadcast::error::RecvError::Closed) => {
+                        closed = true;
                         continue;
                     }
                 },
-                Err(broadcast::error::RecvError::Lagged(skipped)) => {
-                    tracing::warn!(skipped, "Redis event stream lagged; re-checking every room");
-                    StoreEvent::Resync
-                }
-                Err(broadcast::error::RecvError::Closed) => return,
-            },
-            reconnected = reconnects.recv() => match reconnected {
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
-                    while let Err(error) = watch.resubscribe(&shard).await {
-                        tracing::warn!(%error, shard = shard.name, "cannot subscribe again yet");
-                        if events.is_closed() {
+                reconnected = reconnects.recv(), if !closed => match reconnected {
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                        if !subscribe_again(&shard, &watch, &events).await {
                             return;
                         }
-                        tokio::time::sleep(RESUBSCRIBE_PAUSE).await;
+                        StoreEvent::Resync
                     }
-                    StoreEvent::Resync
-                }
-                Err(broadcast::error::RecvError::Closed) => return,
-            },
-        };
-        if let StoreEvent::Room(_) = event {
-            metrics.cluster_messages_in.inc();
+                    Err(broadcast::error::RecvError::Closed) => {
+                        closed = true;
+                        continue;
+                    }
+                },
+                changed = moved.changed() => match changed {
+                    Ok(()) => break,
+                    Err(_) => return,
+                },
+            };
+            if let StoreEvent::Room(_) = event {
+                metrics.cluster_messages_in.inc();
+            }
+            if events.send(event).is_err() {
+                return;
+            }
         }
-        if events.send(event).is_err() {
+        // A new master, or new slots: the channels are subscribed there,
+        // and what was published meanwhile is fetched from the logs.
+        if !subscribe_again(&shard, &watch, &events).await
+            || events.send(StoreEvent::Resync).is_err()
+        {
             return;
         }
     }
+}
+
+/// Subscribes `shard`'s channels again until it works; false once nobody
+/// reads the events any more.
+async fn subscribe_again(
+    shard: &Shard,
+    watch: &Watch,
+    events: &mpsc::UnboundedSender<StoreEvent>,
+) -> bool {
+    while let Err(error) = watch.resubscribe(shard).await {
+        tracing::warn!(%error, shard = shard.name(), "cannot subscribe again yet");
+        if events.is_closed() {
+            return false;
+        }
+        tokio::time::sleep(RESUBSCRIBE_PAUSE).await;
+    }
+    true
 }
 
 fn parse(value: &Value) -> Result<StoreEvent> {

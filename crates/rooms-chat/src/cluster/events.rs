@@ -31,6 +31,7 @@ impl RedisStore {
             .run(shard, &self.scripts.append, keys, args)
             .await
             .context("append")?;
+        self.replicated(shard).await.context("replicate")?;
         self.metrics.cluster_messages_out.inc();
         Ok(RoomMessage {
             id,

@@ -12,11 +12,18 @@
 //! partition): the instance gives it back, for the rooms on that shard,
 //! before that shard serves again. Rooms without local members are let go
 //! here too (see `watch`).
+//!
+//! A heartbeat after a reconnect also reads the server's `run_id`: another
+//! server (a replica promoted by a Redis Cluster or by Sentinel) may lack
+//! the last writes, so each room there moves on past what this instance
+//! delivered before the shard serves again (see `restore`).
 
 use crate::app::App;
 use crate::cluster::RedisStore;
 use crate::cluster::shards::Shard;
+use crate::cluster::topology;
 use crate::health::Link;
+use crate::room::repair;
 use crate::store::Member;
 use fred::interfaces::{ClientLike, EventInterface};
 use ops::Shutdown;
@@ -34,6 +41,10 @@ pub struct Liveness {
 impl Liveness {
     pub async fn run(self, shutdown: Shutdown) {
         let liveness = Arc::new(self);
+        if liveness.store.shards().is_clustered() {
+            let shards = liveness.store.shards_handle();
+            tokio::spawn(topology::follow(shards, shutdown.clone()));
+        }
         // Each shard beats on its own: a dead shard's commands wait for
         // their timeout, which must not let the others' keys expire.
         for shard in liveness.store.shards().all() {
@@ -91,29 +102,63 @@ impl Liveness {
     }
 
     /// One heartbeat on `shard`: up if it answers and its subscriber is
-    /// connected; its state given back if it forgot this instance.
+    /// connected; its state given back if it forgot this instance, or if
+    /// another server answers for it now (a failover), which may lack the
+    /// last writes.
     async fn beat(&self, shard: &Arc<Shard>, first: &mut bool) {
+        let was_up = shard.is_up();
         match self.store.heartbeat(shard, self.ttl).await {
             Ok(existed) => {
-                if !existed && !*first {
+                let failed_over = if was_up && !*first {
+                    false
+                } else {
+                    match self.store.server_id(shard).await {
+                        Ok(run_id) => shard.server_changed(run_id),
+                        Err(error) => {
+                            tracing::debug!(%error, shard = shard.name(), "cannot read the server id");
+                            shard.set_up(false);
+                            return;
+                        }
+                    }
+                };
+                if failed_over {
+                    // A promoted replica, or a restart (empty, or from a
+                    // file): either may lack the last writes.
                     tracing::warn!(
-                        shard = shard.name,
+                        shard = shard.name(),
+                        "another Redis server serves a shard; moving its rooms on past what it may lack"
+                    );
+                    self.restore(shard, true).await;
+                    if let Err(error) = self.store.watch().resubscribe(shard).await {
+                        tracing::debug!(%error, shard = shard.name(), "the bus subscribes later");
+                        shard.set_up(false);
+                        return;
+                    }
+                } else if !existed && !*first {
+                    tracing::warn!(
+                        shard = shard.name(),
                         "a Redis shard forgot this instance; giving its state back"
                     );
-                    self.restore(shard).await;
+                    self.restore(shard, false).await;
                 }
                 *first = false;
-                let subscribed = shard.subscriber.is_connected();
+                let subscribed = shard.subscriber().is_connected();
                 if !subscribed {
                     tracing::debug!(
-                        shard = shard.name,
+                        shard = shard.name(),
                         "Redis answers but the bus is not back yet"
                     );
                 }
                 shard.set_beaten(subscribed);
+                if failed_over && subscribed {
+                    // What other instances published before this one
+                    // subscribed on the new server.
+                    let rooms = &self.app.rooms;
+                    repair::resync(&rooms.delivery, rooms.store.as_ref(), &self.app.metrics).await;
+                }
             }
             Err(error) => {
-                tracing::debug!(%error, shard = shard.name, "heartbeat failed");
+                tracing::debug!(%error, shard = shard.name(), "heartbeat failed");
                 shard.set_up(false);
             }
         }
@@ -174,8 +219,11 @@ impl Liveness {
     /// Gives `shard` back what this instance knows: each of its rooms'
     /// sequence, order and recent history (so ids and positions keep
     /// increasing) and the local members. The control shard gets every
-    /// room's member back (its counts and this instance's rooms).
-    async fn restore(&self, shard: &Shard) {
+    /// room's member back (its counts and this instance's rooms). After a
+    /// failover (`moved_on`), each room's order and ids jump past anything
+    /// an instance may have handed out on the old server (see
+    /// `resume_room.lua`), and this instance's delivery follows the jump.
+    async fn restore(&self, shard: &Shard, moved_on: bool) {
         let shards = self.store.shards();
         let control = shards.is_control(shard);
         if control {
@@ -201,16 +249,30 @@ impl Liveness {
                 last_pos = room.last_pos,
                 "restoring a room"
             );
-            if let Err(error) = self
-                .store
-                .restore_room(
-                    &room.room,
-                    room.last_message_id,
-                    room.last_pos,
-                    room.recent_messages,
-                )
-                .await
-            {
+            let restored = if on_shard && moved_on {
+                self.store
+                    .resume_room(
+                        &room.room,
+                        room.last_message_id,
+                        room.last_pos,
+                        room.recent_messages,
+                    )
+                    .await
+                    .map(|resumed_after| {
+                        self.app.rooms.delivery.rebase(&room.room, resumed_after);
+                    })
+            } else {
+                self.store
+                    .restore_room(
+                        &room.room,
+                        room.last_message_id,
+                        room.last_pos,
+                        room.recent_messages,
+                    )
+                    .await
+                    .map(|_| ())
+            };
+            if let Err(error) = restored {
                 tracing::warn!(%error, room = room.room, "cannot restore a room");
             }
             for member in room.members {
@@ -230,18 +292,29 @@ impl Liveness {
 
 /// A broken connection to `shard`: its rooms are refused at once rather
 /// than let wait for a command timeout; a reconnect waits for the next
-/// heartbeat, since the shard may have lost everything.
+/// heartbeat, since the shard may have lost everything. On a Redis
+/// Cluster, a lost link also asks for a topology check (a failover may
+/// be under way). Follows the shard to its new master when it moves.
 async fn watch_connection(shard: Arc<Shard>, link: Arc<Link>, store: Arc<RedisStore>) {
-    let mut errors = shard.client.error_rx();
-    let mut reconnects = shard.client.reconnect_rx();
+    let mut moved = shard.moved();
     loop {
-        tokio::select! {
-            Ok(_) = errors.recv() => {}
-            Ok(_) = reconnects.recv() => {}
-            else => return,
+        let client = shard.client();
+        moved.mark_unchanged();
+        let mut errors = client.error_rx();
+        let mut reconnects = client.reconnect_rx();
+        loop {
+            tokio::select! {
+                Ok(_) = errors.recv() => {}
+                Ok(_) = reconnects.recv() => {}
+                changed = moved.changed() => match changed {
+                    Ok(()) => break,
+                    Err(_) => return,
+                },
+            }
+            shard.set_up(false);
+            super::tell_link(&link, store.shards());
+            store.shards().recheck.notify_one();
+            shard.check.notify_one();
         }
-        shard.set_up(false);
-        super::tell_link(&link, store.shards());
-        shard.check.notify_one();
     }
 }

@@ -18,7 +18,8 @@
 //! marks its shard down until the next heartbeat finds it working; a call
 //! to a shard known down fails at once.
 //!
-//! Files: [`shards`] (the nodes), [`schema`] (keys), [`members`] (join,
+//! Files: [`shards`] (the nodes), [`topology`] (following failovers),
+//! [`schema`] (keys), [`members`] (join,
 //! leave), [`events`] (messages, typing, the log), [`registry`] (room list,
 //! instances), [`watch`] (subscriptions), [`bus`] (the subscribers),
 //! [`liveness`] (heartbeats, dead instances, restore).
@@ -30,15 +31,17 @@ mod members;
 pub mod registry;
 pub mod schema;
 pub mod shards;
+pub mod topology;
 pub mod watch;
 
 use crate::health::Link;
 use crate::metrics::Metrics;
 use crate::room::event::RoomEvent;
 use crate::store::{JoinOutcome, Member, Store, StoreEvent};
-use anyhow::{Result, anyhow};
+use anyhow::{Result, anyhow, bail};
 use fred::error::ErrorKind;
-use fred::types::FromValue;
+use fred::interfaces::ClientLike;
+use fred::types::{CustomCommand, FromValue};
 use futures::future::{BoxFuture, FutureExt};
 use members::Holder;
 use parking_lot::Mutex;
@@ -64,6 +67,7 @@ struct Scripts {
     heartbeat: Script,
     claim_dead: Script,
     restore_room: Script,
+    resume_room: Script,
 }
 
 impl Scripts {
@@ -80,6 +84,7 @@ impl Scripts {
             heartbeat: Script::new(include_str!("scripts/heartbeat.lua")),
             claim_dead: Script::new(include_str!("scripts/claim_dead.lua")),
             restore_room: Script::new(include_str!("scripts/restore_room.lua")),
+            resume_room: Script::new(include_str!("scripts/resume_room.lua")),
         }
     }
 }
@@ -90,6 +95,7 @@ pub struct RedisStore {
     instance: String,
     history_keep: usize,
     timeout: Duration,
+    wait_replicas: u32,
     link: Arc<Link>,
     scripts: Scripts,
     metrics: Metrics,
@@ -108,6 +114,8 @@ pub struct Settings<'a> {
     /// large buffer keeps it rare.
     pub pubsub_capacity: usize,
     pub timeout: Duration,
+    /// Replicas that must have a write before its ack says `ok` (`WAIT`).
+    pub wait_replicas: u32,
 }
 
 impl RedisStore {
@@ -124,6 +132,7 @@ impl RedisStore {
             history_keep,
             pubsub_capacity,
             timeout,
+            wait_replicas,
         } = settings;
         // fail_fast: the instance needs Redis to start; afterwards each
         // shard's connection comes back by itself.
@@ -141,6 +150,7 @@ impl RedisStore {
             instance,
             history_keep,
             timeout,
+            wait_replicas,
             link,
             scripts: Scripts::new(),
             metrics,
@@ -155,6 +165,11 @@ impl RedisStore {
 
     pub fn shards(&self) -> &Shards {
         &self.shards
+    }
+
+    /// The shards, for a task that outlives a borrow of the store.
+    pub fn shards_handle(&self) -> Arc<Shards> {
+        self.shards.clone()
     }
 
     pub fn watch(&self) -> &Watch {
@@ -174,7 +189,38 @@ impl RedisStore {
         keys: Vec<String>,
         args: Vec<String>,
     ) -> Result<R> {
-        self.on(shard, script.run(&shard.client, keys, args)).await
+        self.on(shard, script.run(&shard.client(), keys, args))
+            .await
+    }
+
+    /// With `REDIS_WAIT_REPLICAS`, waits until that many replicas of
+    /// `shard` have every write made so far on its connection (`WAIT`),
+    /// within the timeout: a message's ack that says `ok` then means "on a
+    /// replica too". Fewer replicas in time is an error (the ack says
+    /// `unavailable`, though members may have had the message already).
+    /// Joins and leaves do not wait: a join refused after its script ran
+    /// would leave its name held by nobody.
+    async fn replicated(&self, shard: &Shard) -> Result<()> {
+        if self.wait_replicas == 0 {
+            return Ok(());
+        }
+        let client = shard.client();
+        // Half the command timeout: a replica that does not answer makes
+        // this ack fail, never the shard count as down.
+        let args = vec![
+            self.wait_replicas.to_string(),
+            (self.timeout / 2).as_millis().to_string(),
+        ];
+        let command = CustomCommand::new_static("WAIT", None, false);
+        let confirmed: u64 = self.on(shard, client.custom(command, args)).await?;
+        if confirmed < u64::from(self.wait_replicas) {
+            bail!(
+                "{confirmed} of {} replicas of {} confirmed in time",
+                self.wait_replicas,
+                shard.name()
+            );
+        }
+        Ok(())
     }
 
     /// Runs a script on `shard` even while it counts as down: what gives
@@ -186,7 +232,7 @@ impl RedisStore {
         keys: Vec<String>,
         args: Vec<String>,
     ) -> Result<R> {
-        self.within(shard, script.run(&shard.client, keys, args))
+        self.within(shard, script.run(&shard.client(), keys, args))
             .await
     }
 
@@ -198,7 +244,7 @@ impl RedisStore {
         command: impl Future<Output = Result<R, fred::error::Error>>,
     ) -> Result<R> {
         if !shard.is_up() {
-            return Err(anyhow!("the Redis shard at {} is down", shard.name));
+            return Err(anyhow!("the Redis shard at {} is down", shard.name()));
         }
         self.within(shard, command).await
     }
@@ -213,17 +259,29 @@ impl RedisStore {
         // when its caller has long had `unavailable`; this one is a backstop.
         match tokio::time::timeout(self.timeout * 2, command).await {
             Ok(Ok(reply)) => return Ok(reply),
-            Ok(Err(error)) if *error.kind() != ErrorKind::Timeout => return Err(error.into()),
+            Ok(Err(error)) if *error.kind() != ErrorKind::Timeout => {
+                if is_redirect(&error) {
+                    // The slot lives elsewhere now: a failover or a resharding.
+                    self.shards.recheck.notify_one();
+                }
+                return Err(error.into());
+            }
             Ok(Err(_)) | Err(_) => {}
         }
         shard.set_up(false);
         tell_link(&self.link, &self.shards);
         Err(anyhow!(
             "Redis at {} did not answer within {:?}",
-            shard.name,
+            shard.name(),
             self.timeout
         ))
     }
+}
+
+/// Whether Redis Cluster sent the command elsewhere (`MOVED`, `ASK`).
+fn is_redirect(error: &fred::error::Error) -> bool {
+    let details = error.details();
+    details.starts_with("MOVED") || details.starts_with("ASK")
 }
 
 /// The instance's link as its shards are: up while any answers (their

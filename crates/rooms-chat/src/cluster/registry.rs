@@ -19,12 +19,13 @@
 use super::RedisStore;
 use super::members::Holder;
 use super::schema::{
-    EMPTIED_KEEP_SECS, alive_key, changed_channel, control_key, instance_rooms_key, restore_keys,
-    shard_alive_key,
+    EMPTIED_KEEP_SECS, FAILOVER_JUMP, alive_key, changed_channel, control_key, instance_rooms_key,
+    restore_keys, resume_keys, shard_alive_key,
 };
 use super::shards::Shard;
 use anyhow::{Context, Result};
-use fred::interfaces::{KeysInterface, SetsInterface};
+use fred::interfaces::{ClientLike, KeysInterface, SetsInterface};
+use fred::types::CustomCommand;
 use fred::types::Value;
 use protocol::rooms::{LeaveReason, RoomCount};
 use std::time::Duration;
@@ -100,7 +101,7 @@ impl RedisStore {
         // Not through `on`: the heartbeat is what finds a shard back up.
         let existed: i64 =
             // Twice fred's own timeout, which ends the command first (see `within`).
-            tokio::time::timeout(self.timeout * 2, script.run(&shard.client, keys, args))
+            tokio::time::timeout(self.timeout * 2, script.run(&shard.client(), keys, args))
                 .await
                 .context("heartbeat timed out")?
                 .context("heartbeat")?;
@@ -111,7 +112,7 @@ impl RedisStore {
     pub async fn instances(&self) -> Result<Vec<String>> {
         let control = self.shards.control();
         let key = control_key("instances");
-        self.on(control, control.client.smembers(key))
+        self.on(control, control.client().smembers(key))
             .await
             .context("list instances")
     }
@@ -120,7 +121,7 @@ impl RedisStore {
     pub async fn is_alive(&self, instance: &str) -> Result<bool> {
         let control = self.shards.control();
         let count: i64 = self
-            .on(control, control.client.exists(alive_key(instance)))
+            .on(control, control.client().exists(alive_key(instance)))
             .await
             .context("check an instance")?;
         Ok(count > 0)
@@ -150,7 +151,7 @@ impl RedisStore {
     pub async fn departed(&self) -> Result<Vec<String>> {
         let control = self.shards.control();
         let key = control_key("departed");
-        self.on(control, control.client.smembers(key))
+        self.on(control, control.client().smembers(key))
             .await
             .context("list departed instances")
     }
@@ -162,7 +163,7 @@ impl RedisStore {
         let control = self.shards.control();
         let rooms_key = instance_rooms_key(dead);
         let rooms: Vec<String> = self
-            .on(control, control.client.smembers(&rooms_key))
+            .on(control, control.client().smembers(&rooms_key))
             .await
             .context("list a dead instance's rooms")?;
         let mut removed = Vec::new();
@@ -179,7 +180,7 @@ impl RedisStore {
                     }
                 }
                 let _: i64 = self
-                    .on(control, control.client.srem(&rooms_key, &room))
+                    .on(control, control.client().srem(&rooms_key, &room))
                     .await?;
                 anyhow::Ok(())
             }
@@ -192,7 +193,7 @@ impl RedisStore {
         if !unfinished {
             let departed = control_key("departed");
             let _: i64 = self
-                .on(control, control.client.srem(departed, dead))
+                .on(control, control.client().srem(departed, dead))
                 .await?;
         }
         Ok(removed)
@@ -206,7 +207,7 @@ impl RedisStore {
         // Not `on`: this runs while the control shard is being given its
         // state back, before it counts as up.
         let _: i64 = self
-            .within(control, control.client.srem(departed, &self.instance))
+            .within(control, control.client().srem(departed, &self.instance))
             .await
             .context("come back")?;
         Ok(())
@@ -217,7 +218,7 @@ impl RedisStore {
     pub async fn retire(&self) -> Result<Vec<(String, String)>> {
         let control = self.shards.control();
         let _: i64 = self
-            .on(control, control.client.del(alive_key(&self.instance)))
+            .on(control, control.client().del(alive_key(&self.instance)))
             .await
             .context("retire")?;
         self.claim_dead(&self.instance).await?;
@@ -241,5 +242,51 @@ impl RedisStore {
             .await
             .context("restore a room")?;
         Ok(restored == 1)
+    }
+
+    /// After a failover: moves `room`'s order and ids on past what this
+    /// instance (or the first instance to get here) delivered, and gives
+    /// the history back its recent messages. Returns the position after
+    /// which the room goes on.
+    pub async fn resume_room(
+        &self,
+        room: &str,
+        last_id: u64,
+        last_pos: u64,
+        recent: Vec<String>,
+    ) -> Result<u64> {
+        let shard = self.shard_of(room);
+        let server = self.server_id(shard).await?;
+        let mut args = vec![
+            server,
+            last_id.to_string(),
+            last_pos.to_string(),
+            FAILOVER_JUMP.to_string(),
+        ];
+        args.extend(recent);
+        let resumed_after: u64 = self
+            .run_to_restore(shard, &self.scripts.resume_room, resume_keys(room), args)
+            .await
+            .context("resume a room")?;
+        Ok(resumed_after)
+    }
+
+    /// The `run_id` of the server that answers for `shard` now.
+    pub async fn server_id(&self, shard: &Shard) -> Result<String> {
+        let client = shard.client();
+        let info: String = tokio::time::timeout(
+            self.timeout * 2,
+            client.custom::<String, _>(
+                CustomCommand::new_static("INFO", None, false),
+                vec!["server"],
+            ),
+        )
+        .await
+        .context("INFO timed out")?
+        .context("INFO server")?;
+        info.lines()
+            .find_map(|line| line.strip_prefix("run_id:"))
+            .map(|id| id.trim().to_owned())
+            .context("INFO server names no run_id")
     }
 }

@@ -7,7 +7,9 @@
 //! - a room's keys and channel carry the room (`rooms-chat:{<room>}:…`):
 //!   `seq` (last message id), `pos` (last position in the room's order),
 //!   `history` (message JSON), `log` (event records, to fill gaps),
-//!   `members` (name key → member record), and the sharded channel
+//!   `members` (name key → member record), `resumed` (the server a
+//!   failover moved the room on to, and from which position), and the
+//!   sharded channel
 //!   `events` (SPUBLISH from the room's scripts, SSUBSCRIBE by the
 //!   instances with local members);
 //! - the state across rooms carries the control tag
@@ -54,6 +56,19 @@ pub fn restore_keys(room: &str) -> Vec<String> {
         .map(|what| room_key(room, what))
         .collect()
 }
+
+/// The keys `resume_room.lua` takes: sequence, position, history, and the
+/// record of the last failover the room moved on from.
+pub fn resume_keys(room: &str) -> Vec<String> {
+    let mut keys = restore_keys(room);
+    keys.push(room_key(room, "resumed"));
+    keys
+}
+
+/// How far a room's order and ids jump after a failover: more than the
+/// writes a promoted replica can lack (asynchronous replication lags by
+/// milliseconds), so that no position or id is ever handed out twice.
+pub const FAILOVER_JUMP: u64 = 1000;
 
 /// The sharded channel of a room's events.
 pub fn room_channel(room: &str) -> String {

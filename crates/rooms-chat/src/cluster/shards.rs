@@ -7,30 +7,36 @@
 //! outage would stop every room. Here each master has a plain client of
 //! its own, and a key goes to the master that owns its hash slot (read
 //! once at start from `CLUSTER SLOTS`), so a dead shard stops only the
-//! rooms it holds. A topology change (resharding, failover to a replica)
-//! needs a restart of the instance: commands meanwhile fail (`MOVED`) and
-//! are answered `unavailable`.
-
+//! rooms it holds. A topology change (a failover to a replica, a slot
+//! moved) is followed by [`super::topology`]: the shard's connections are
+//! swapped for ones to its new master, and everything that reads them
+//! (the bus, the liveness checks) is told through [`Shard::moved`].
 use super::schema::CONTROL_TAG;
 use anyhow::{Context, Result, anyhow, bail};
 use fred::clients::{Client, SubscriberClient};
 use fred::interfaces::ClientLike;
 use fred::types::config::{Config, ServerConfig};
 use fred::types::{CustomCommand, Value};
+use parking_lot::RwLock;
 use redis_link::LinkOptions;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 /// The number of hash slots of a Redis Cluster.
 const SLOTS: u16 = 16384;
 
-/// One master and the connections to it.
-pub struct Shard {
-    /// `host:port`, for logs.
+/// The connections to one master.
+pub struct Links {
+    /// `host:port` (or the Sentinel service), for logs.
     pub name: String,
     pub client: Client,
     pub subscriber: SubscriberClient,
+}
+
+/// One master and the connections to it.
+pub struct Shard {
+    links: RwLock<Arc<Links>>,
     /// A hash tag whose slot this shard owns, for keys about the shard itself.
     pub tag: String,
     up: AtomicBool,
@@ -38,9 +44,78 @@ pub struct Shard {
     beaten: AtomicBool,
     /// Asks for a heartbeat now (after a reconnect) rather than at the next tick.
     pub check: Notify,
+    /// Counts the changes of the shard's master or slots: whoever reads
+    /// the shard's connections takes the new ones and subscribes again.
+    moved: watch::Sender<u64>,
+    /// The `run_id` of the Redis server that answered the last heartbeat:
+    /// another one means a failover (or a restart), which may have lost
+    /// the last writes.
+    server_id: parking_lot::Mutex<Option<String>>,
 }
 
 impl Shard {
+    fn new(links: Links, tag: String) -> Shard {
+        Shard {
+            links: RwLock::new(Arc::new(links)),
+            tag,
+            up: AtomicBool::new(true),
+            beaten: AtomicBool::new(false),
+            check: Notify::new(),
+            moved: watch::Sender::new(0),
+            server_id: parking_lot::Mutex::new(None),
+        }
+    }
+
+    /// The current connections (a failover replaces them).
+    pub fn links(&self) -> Arc<Links> {
+        self.links.read().clone()
+    }
+
+    /// The command connection of the current master.
+    pub fn client(&self) -> Client {
+        self.links.read().client.clone()
+    }
+
+    /// The subscriber of the current master.
+    pub fn subscriber(&self) -> SubscriberClient {
+        self.links.read().subscriber.clone()
+    }
+
+    /// The current master's name, for logs and errors.
+    pub fn name(&self) -> String {
+        self.links.read().name.clone()
+    }
+
+    /// Tells when the shard's master or slots change.
+    pub fn moved(&self) -> watch::Receiver<u64> {
+        self.moved.subscribe()
+    }
+
+    /// Says that the shard's slots changed: its channels are subscribed again.
+    pub fn slots_changed(&self) {
+        self.moved.send_modify(|generation| *generation += 1);
+    }
+
+    /// Puts connections to a new master in place of the old ones, which
+    /// are returned to be closed. The shard counts as down until a
+    /// heartbeat has found the new master and given it its state.
+    pub fn replace(&self, links: Links) -> Arc<Links> {
+        let old = std::mem::replace(&mut *self.links.write(), Arc::new(links));
+        self.set_up(false);
+        self.slots_changed();
+        self.check.notify_one();
+        old
+    }
+
+    /// Records the `run_id` a heartbeat read; true if the shard was served
+    /// by another server before (a failover or a restart happened since).
+    pub fn server_changed(&self, run_id: String) -> bool {
+        let mut known = self.server_id.lock();
+        let changed = known.as_ref().is_some_and(|known| *known != run_id);
+        *known = Some(run_id);
+        changed
+    }
+
     pub fn is_up(&self) -> bool {
         self.up.load(Ordering::Relaxed)
     }
@@ -63,21 +138,34 @@ impl Shard {
     /// Records whether the shard answers; logs each change once.
     pub fn set_up(&self, up: bool) {
         if self.up.swap(up, Ordering::Relaxed) != up {
+            let shard = self.name();
             if up {
-                tracing::info!(shard = self.name, "Redis shard is back");
+                tracing::info!(shard, "Redis shard is back");
             } else {
-                tracing::warn!(shard = self.name, "Redis shard is down");
+                tracing::warn!(shard, "Redis shard is down");
             }
         }
     }
 }
 
+/// `(first slot, last slot, shard index)`.
+type Ranges = Vec<(u16, u16, usize)>;
+
 /// Every shard, and which one owns each slot.
 pub struct Shards {
     shards: Vec<Arc<Shard>>,
-    /// `(first slot, last slot, shard index)`.
-    ranges: Vec<(u16, u16, usize)>,
+    ranges: RwLock<Ranges>,
     control: usize,
+    /// How to reach the nodes: the configuration from `REDIS_URL` and the
+    /// options, to connect to a new master after a failover.
+    config: Config,
+    options: LinkOptions,
+    /// Whether `REDIS_URL` names a Redis Cluster (whose topology is
+    /// followed here) rather than one Redis (or a Sentinel service, which
+    /// fred follows by itself).
+    clustered: bool,
+    /// Asks for a topology check now (a `MOVED` answer, a lost link).
+    pub recheck: Notify,
 }
 
 impl Shards {
@@ -85,68 +173,53 @@ impl Shards {
     /// them cannot be reached now).
     pub async fn connect(url: &str, options: &LinkOptions) -> Result<Shards> {
         let config = redis_link::connect::config(url)?;
+        let clustered = matches!(config.server, ServerConfig::Clustered { .. });
         let masters = match &config.server {
-            ServerConfig::Clustered { hosts, .. } => cluster_slots(&config, hosts, options).await?,
-            _ => {
-                let server = config.server.hosts().into_iter().next();
-                let server = server.context("REDIS_URL names no server")?;
-                vec![(server.host.to_string(), server.port, vec![(0, SLOTS - 1)])]
+            ServerConfig::Clustered { hosts, .. } => {
+                let seeds: Vec<(String, u16)> = hosts
+                    .iter()
+                    .map(|seed| (seed.host.to_string(), seed.port))
+                    .collect();
+                cluster_slots(&config, &seeds, options).await?
             }
+            // One Redis, or the master a Sentinel service names (fred asks
+            // the sentinels again at each reconnect).
+            _ => vec![(String::new(), 0, vec![(0, SLOTS - 1)])],
         };
         let mut shards = Vec::new();
         let mut ranges = Vec::new();
         for (index, (host, port, owned)) in masters.into_iter().enumerate() {
-            let mut node = config.clone();
-            node.server = ServerConfig::new_centralized(host.as_str(), port);
-            let name = format!("{host}:{port}");
-            let client = builder(node.clone(), options)
-                .build()
-                .context("build a Redis client")?;
-            let subscriber = builder(node, options)
-                .build_subscriber_client()
-                .context("build a Redis subscriber")?;
-            client
-                .init()
-                .await
-                .with_context(|| format!("cannot connect to Redis at {name}"))?;
-            subscriber
-                .init()
-                .await
-                .with_context(|| format!("cannot subscribe at Redis {name}"))?;
+            let links = if clustered {
+                connect_links(&config, options, &host, port).await?
+            } else {
+                open_links(config.clone(), options, server_name(&config)).await?
+            };
             ranges.extend(owned.iter().map(|&(first, last)| (first, last, index)));
-            shards.push((name, client, subscriber, owned));
+            shards.push(links);
         }
-        let owner = |slot: u16| {
-            ranges
-                .iter()
-                .find(|(first, last, _)| (*first..=*last).contains(&slot))
-                .map(|(_, _, index)| *index)
-        };
+        ranges.sort_unstable();
+        let owner = |slot: u16| owner_in(&ranges, slot);
         let control = owner(slot_of(CONTROL_TAG)).context("no master owns the control slot")?;
         let shards = shards
             .into_iter()
             .enumerate()
-            .map(|(index, (name, client, subscriber, _))| {
+            .map(|(index, links)| {
                 let tag = if index == control {
                     CONTROL_TAG.to_owned()
                 } else {
                     tag_owned_by(index, &owner)
                 };
-                Arc::new(Shard {
-                    name,
-                    client,
-                    subscriber,
-                    tag,
-                    up: AtomicBool::new(true),
-                    beaten: AtomicBool::new(false),
-                    check: Notify::new(),
-                })
+                Arc::new(Shard::new(links, tag))
             })
             .collect();
         Ok(Shards {
             shards,
-            ranges,
+            ranges: RwLock::new(ranges),
             control,
+            config,
+            options: options.clone(),
+            clustered,
+            recheck: Notify::new(),
         })
     }
 
@@ -154,14 +227,15 @@ impl Shards {
         &self.shards
     }
 
+    /// Whether the topology is a Redis Cluster's, followed by this instance.
+    pub fn is_clustered(&self) -> bool {
+        self.clustered
+    }
+
     /// The shard that owns `key` (by its hash tag, as Redis Cluster does).
     pub fn of_key(&self, key: &str) -> &Arc<Shard> {
         let slot = fred::util::redis_keyslot(key.as_bytes());
-        let index = self
-            .ranges
-            .iter()
-            .find(|(first, last, _)| (*first..=*last).contains(&slot))
-            .map_or(self.control, |(_, _, index)| *index);
+        let index = owner_in(&self.ranges.read(), slot).unwrap_or(self.control);
         &self.shards[index]
     }
 
@@ -189,6 +263,152 @@ impl Shards {
     pub fn is_control(&self, shard: &Shard) -> bool {
         std::ptr::eq(shard, self.control().as_ref())
     }
+
+    /// Asks the cluster for its masters now, from the shards that answer
+    /// first, then from the others.
+    pub async fn masters(&self) -> Result<Vec<Master>> {
+        let mut nodes: Vec<(String, u16)> = Vec::new();
+        let mut shards: Vec<&Arc<Shard>> = self.shards.iter().collect();
+        shards.sort_by_key(|shard| !shard.is_up());
+        for shard in shards {
+            if let Some((host, port)) = shard.name().rsplit_once(':')
+                && let Ok(port) = port.parse()
+            {
+                nodes.push((host.to_owned(), port));
+            }
+        }
+        if let ServerConfig::Clustered { hosts, .. } = &self.config.server {
+            nodes.extend(hosts.iter().map(|seed| (seed.host.to_string(), seed.port)));
+        }
+        cluster_slots(&self.config, &nodes, &self.options).await
+    }
+
+    /// Takes in the cluster's current masters: a shard whose slots another
+    /// master serves now is connected to it (its old connections are
+    /// returned, to be closed), and the slot map follows. A master that
+    /// serves none of the slots known at start (one added later) is not
+    /// used: its slots stay with their former shard, which answers `MOVED`.
+    pub async fn follow(&self, masters: &[Master]) -> Vec<Arc<Links>> {
+        let mut replaced = Vec::new();
+        let mut changed = false;
+        let ranges = self.ranges.read().clone();
+        for (index, shard) in self.shards.iter().enumerate() {
+            let Some(&(first, _, _)) = ranges.iter().find(|range| range.2 == index) else {
+                continue;
+            };
+            let Some((host, port, _)) = masters
+                .iter()
+                .find(|(_, _, owned)| owned.iter().any(|r| (r.0..=r.1).contains(&first)))
+            else {
+                continue;
+            };
+            let name = format!("{host}:{port}");
+            if name == shard.name() {
+                continue;
+            }
+            match connect_links(&self.config, &self.options, host, *port).await {
+                Ok(links) => {
+                    tracing::warn!(
+                        from = shard.name(),
+                        to = name,
+                        "a shard moved to a new master"
+                    );
+                    replaced.push(shard.replace(links));
+                    changed = true;
+                }
+                Err(error) => {
+                    // The slot map changes once every shard has its master.
+                    tracing::warn!("cannot reach the new master yet: {error:#}");
+                    return replaced;
+                }
+            }
+        }
+        let mut ranges: Ranges = Vec::new();
+        for (host, port, owned) in masters {
+            let name = format!("{host}:{port}");
+            let Some(index) = self.shards.iter().position(|shard| shard.name() == name) else {
+                tracing::debug!(master = name, "a master unknown at start is not used");
+                continue;
+            };
+            ranges.extend(owned.iter().map(|&(first, last)| (first, last, index)));
+        }
+        ranges.sort_unstable();
+        let mut known = self.ranges.write();
+        if *known != ranges {
+            *known = ranges;
+            changed = true;
+        }
+        drop(known);
+        if changed {
+            for shard in &self.shards {
+                shard.slots_changed();
+            }
+        }
+        replaced
+    }
+}
+
+fn owner_in(ranges: &Ranges, slot: u16) -> Option<usize> {
+    ranges
+        .iter()
+        .find(|(first, last, _)| (*first..=*last).contains(&slot))
+        .map(|(_, _, index)| *index)
+}
+
+/// What names the server of a configuration that is not a cluster's.
+fn server_name(config: &Config) -> String {
+    match &config.server {
+        ServerConfig::Sentinel { service_name, .. } => format!("sentinel/{service_name}"),
+        server => server
+            .hosts()
+            .first()
+            .map(|host| format!("{}:{}", host.host, host.port))
+            .unwrap_or_default(),
+    }
+}
+
+/// Connects to the master at `host:port` of a cluster.
+async fn connect_links(
+    config: &Config,
+    options: &LinkOptions,
+    host: &str,
+    port: u16,
+) -> Result<Links> {
+    let mut node = config.clone();
+    node.server = ServerConfig::new_centralized(host, port);
+    open_links(node, options, format!("{host}:{port}")).await
+}
+
+/// Builds and connects a command client and a subscriber.
+async fn open_links(node: Config, options: &LinkOptions, name: String) -> Result<Links> {
+    let client = builder(node.clone(), options)
+        .build()
+        .context("build a Redis client")?;
+    let subscriber = builder(node, options)
+        .build_subscriber_client()
+        .context("build a Redis subscriber")?;
+    let connected = async {
+        client
+            .init()
+            .await
+            .with_context(|| format!("cannot connect to Redis at {name}"))?;
+        subscriber
+            .init()
+            .await
+            .with_context(|| format!("cannot subscribe at Redis {name}"))?;
+        Ok::<_, anyhow::Error>(())
+    };
+    if let Err(error) = connected.await {
+        // Stops their reconnection tasks; the error is what matters.
+        let _ = client.quit().await;
+        let _ = subscriber.quit().await;
+        return Err(error);
+    }
+    Ok(Links {
+        name,
+        client,
+        subscriber,
+    })
 }
 
 /// redis-link's builder, with one attempt per command: a command that was
@@ -214,18 +434,19 @@ fn tag_owned_by(index: usize, owner: &impl Fn(u16) -> Option<usize>) -> String {
         .unwrap_or_else(|| CONTROL_TAG.to_owned())
 }
 
-type Master = (String, u16, Vec<(u16, u16)>);
+/// A master: host, port and the slot ranges it serves.
+pub type Master = (String, u16, Vec<(u16, u16)>);
 
 /// The masters and their slot ranges, asked of the first seed node that answers.
 async fn cluster_slots(
     config: &Config,
-    seeds: &[fred::types::config::Server],
+    seeds: &[(String, u16)],
     options: &LinkOptions,
 ) -> Result<Vec<Master>> {
     let mut last_error = anyhow!("REDIS_URL names no cluster node");
-    for seed in seeds {
+    for (host, port) in seeds {
         let mut node = config.clone();
-        node.server = ServerConfig::new_centralized(seed.host.to_string(), seed.port);
+        node.server = ServerConfig::new_centralized(host.as_str(), *port);
         let client = redis_link::connect::builder_for(node, options)
             .build()
             .context("build a Redis client")?;
@@ -240,7 +461,7 @@ async fn cluster_slots(
         match asked {
             Ok(reply) => return parse_slots(reply),
             Err(error) => {
-                last_error = anyhow!(error).context(format!("CLUSTER SLOTS on {}", seed.host))
+                last_error = anyhow!(error).context(format!("CLUSTER SLOTS on {host}:{port}"))
             }
         }
     }

@@ -41,13 +41,13 @@ impl Watch {
         command: impl Future<Output = Result<R, fred::error::Error>>,
     ) -> Result<R> {
         if !shard.is_up() {
-            return Err(anyhow!("the Redis shard at {} is down", shard.name));
+            return Err(anyhow!("the Redis shard at {} is down", shard.name()));
         }
         // Twice fred's own timeout, which ends the command first (see
         // `RedisStore::within`).
         match tokio::time::timeout(self.timeout * 2, command).await {
             Ok(result) => Ok(result?),
-            Err(_elapsed) => Err(anyhow!("Redis at {} did not answer", shard.name)),
+            Err(_elapsed) => Err(anyhow!("Redis at {} did not answer", shard.name())),
         }
     }
 
@@ -58,15 +58,14 @@ impl Watch {
             return Ok(());
         }
         let control = self.shards.control();
-        let noted = control
-            .client
-            .sadd::<i64, _, _>(instance_rooms_key(&self.instance), room);
+        let client = control.client();
+        let noted = client.sadd::<i64, _, _>(instance_rooms_key(&self.instance), room);
         self.within(control, noted)
             .await
             .context("note the room for this instance")?;
         let channel = room_channel(room);
         let shard = self.shards.of_key(&channel);
-        self.within(shard, shard.subscriber.ssubscribe(channel))
+        self.within(shard, shard.subscriber().ssubscribe(channel))
             .await
             .context("subscribe to the room's channel")?;
         rooms.insert(room.to_owned());
@@ -88,14 +87,13 @@ impl Watch {
             // A shard that is down has dropped the subscription already;
             // the reconnect subscribes only to the rooms still watched.
             if let Err(error) = self
-                .within(shard, shard.subscriber.sunsubscribe(channel))
+                .within(shard, shard.subscriber().sunsubscribe(channel))
                 .await
             {
                 tracing::debug!(%error, room, "unsubscribe failed");
             }
-            let forgot = control
-                .client
-                .srem::<i64, _, _>(instance_rooms_key(&self.instance), &room);
+            let client = control.client();
+            let forgot = client.srem::<i64, _, _>(instance_rooms_key(&self.instance), &room);
             if let Err(error) = self.within(control, forgot).await {
                 // Harmless: the set may name rooms without members here.
                 tracing::debug!(%error, room, "the room stays noted for this instance");
@@ -119,7 +117,7 @@ impl Watch {
         for channel in channels {
             // Not `within`: the shard is marked up only after this.
             // Twice fred's own timeout, which ends the command first (see `within`).
-            tokio::time::timeout(self.timeout * 2, shard.subscriber.ssubscribe(channel))
+            tokio::time::timeout(self.timeout * 2, shard.subscriber().ssubscribe(channel))
                 .await
                 .context("resubscribe timed out")??;
         }
@@ -133,7 +131,8 @@ impl Watch {
         let control = self.shards.control();
         for room in rooms.iter() {
             let key = instance_rooms_key(&self.instance);
-            let noted = control.client.sadd::<i64, _, _>(key, room);
+            let client = control.client();
+            let noted = client.sadd::<i64, _, _>(key, room);
             // Twice fred's own timeout, which ends the command first.
             tokio::time::timeout(self.timeout * 2, noted)
                 .await

@@ -107,6 +107,32 @@ impl Line {
         let released = self.release_pending();
         (skipped, released)
     }
+    /// After a failover, the room's order goes on from `pos` (past
+    /// anything any instance may have delivered before it): the line
+    /// jumps there, nothing lost. False if this line had delivered beyond
+    /// `pos` already: its members may have seen positions the room reuses.
+    pub fn rebase(&mut self, pos: u64) -> bool {
+        let Some(delivered) = self.delivered else {
+            return true;
+        };
+        if delivered > pos {
+            return false;
+        }
+        self.delivered = Some(pos);
+        self.pending.retain(|held, _| *held > pos);
+        self.waiting_since = None;
+        true
+    }
+
+    /// Releases what waits right after the delivered position (after a
+    /// [`Line::rebase`]); a gap left behind is waited on as any other.
+    pub fn release(&mut self, now: Instant) -> Vec<Arc<RoomEvent>> {
+        let released = self.release_pending();
+        if !self.pending.is_empty() {
+            self.waiting_since.get_or_insert(now);
+        }
+        released
+    }
 }
 
 #[cfg(test)]
@@ -186,6 +212,19 @@ mod tests {
         assert!(line.accept(message(3), now).is_empty());
         assert!(line.accept(message(4), now).is_empty());
         assert_eq!(positions(&line.start_after(3)), vec![4]);
+    }
+
+    #[test]
+    fn a_rebase_jumps_over_the_positions_a_failover_skipped() {
+        let mut line = started();
+        let now = Instant::now();
+        line.accept(message(1), now);
+        // Published after the failover, before this line was told.
+        assert!(line.accept(message(1002), now).is_empty());
+        assert!(line.rebase(1001));
+        assert_eq!(positions(&line.release(now)), vec![1002]);
+        assert_eq!(line.gap(), None);
+        assert!(!line.rebase(10), "behind what was delivered");
     }
 
     #[test]

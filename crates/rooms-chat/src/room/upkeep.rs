@@ -52,9 +52,40 @@ impl<R: Recipient> Delivery<R> {
             room,
             after,
             lost,
-            "room events lost for good; skipping them"
+            "room events lost for good; members who missed them re-join"
         );
         self.metrics.messages_lost.inc_by(lost);
+        // A live socket must not go on past a hole: a member that should
+        // have had the lost events is cut off, and its client re-joins
+        // with `since`, getting whatever the store still holds.
+        for attached in local.members.values() {
+            if attached.start <= after {
+                attached.member.socket.cut_off();
+            }
+        }
+        local.fan_out(released, &self.writer);
+    }
+
+    /// After a failover, `room`'s order goes on after `pos`, past what any
+    /// instance delivered before (see `cluster::liveness`). If this
+    /// instance had delivered beyond it, its members may have seen
+    /// positions and ids the room hands out again: they are cut off and
+    /// re-join, and the room starts again at `pos`.
+    pub fn rebase(&self, room: &str, pos: u64) {
+        let Some(shared) = self.room(room) else {
+            return;
+        };
+        let mut local = shared.lock();
+        if !local.line.rebase(pos) {
+            tracing::warn!(room, pos, "a room's order went back; its members re-join");
+            for attached in local.members.values() {
+                attached.member.socket.cut_off();
+            }
+            local.line = Default::default();
+            local.line.start_after(pos);
+            local.recent.clear();
+        }
+        let released = local.line.release(Instant::now());
         local.fan_out(released, &self.writer);
     }
 
@@ -127,8 +158,8 @@ mod tests {
         RoomEvent::new("r", pos, Kind::Message { id: pos }, "p", json).unwrap()
     }
 
-    #[test]
-    fn a_lasting_gap_is_reported_and_can_be_skipped() {
+    /// A delivery with room `r` and one member in it, from the start.
+    fn one_member() -> (Delivery<Probe>, Probe) {
         let writer = Arc::new(Writer::new(
             Duration::ZERO,
             64,
@@ -145,6 +176,12 @@ mod tests {
         };
         delivery.prepare("r");
         delivery.attach("r", member, 0, None, &mut || {}).unwrap();
+        (delivery, probe)
+    }
+
+    #[test]
+    fn a_lasting_gap_is_reported_and_can_be_skipped() {
+        let (delivery, probe) = one_member();
         delivery.arrive(message(1));
         delivery.arrive(message(3));
         let later = Instant::now() + Duration::from_secs(1);
@@ -155,5 +192,20 @@ mod tests {
         delivery.skip_if_stuck("r", 1);
         delivery.repaired("r");
         assert_eq!(probe.ids(), vec![1, 3]);
+        assert!(probe.is_cut(), "a member with a hole re-joins with since");
+    }
+
+    #[test]
+    fn a_rebase_releases_what_came_after_the_jump() {
+        let (delivery, probe) = one_member();
+        delivery.arrive(message(1));
+        // Another instance resumed the room after 1001 and posted at once.
+        delivery.arrive(message(1002));
+        delivery.rebase("r", 1001);
+        assert_eq!(probe.ids(), vec![1, 1002]);
+        assert!(!probe.is_cut());
+        // A jump behind what was delivered: the member re-joins.
+        delivery.rebase("r", 10);
+        assert!(probe.is_cut());
     }
 }

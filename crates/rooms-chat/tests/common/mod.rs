@@ -20,6 +20,15 @@ pub const WAIT: Duration = Duration::from_secs(10);
 
 type Writer = Arc<Mutex<SplitSink<WebSocketStream<MaybeTlsStream<TcpStream>>, Message>>>;
 
+/// What [`Client::listen`] heard.
+pub enum Heard {
+    Event(String, Value),
+    /// Nothing within the time given.
+    Quiet,
+    /// The server closed the connection.
+    Closed,
+}
+
 /// Reads while the test writes, as a real client does (a client that
 /// floods without reading would deadlock against any server), and answers
 /// pings.
@@ -150,6 +159,46 @@ impl Client {
         }
     }
 
+    /// The next event within `within`, or why there is none: a member may
+    /// be cut off by the server (its client then re-joins with `since`).
+    pub async fn listen(&mut self, within: Duration) -> Heard {
+        loop {
+            if let Some((name, payload)) = self.events.pop_front() {
+                return Heard::Event(name, payload);
+            }
+            match tokio::time::timeout(within, self.incoming.recv()).await {
+                Err(_elapsed) => return Heard::Quiet,
+                Ok(None) => return Heard::Closed,
+                // Engine.IO close, or Socket.IO disconnect.
+                Ok(Some(text)) if text == "1" || text.starts_with("41") => return Heard::Closed,
+                Ok(Some(text)) => self.keep(&text),
+            }
+        }
+    }
+
+    /// Emits and returns the acknowledgement, or `None` if the server cut
+    /// the connection first; an ack that takes longer than [`WAIT`] fails.
+    pub async fn try_request(&mut self, event: &str, payload: Value) -> Option<Value> {
+        self.next_ack += 1;
+        let id = self.next_ack;
+        let packet = format!("42{id}{}", json!([event, payload]));
+        let sent = self.writer.lock().await.send(Message::text(packet)).await;
+        if sent.is_err() {
+            return None;
+        }
+        loop {
+            if let Some(ack) = self.acks.remove(&id) {
+                return Some(ack);
+            }
+            match tokio::time::timeout(WAIT, self.incoming.recv()).await {
+                Err(_elapsed) => panic!("no ack within {WAIT:?}"),
+                Ok(None) => return None,
+                Ok(Some(text)) if text == "1" || text.starts_with("41") => return None,
+                Ok(Some(text)) => self.keep(&text),
+            }
+        }
+    }
+
     /// Joins `room` as `name`, asserting success; returns the ack.
     pub async fn join(&mut self, room: &str, name: &str) -> Value {
         let ack = self
@@ -162,5 +211,23 @@ impl Client {
     /// Closes the socket as a browser tab would.
     pub async fn close(self) {
         let _ = self.writer.lock().await.close().await;
+    }
+}
+
+/// Waits until `server`'s `/healthz` says every Redis shard answers.
+pub async fn wait_redis_up(server: &testkit::TestServer, within: Duration) {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let health = reqwest::get(server.url("/healthz")).await.unwrap();
+        let status = health.status();
+        let body: Value = health.json().await.unwrap();
+        if status == 200 && body["redis"] == "up" {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "/healthz stayed {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -17,7 +17,10 @@
 //!   open streams stay open (quiet but for keep-alives) and catch up when
 //!   Redis is back. Each entry names the one before it, so if Redis came
 //!   back without the stream (restarted empty) the tail sees the hole and
-//!   every stream is reset.
+//!   every stream is reset. The same holds after a failover to a replica
+//!   that lacks the last entries (a Redis Cluster's own, or one Sentinel
+//!   ordered: fred follows both), and new ids always go past the highest
+//!   one this instance read, so none is ever handed out twice.
 //!
 //! [`schema`] lists every key; the Lua scripts are in `scripts/`. Works on
 //! one Redis and on a Redis Cluster (`redis-cluster://` URLs) alike: the
@@ -29,6 +32,7 @@ pub mod replay;
 pub mod schema;
 pub mod tail;
 
+use crate::event_id::EventId;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use anyhow::Result;
@@ -69,6 +73,9 @@ pub struct Cluster {
     hub: Arc<Hub>,
     /// Whether the last read of the stream succeeded.
     link: LinkHealth,
+    /// The highest tick id this instance has read, kept across resets: a
+    /// producer never appends at or below it (see `scripts/append.lua`).
+    highest_seen: parking_lot::Mutex<EventId>,
 }
 
 impl Cluster {
@@ -96,6 +103,7 @@ impl Cluster {
             replay_ticks: replay_ticks.max(1),
             hub,
             link: LinkHealth::new(),
+            highest_seen: parking_lot::Mutex::new(EventId::new(0, 0)),
         }))
     }
 

@@ -83,6 +83,7 @@ impl Cluster {
             self.token.clone(),
             lease::TTL.as_millis().to_string(),
             self.replay_ticks.to_string(),
+            self.highest_seen.lock().to_string(),
         ];
         for quote in &quotes {
             args.push(quote.symbol.clone());

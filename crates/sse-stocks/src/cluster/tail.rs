@@ -50,12 +50,13 @@ impl Cluster {
                 && first.prev != Some(last_read)
             {
                 // Entries between were lost (Redis restarted without its
-                // data): nothing can be replayed across that hole, so every
-                // stream starts over from the stream as it is now.
+                // data, or a replica that lacked them took over): nothing
+                // can be replayed across that hole, so every stream starts
+                // over, with the entries after it. The ones before it that
+                // the new server holds were read already: sent again, they
+                // would repeat ids.
                 tracing::warn!(%last_read, "the tick stream lost entries: resetting every stream");
                 self.hub.start_over();
-                last = None;
-                continue;
             }
             last = match entries.last() {
                 Some(newest) => Some(newest.tick.id),
@@ -66,6 +67,10 @@ impl Cluster {
                 .metrics()
                 .ticks_received
                 .inc_by(entries.len() as u64);
+            if let Some(newest) = last {
+                let mut highest = self.highest_seen.lock();
+                *highest = (*highest).max(newest);
+            }
             self.hub
                 .publish(entries.into_iter().map(|entry| entry.tick).collect());
         }
