@@ -21,6 +21,9 @@
 //! On a machine with more than one core, a [`Lane`] writes every other
 //! socket's copy of a frame on another worker thread meanwhile.
 //!
+//! A socket task that reads with a sans-I/O library (tungstenite) gives
+//! it the connection as [`SansIo`], whose writes go through the outbox too.
+//!
 //! Every byte of one socket leaves through its outbox, under its lock, so
 //! frames of one socket never overtake each other, whoever writes them.
 //! The same clock pings every socket ([`Outbox::ping`]), so an idle socket
@@ -30,6 +33,8 @@
 pub mod frame;
 pub mod lane;
 pub mod outbox;
+pub mod sans_io;
 
 pub use lane::Lane;
 pub use outbox::{Ending, Outbox, Wake};
+pub use sans_io::SansIo;
