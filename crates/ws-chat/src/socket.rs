@@ -8,14 +8,14 @@
 //! encoded once for every socket and written straight from the publisher
 //! ([`fanout`]), which tungstenite's per-socket write buffer would undo.
 //! The session drives tungstenite's non-blocking core directly over the
-//! connection, so an idle socket is its task, its outbox and tungstenite's
+//! connection ([`fanout::SansIo`]), so an idle socket is its task, its outbox and tungstenite's
 //! small read buffer, and nothing else.
 
-use bytes::{Buf, Bytes};
-use fanout::Outbox;
-use std::io::{self, Read, Write};
+use bytes::Bytes;
+use fanout::{Outbox, SansIo};
+use std::io;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -25,19 +25,8 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message, WebSocket};
 /// One WebSocket: tungstenite's reader over the connection, and the
 /// outbox every frame to the client goes through.
 pub struct Socket {
-    ws: WebSocket<Connection>,
+    ws: WebSocket<SansIo>,
     outbox: Arc<Outbox>,
-}
-
-/// The connection as the blocking-style `Read` and `Write` that tungstenite
-/// speaks: a read that would wait registers the session task's waker and
-/// reports `WouldBlock`; a write goes into the outbox, which never blocks.
-struct Connection {
-    outbox: Arc<Outbox>,
-    /// Bytes the client sent right behind its upgrade request, read first.
-    unread: Bytes,
-    /// The session task's waker, from its latest poll.
-    waker: Waker,
 }
 
 impl Socket {
@@ -51,13 +40,7 @@ impl Socket {
         max_queued: usize,
     ) -> Socket {
         let outbox = Arc::new(Outbox::new(stream, max_queued));
-        let connection = Connection {
-            outbox: outbox.clone(),
-            // A copy: `unread` is a view into the HTTP server's read buffer,
-            // which it would keep alive, several KiB, for the socket's life.
-            unread: Bytes::copy_from_slice(&unread),
-            waker: Waker::noop().clone(),
-        };
+        let connection = SansIo::new(outbox.clone(), &unread);
         Socket {
             ws: WebSocket::from_raw_socket(connection, Role::Server, Some(config)),
             outbox,
@@ -96,54 +79,6 @@ impl Socket {
         let Socket { ws, outbox } = self;
         drop(ws.into_inner());
         outbox
-    }
-}
-
-impl Connection {
-    fn set_waker(&mut self, waker: &Waker) {
-        if !self.waker.will_wake(waker) {
-            self.waker = waker.clone();
-        }
-    }
-}
-
-impl Read for Connection {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if !self.unread.is_empty() {
-            let len = buf.len().min(self.unread.len());
-            buf[..len].copy_from_slice(&self.unread[..len]);
-            self.unread.advance(len);
-            if self.unread.is_empty() {
-                self.unread = Bytes::new();
-            }
-            return Ok(len);
-        }
-        let stream = self.outbox.stream();
-        loop {
-            match stream.try_read(buf) {
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
-                result => return result,
-            }
-            // Registers for the client's next bytes; ready at once means
-            // they came meanwhile.
-            let mut cx = Context::from_waker(&self.waker);
-            match stream.poll_read_ready(&mut cx) {
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(error)) => return Err(error),
-                Poll::Pending => return Err(io::ErrorKind::WouldBlock.into()),
-            }
-        }
-    }
-}
-
-impl Write for Connection {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.outbox.send(Bytes::copy_from_slice(buf), true);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }
 
