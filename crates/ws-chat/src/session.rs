@@ -73,6 +73,13 @@ impl BeforeJoin {
     }
 }
 
+/// A socket opened with a token: who holds it, and the task that closes
+/// it when the token expires.
+struct Signed {
+    identity: Identity,
+    expiry: AbortHandle,
+}
+
 /// One WebSocket's task and everything it holds.
 pub struct Session {
     ws: Socket,
@@ -80,15 +87,14 @@ pub struct Session {
     app: Arc<App>,
     limiter: TokenBucket,
     abuse: AbuseCounter,
-    /// The member this socket speaks for, once its `hello` succeeded.
-    user: Option<User>,
+    /// The member this socket speaks for, once its `hello` succeeded
+    /// (boxed, like everything a socket holds only sometimes, to keep an
+    /// idle socket's task small).
+    user: Option<Box<User>>,
     /// Until then, what the socket waits for besides its frames.
     before_join: Option<Box<BeforeJoin>>,
-    /// Who holds the socket, from its token (token authentication only;
-    /// boxed, so that a socket without one pays a pointer).
-    identity: Option<Box<Identity>>,
-    /// The task that closes the socket when its token expires.
-    expiry: Option<AbortHandle>,
+    /// Who holds the socket, from its token (token authentication only).
+    signed: Option<Box<Signed>>,
     /// The connection's place in the server's limits, given back when the
     /// session ends.
     _place: Option<Ticket>,
@@ -105,9 +111,10 @@ impl Session {
         identity: Option<Identity>,
         shutdown: &Shutdown,
     ) -> Session {
-        let expiry = identity
-            .as_ref()
-            .map(|identity| access::close_at_expiry(ws.outbox(), identity));
+        let signed = identity.map(|identity| {
+            let expiry = access::close_at_expiry(ws.outbox(), &identity);
+            Box::new(Signed { identity, expiry })
+        });
         Session {
             before_join: Some(Box::new(BeforeJoin::new(
                 app.config.ping_interval,
@@ -118,8 +125,7 @@ impl Session {
             limiter: TokenBucket::new(app.config.msg_rate),
             abuse: AbuseCounter::default(),
             user: None,
-            identity: identity.map(Box::new),
-            expiry,
+            signed,
             _place: place,
             app,
         }
@@ -285,7 +291,7 @@ impl Session {
 
     fn join(&mut self, name: String, client_id: Option<String>) -> ControlFlow<Ending> {
         // With a token, its name and its person, whatever the hello asked.
-        let (name, holder) = match &self.identity {
+        let (name, holder) = match self.signed.as_ref().map(|signed| &signed.identity) {
             Some(identity) => (identity.name.clone(), Holder::Person(identity.sub.clone())),
             None => (name, Holder::Client(client_id)),
         };
@@ -296,7 +302,7 @@ impl Session {
             .join_as(self.connection, self.ws.outbox(), name, holder)
         {
             Ok(user) => {
-                self.user = Some(user);
+                self.user = Some(Box::new(user));
                 self.before_join = None;
                 ControlFlow::Continue(())
             }
@@ -314,8 +320,8 @@ impl Session {
 
     /// Leaves the chat and closes the socket as politely as the peer allows.
     async fn finish(mut self, ending: Ending) {
-        if let Some(expiry) = self.expiry.take() {
-            expiry.abort();
+        if let Some(signed) = self.signed.take() {
+            signed.expiry.abort();
         }
         if let Some(user) = self.user.take() {
             self.app.hub.leave(self.connection, &user);
