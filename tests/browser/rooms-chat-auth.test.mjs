@@ -5,11 +5,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from '../lib/server.mjs';
-import { launchBrowser, screenshotPath } from '../lib/browser.mjs';
+import { launchBrowser, screenshotPath, openPage, fitsTheWidth, waitForText } from '../lib/browser.mjs';
 import { hs256, mint, nowSecs } from '../lib/tokens.mjs';
 
 const SECRET = 'the secret of the browser token test';
-const PHONE = { width: 390, height: 780 };
 
 let server;
 let browser;
@@ -24,20 +23,11 @@ after(async () => {
   await server?.stop();
 });
 
-async function openPage(label, url) {
-  const context = await browser.newContext({ viewport: PHONE });
-  const page = await context.newPage();
-  page.on('pageerror', (error) => problems.push(`${label}: page error: ${error.message}`));
-  page.on('dialog', async (dialog) => { problems.push(`${label}: a dialog opened: ${dialog.message()}`); await dialog.dismiss(); });
-  await page.goto(url);
-  return page;
-}
-
-const fitsTheWidth = (page) => page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
+const open = (label, url) => openPage(browser, url, { label, problems });
 
 test('a token in the address signs the page in under its name', async () => {
   const token = mint('rooms-chat', SECRET, '--sub', '42', '--name', 'Ada', '--ttl', '10m');
-  const page = await openPage('ada', `${server.url}/#token=${token}`);
+  const page = await open('ada', `${server.url}/#token=${token}`);
   await page.waitForSelector('#token-field:not([hidden])');
   assert.equal(await page.evaluate(() => location.hash), '', 'the token left the address');
   assert.equal(await page.inputValue('#token-input'), token);
@@ -55,13 +45,13 @@ test('a token in the address signs the page in under its name', async () => {
 });
 
 test('without a good token the page says why it was refused', async () => {
-  const page = await openPage('anonymous', server.url);
+  const page = await open('anonymous', server.url);
   await page.waitForSelector('#token-field:not([hidden])');
-  await page.waitForFunction(() => document.querySelector('#login-error')?.textContent === 'Token refused: a token is required.');
+  await waitForText(page, '#login-error', 'Token refused: a token is required.');
   const expired = hs256({ sub: '42', name: 'Ada', exp: nowSecs() - 120 }, SECRET);
   await page.fill('#token-input', expired);
   await page.click('#login-button');
-  await page.waitForFunction(() => document.querySelector('#login-error')?.textContent === 'Token refused: the token has expired.');
+  await waitForText(page, '#login-error', 'Token refused: the token has expired.');
   assert.equal(await page.getAttribute('#status', 'data-state'), 'offline');
   assert.ok(await fitsTheWidth(page), 'nothing wider than 390 px');
   await page.screenshot({ path: screenshotPath('rooms-chat-token-refused-390') });
