@@ -3,7 +3,7 @@
 //! the complete frame, header and payload, ready to be written.
 //!
 //! A large message (a chat's welcome lists every user) is written as
-//! fragments of at most [`FRAGMENT_BYTES`] ([`FragmentWriter`]), which
+//! fragments of at most `FRAGMENT_BYTES` ([`FragmentWriter`]), which
 //! every client joins back into one message: a single large allocation
 //! per newcomer would leave the allocator holding pages long after it was
 //! freed, while fragment-sized ones are reused at once.
@@ -12,7 +12,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use std::io;
 
 /// The largest payload of one fragment of a large message.
-pub const FRAGMENT_BYTES: usize = 1024;
+pub(crate) const FRAGMENT_BYTES: usize = 1024;
 
 /// Opcodes of the frames a server sends.
 const CONTINUATION: u8 = 0x0;

@@ -29,6 +29,7 @@
 //! The same clock pings every socket ([`Outbox::ping`]), so an idle socket
 //! holds no buffer, no timer and nothing queued.
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod frame;
 pub mod lane;

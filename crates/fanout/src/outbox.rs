@@ -101,7 +101,7 @@ impl Outbox {
     }
 
     /// The connection, for the socket's task to read from.
-    pub fn stream(&self) -> &TcpStream {
+    pub(crate) fn stream(&self) -> &TcpStream {
         &self.stream
     }
 
