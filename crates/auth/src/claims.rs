@@ -6,38 +6,43 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The claims of a token, as minted and as read back.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Claims {
+pub(crate) struct Claims {
     /// The person: several connections with one `sub` are one member.
-    pub sub: String,
+    pub(crate) sub: String,
     /// The name shown; replaces the one a client asks for (default: `sub`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    pub exp: u64,
+    pub(crate) name: Option<String>,
+    pub(crate) exp: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nbf: Option<u64>,
+    pub(crate) nbf: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub iat: Option<u64>,
+    pub(crate) iat: Option<u64>,
     /// Checked by the library against the settings, not read here: a
     /// token's `aud` may be a list.
     #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
-    pub iss: Option<String>,
+    pub(crate) iss: Option<String>,
     #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
-    pub aud: Option<String>,
+    pub(crate) aud: Option<String>,
     /// rooms-chat: room names or `prefix*` patterns the holder may join.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rooms: Option<Vec<String>>,
+    pub(crate) rooms: Option<Vec<String>>,
     /// sse-stocks: the symbols the holder may watch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub symbols: Option<Vec<String>>,
+    pub(crate) symbols: Option<Vec<String>>,
 }
 
 /// Who holds a connection, from a checked token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
+    /// The person: an app counts connections with one `sub` as one member.
     pub sub: String,
-    /// Already a valid name by the contract's rules.
+    /// The name shown. Already a valid name by the contract's rules.
     pub name: String,
+    /// The rooms the holder may join, as the `rooms` claim lists them;
+    /// `None` when the token does not limit them.
     pub rooms: Option<Vec<String>>,
+    /// The symbols the holder may watch, as the `symbols` claim lists
+    /// them; `None` when the token does not limit them.
     pub symbols: Option<Vec<String>>,
     /// When a connection opened with this token must end.
     pub expires_at: SystemTime,
@@ -57,16 +62,6 @@ impl Identity {
             })
     }
 
-    /// Whether the `symbols` claim lets the holder watch `symbol` (no claim: any).
-    pub fn may_watch(&self, symbol: &str) -> bool {
-        match &self.symbols {
-            None => true,
-            Some(symbols) => symbols
-                .iter()
-                .any(|allowed| allowed.eq_ignore_ascii_case(symbol)),
-        }
-    }
-
     /// How long until the connection must end (zero when past).
     pub fn time_left(&self) -> Duration {
         self.expires_at
@@ -76,7 +71,7 @@ impl Identity {
 }
 
 /// Seconds since the Unix epoch, as the claims count time.
-pub fn now_secs() -> u64 {
+pub(crate) fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_secs())
@@ -106,12 +101,5 @@ mod tests {
         assert!(!ada.may_join("team"));
         assert!(holder(None).may_join("anything"));
         assert!(!holder(Some(&[])).may_join("general"));
-    }
-
-    #[test]
-    fn symbols_match_whatever_the_case() {
-        let ada = holder(None);
-        assert!(ada.may_watch("aapl"));
-        assert!(!ada.may_watch("MSFT"));
     }
 }

@@ -6,11 +6,13 @@ use anyhow::{Context, Result, bail};
 use jsonwebtoken::{Algorithm, DecodingKey};
 
 /// HMAC secret: tokens are HS256.
-pub const SECRET_VAR: &str = "AUTH_JWT_SECRET";
+pub(crate) const SECRET_VAR: &str = "AUTH_JWT_SECRET";
 /// Path of a PEM public key: tokens are RS256, ES256 or EdDSA by its kind.
-pub const PUBLIC_KEY_VAR: &str = "AUTH_JWT_PUBLIC_KEY";
-pub const ISSUER_VAR: &str = "AUTH_JWT_ISSUER";
-pub const AUDIENCE_VAR: &str = "AUTH_JWT_AUDIENCE";
+pub(crate) const PUBLIC_KEY_VAR: &str = "AUTH_JWT_PUBLIC_KEY";
+/// The issuer a token must name, when set.
+const ISSUER_VAR: &str = "AUTH_JWT_ISSUER";
+/// The audience a token must name, when set.
+const AUDIENCE_VAR: &str = "AUTH_JWT_AUDIENCE";
 
 /// How a token's signature is checked.
 #[derive(Clone)]
@@ -18,11 +20,14 @@ pub struct AuthConfig {
     /// The one algorithm accepted: pinned to the key's kind, so that a
     /// token can never choose `none`, nor HMAC keyed with a public key.
     pub algorithm: Algorithm,
-    pub key: DecodingKey,
+    /// What the signature is checked with.
+    pub(crate) key: DecodingKey,
     /// The HMAC secret itself, which the `token` subcommand signs with.
-    pub secret: Option<Vec<u8>>,
-    pub issuer: Option<String>,
-    pub audience: Option<String>,
+    pub(crate) secret: Option<Vec<u8>>,
+    /// The issuer a token must name, when one is set.
+    pub(crate) issuer: Option<String>,
+    /// The audience a token must name, when one is set.
+    pub(crate) audience: Option<String>,
 }
 
 impl AuthConfig {
@@ -79,16 +84,11 @@ impl AuthConfig {
         })
     }
 
-    pub fn with_issuer(self, issuer: &str) -> AuthConfig {
+    /// The same settings, with tokens that must name `issuer`.
+    #[cfg(test)]
+    pub(crate) fn with_issuer(self, issuer: &str) -> AuthConfig {
         AuthConfig {
             issuer: Some(issuer.to_owned()),
-            ..self
-        }
-    }
-
-    pub fn with_audience(self, audience: &str) -> AuthConfig {
-        AuthConfig {
-            audience: Some(audience.to_owned()),
             ..self
         }
     }

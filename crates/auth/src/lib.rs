@@ -8,6 +8,7 @@
 //! Off unless `AUTH_JWT_SECRET` or `AUTH_JWT_PUBLIC_KEY` is set: then an
 //! app behaves exactly as without this crate.
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod carry;
 pub mod claims;

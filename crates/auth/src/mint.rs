@@ -10,10 +10,15 @@ use std::time::Duration;
 /// What a minted token says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRequest {
+    /// The person the token stands for.
     pub sub: String,
+    /// The name shown, when it is not `sub`.
     pub name: Option<String>,
+    /// The rooms the holder may join (`None`: any).
     pub rooms: Option<Vec<String>>,
+    /// The symbols the holder may watch (`None`: any).
     pub symbols: Option<Vec<String>>,
+    /// How long the token is valid from now.
     pub ttl: Duration,
 }
 
@@ -61,7 +66,7 @@ fn signing_key(config: &AuthConfig, private_pem: Option<&[u8]>) -> Result<Encodi
 }
 
 /// A duration as `90s`, `30m`, `1h`, `2d`, or plain seconds.
-pub fn parse_ttl(raw: &str) -> Result<Duration> {
+pub(crate) fn parse_ttl(raw: &str) -> Result<Duration> {
     let raw = raw.trim();
     let (digits, unit) = match raw.find(|c: char| !c.is_ascii_digit()) {
         Some(at) => raw.split_at(at),

@@ -10,24 +10,31 @@ use jsonwebtoken::{Validation, decode};
 use std::time::{Duration, UNIX_EPOCH};
 
 /// Clock skew forgiven between the token's issuer and this server.
-pub const LEEWAY_SECS: u64 = 5;
+const LEEWAY_SECS: u64 = 5;
 
 /// Longest `sub` accepted; it is kept per member and crosses Redis.
-pub const SUB_MAX_CHARS: usize = 128;
+const SUB_MAX_CHARS: usize = 128;
 
 /// Why a token was not accepted; all of them are `unauthorized` on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
+    /// No token came with the connection.
     #[error("a token is required")]
     Missing,
+    /// Its `exp` is past, leeway included.
     #[error("the token has expired")]
     Expired,
+    /// Its `nbf` is still ahead.
     #[error("the token is not valid yet")]
     NotYetValid,
+    /// It names another issuer or audience than the settings.
     #[error("the token's issuer or audience is wrong")]
     WrongParty,
+    /// The signature holds, but a claim the apps need is missing or
+    /// unusable (a `sub`, a `name` by the contract's rules).
     #[error("the token's claims are not usable")]
     BadClaims,
+    /// Anything else: a bad signature, another algorithm, not a token.
     #[error("the token is not valid")]
     Invalid,
 }
@@ -40,6 +47,8 @@ pub struct Verifier {
 }
 
 impl Verifier {
+    /// A verifier for `config`, built once: every token is then checked
+    /// with the same rules.
     pub fn new(config: AuthConfig) -> Verifier {
         let mut validation = Validation::new(config.algorithm);
         validation.leeway = LEEWAY_SECS;
@@ -58,10 +67,6 @@ impl Verifier {
         }
         validation.set_required_spec_claims(&required);
         Verifier { config, validation }
-    }
-
-    pub fn config(&self) -> &AuthConfig {
-        &self.config
     }
 
     /// The identity a token proves, or why it proves none. `None` or an
