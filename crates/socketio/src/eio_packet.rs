@@ -11,7 +11,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::{BufMut, Bytes, BytesMut};
 
 /// Joins the packets of one long-polling payload.
-pub const RECORD_SEPARATOR: char = '\x1e';
+const RECORD_SEPARATOR: char = '\x1e';
 
 /// One packet from the client.
 #[derive(Debug, PartialEq, Eq)]
@@ -62,12 +62,12 @@ pub fn check_payload(payload: &str) -> Result<(), PacketError> {
 }
 
 /// The records of a long-polling payload, in order.
-pub fn payload_records(payload: &str) -> impl Iterator<Item = &str> {
+pub(crate) fn payload_records(payload: &str) -> impl Iterator<Item = &str> {
     payload.split(RECORD_SEPARATOR)
 }
 
 /// The packets a server sends that carry no data of the app's.
-pub mod outgoing {
+pub(crate) mod outgoing {
     /// Ends a long poll without saying anything (during an upgrade).
     pub const NOOP: &[u8] = b"6";
     /// The server's heartbeat.
@@ -80,7 +80,7 @@ pub mod outgoing {
 }
 
 /// The handshake packet, `0` and its JSON.
-pub fn open(
+pub(crate) fn open(
     sid: &str,
     upgrades: bool,
     ping_interval: u64,
@@ -94,7 +94,7 @@ pub fn open(
 }
 
 /// A long-polling payload: the packets joined by the record separator.
-pub fn payload<'a>(packets: impl IntoIterator<Item = &'a [u8]>) -> Bytes {
+pub(crate) fn payload<'a>(packets: impl IntoIterator<Item = &'a [u8]>) -> Bytes {
     let mut body = BytesMut::new();
     for (index, packet) in packets.into_iter().enumerate() {
         if index > 0 {

@@ -11,6 +11,7 @@
 //! The app gives a table of small typed handlers ([`Handlers`]) and gets a
 //! tower service for its HTTP server ([`WithSocketIo`]).
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 mod config;
 pub mod eio_packet;

@@ -14,26 +14,42 @@ use serde_json::value::RawValue;
 pub enum Packet<'a> {
     /// `0`: connect to `namespace`, with an optional auth object.
     Connect {
+        /// The namespace, `/` when the packet names none.
         namespace: &'a str,
+        /// The client's auth object, kept as raw JSON for the app's
+        /// connect handler.
         auth: Option<&'a RawValue>,
     },
     /// `1`: leave `namespace`.
-    Disconnect { namespace: &'a str },
+    Disconnect {
+        /// The namespace left.
+        namespace: &'a str,
+    },
     /// `2`: an event, its name and arguments, with an ack id if the client
     /// waits for an answer.
     Event {
+        /// The namespace the event is sent in.
         namespace: &'a str,
+        /// The event's name, the first item of the array.
         name: String,
+        /// The other items, as raw JSON: each handler reads its own type.
         args: Vec<&'a RawValue>,
+        /// The id to answer with, when the client waits for an answer.
         ack: Option<u64>,
     },
     /// `3`: the answer to an event the server sent with an ack id.
-    Ack { namespace: &'a str },
+    Ack {
+        /// The namespace of the answered event.
+        namespace: &'a str,
+    },
     /// `5` or `6`: an event or ack with binary attachments, which follow as
     /// binary messages.
     Binary {
+        /// The namespace of the packet.
         namespace: &'a str,
+        /// The event's name (none for an ack).
         name: Option<String>,
+        /// The ack id, when there is one.
         ack: Option<u64>,
     },
 }
@@ -117,7 +133,7 @@ fn event(data: &str) -> Result<(String, Vec<&RawValue>), PacketError> {
 }
 
 /// The server's packets, as the text of an Engine.IO message.
-pub mod encode {
+pub(crate) mod encode {
     use super::*;
     use std::io::Write;
 

@@ -46,7 +46,7 @@ where
 
 /// Every path but the runtime's.
 #[derive(Clone, Copy)]
-pub struct Fallback;
+struct Fallback;
 
 impl Service<Request<Incoming>> for Fallback {
     type Response = Response<Full<Bytes>>;
