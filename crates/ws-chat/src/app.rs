@@ -23,17 +23,20 @@ use tokio_util::task::TaskTracker;
 const SOCKETS_GRACE: Duration = Duration::from_secs(3);
 
 /// What every session shares: the settings, the chat and its metrics.
-pub struct App {
-    pub config: Config,
-    pub hub: Hub,
-    pub metrics: Metrics,
+pub(crate) struct App {
+    /// The settings read at start.
+    pub(crate) config: Config,
+    /// The one chat room.
+    pub(crate) hub: Hub,
+    /// The series `/metrics` shows.
+    pub(crate) metrics: Metrics,
     /// Token authentication, when `AUTH_JWT_*` turns it on.
-    pub auth: Option<auth::Verifier>,
+    pub(crate) auth: Option<auth::Verifier>,
 }
 
 impl App {
     /// The chat for `config`, counting into `metrics`.
-    pub fn new(config: Config, metrics: Metrics) -> Result<App> {
+    pub(crate) fn new(config: Config, metrics: Metrics) -> Result<App> {
         let hub = Hub::new(config.write_delay, metrics.clone())
             .context("cannot start the fan-out's thread")?;
         Ok(App {

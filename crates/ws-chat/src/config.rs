@@ -24,6 +24,7 @@ pub const DEFAULT_PORT: u16 = 8080;
 /// per system call.
 const DEFAULT_WRITE_DELAY_MS: u64 = 20;
 
+/// ws-chat's settings, from the environment.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `HOST`, `PORT`, `ALLOWED_ORIGINS`.
@@ -44,6 +45,7 @@ pub struct Config {
 }
 
 impl Config {
+    /// The settings, with a clear error for any variable that does not parse.
     pub fn from_env() -> Result<Config> {
         let ping_ms: u64 = env_or("PING_MS", 20_000)?;
         ensure!(ping_ms > 0, "PING_MS must be at least 1");

@@ -148,6 +148,7 @@ impl Hub {
     /// `name_taken`, unless the holder has the same `client_id`: then this
     /// connection takes the member over (same user id, no notice to the
     /// others) and the old connection is closed.
+    #[cfg(test)]
     pub fn join(
         &self,
         connection: ConnectionId,
@@ -158,9 +159,13 @@ impl Hub {
         self.join_as(connection, outbox, name, Holder::Client(client_id))
     }
 
-    /// [`join`](Self::join) for any [`Holder`]: a socket of the person who
-    /// holds the name becomes one more socket of that member (same user,
-    /// no notice to the others, every socket receives the chat).
+    /// Joins `connection` (written through `outbox`) as `name` for `holder`
+    /// and sends it its welcome. A name held by someone else is refused
+    /// with `name_taken`, unless `holder` holds it already: a page with the
+    /// same `clientId` takes the member over (same user id, no notice to the
+    /// others, the old connection closed); a socket of the person who holds
+    /// the name becomes one more socket of that member (every socket
+    /// receives the chat).
     pub fn join_as(
         &self,
         connection: ConnectionId,

@@ -6,8 +6,10 @@ use ops::metrics::prometheus_client::metrics::counter::Counter;
 use ops::metrics::prometheus_client::metrics::gauge::Gauge;
 use ops::metrics::prometheus_client::registry::Registry;
 
+/// Every series of ws-chat; clones count into the same series.
 #[derive(Clone, Default)]
 pub struct Metrics {
+    /// The series every app has (connections, messages, errors).
     pub core: CoreMetrics,
     /// Users in the chat now (joined sockets).
     pub users: Gauge,
@@ -20,6 +22,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// The series, registered in `registry` for `/metrics`.
     pub fn register(registry: &mut Registry) -> Metrics {
         let metrics = Metrics {
             core: CoreMetrics::register(registry),
