@@ -20,6 +20,8 @@ use tokio::process::Command;
 /// Sockets one process may hold, under the 20,000 open-files limit.
 const SOCKETS_PER_PROCESS: u32 = 9_500;
 
+/// Runs what `args` ask for: a scenario (here or over worker processes,
+/// then its report), or the raw TCP reference server.
 pub async fn run(mut args: Args) -> anyhow::Result<()> {
     if args.scenario == Scenario::RawServer {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await?;

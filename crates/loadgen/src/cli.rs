@@ -7,6 +7,8 @@ use serde::Serialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+/// Every option of the command line, as parsed: one flat set that each
+/// scenario reads what it needs from.
 #[derive(Debug, Clone, Parser, Serialize)]
 #[command(
     name = "loadgen",
@@ -14,6 +16,7 @@ use std::path::PathBuf;
     args_override_self = true
 )]
 pub struct Args {
+    /// What to run.
     #[arg(value_enum)]
     pub scenario: Scenario,
     /// Protocol (fanout, idle and jitter); `streams` always speaks SSE.
@@ -110,6 +113,7 @@ pub struct Args {
     pub run_tag: Option<String>,
 }
 
+/// The scenarios, one measurement each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Scenario {
@@ -133,17 +137,23 @@ pub enum Scenario {
     Churn,
 }
 
+/// The server a run talks to, by the protocol it speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Proto {
+    /// ws-chat, plain WebSocket.
     WsChat,
+    /// rooms-chat, Socket.IO.
     RoomsChat,
+    /// sse-stocks, Server-Sent Events.
     Sse,
+    /// The raw TCP reference server.
     Raw,
 }
 
 impl Proto {
-    pub fn default_port(self) -> u16 {
+    /// The port the server listens on when `PORT` is not set.
+    pub(crate) fn default_port(self) -> u16 {
         match self {
             Proto::WsChat => 8080,
             Proto::RoomsChat => 3000,
@@ -153,7 +163,7 @@ impl Proto {
     }
 
     /// The chat protocol, for the scenarios that send messages.
-    pub fn chat(self) -> Option<ChatProto> {
+    pub(crate) fn chat(self) -> Option<ChatProto> {
         match self {
             Proto::WsChat => Some(ChatProto::WsChat),
             Proto::RoomsChat => Some(ChatProto::RoomsChat),
@@ -165,7 +175,7 @@ impl Proto {
 
 impl Args {
     /// `Some((k, n))` when this process is worker k of n.
-    pub fn worker_slot(&self) -> anyhow::Result<Option<(usize, usize)>> {
+    pub(crate) fn worker_slot(&self) -> anyhow::Result<Option<(usize, usize)>> {
         let Some(slot) = &self.worker else {
             return Ok(None);
         };

@@ -29,10 +29,6 @@ impl SeqSet {
         self.words.iter().map(|word| word.count_ones() as u64).sum()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// How many members both sets share.
     pub fn common(&self, other: &SeqSet) -> u64 {
         self.words
@@ -91,6 +87,8 @@ impl DeliveryLog {
         self.seen.get(sender as usize)
     }
 
+    /// How many distinct messages arrived, whatever the duplicates.
+    #[cfg(test)]
     pub fn unique(&self) -> u64 {
         self.seen.iter().map(SeqSet::len).sum()
     }

@@ -1,19 +1,24 @@
 //! The load generator of the three servers (and of a raw TCP reference):
 //! real clients of each protocol, scenarios that drive thousands of them,
 //! and exact accounting of what arrived, when, and at what server cost.
+//!
+//! The binary parses [`cli::Args`] and hands them to [`app::run`]; the
+//! wire formats in [`codec`] are public too, for the property tests that
+//! feed them any input.
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod app;
 pub mod cli;
-pub mod clients;
+pub(crate) mod clients;
 pub mod codec;
-pub mod deliveries;
-pub mod gate;
-pub mod histogram;
-pub mod net;
-pub mod procfs;
-pub mod raw_server;
-pub mod report;
-pub mod run;
-pub mod scenario;
-pub mod segments;
+pub(crate) mod deliveries;
+pub(crate) mod gate;
+pub(crate) mod histogram;
+pub(crate) mod net;
+pub(crate) mod procfs;
+pub(crate) mod raw_server;
+pub(crate) mod report;
+pub(crate) mod run;
+pub(crate) mod scenario;
+pub(crate) mod segments;

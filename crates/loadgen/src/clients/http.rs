@@ -15,7 +15,6 @@ const MAX_HEAD: usize = 16 * 1024;
 pub struct ResponseHead {
     pub status: u16,
     pub chunked: bool,
-    pub content_type: String,
     /// Bytes read past the head: the start of the body.
     pub body_start: BytesMut,
 }
@@ -65,7 +64,6 @@ fn parse_head(head: &[u8], body_start: BytesMut) -> anyhow::Result<ResponseHead>
         .and_then(|code| code.parse().ok())
         .with_context(|| format!("bad status line {status_line:?}"))?;
     let mut chunked = false;
-    let mut content_type = String::new();
     for line in lines {
         let Some((name, value)) = line.split_once(':') else {
             continue;
@@ -73,14 +71,11 @@ fn parse_head(head: &[u8], body_start: BytesMut) -> anyhow::Result<ResponseHead>
         let value = value.trim();
         if name.eq_ignore_ascii_case("transfer-encoding") {
             chunked = value.to_ascii_lowercase().contains("chunked");
-        } else if name.eq_ignore_ascii_case("content-type") {
-            content_type = value.to_owned();
         }
     }
     Ok(ResponseHead {
         status,
         chunked,
-        content_type,
         body_start,
     })
 }
@@ -149,7 +144,6 @@ mod tests {
         .unwrap();
         assert_eq!(head.status, 200);
         assert!(head.chunked);
-        assert_eq!(head.content_type, "text/event-stream");
         assert_eq!(&head.body_start[..], b"5\r\n");
         assert!(parse_head(b"garbage\r\n\r\n", BytesMut::new()).is_err());
     }

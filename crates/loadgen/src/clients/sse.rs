@@ -37,7 +37,6 @@ pub type StreamContext = RunContext<StreamSettings>;
 /// One stream, kept across reconnections.
 #[derive(Debug, Default)]
 pub struct StreamState {
-    pub index: u32,
     /// The reference stream of this process: never cut, records only the window.
     pub reference: bool,
     /// Indexes (in `StreamSettings::symbols`) of the symbols asked for.
@@ -81,7 +80,6 @@ impl StreamState {
                 .collect()
         };
         StreamState {
-            index,
             reference,
             symbols,
             ..StreamState::default()

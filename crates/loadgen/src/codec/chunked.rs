@@ -35,6 +35,7 @@ impl Default for ChunkedDecoder {
 }
 
 impl ChunkedDecoder {
+    /// A decoder at the start of a body.
     pub fn new() -> Self {
         Self::default()
     }

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 
 /// A ws-chat server frame: its `type`, and the `text` of a `message`.
 #[derive(Debug, Deserialize)]
-pub struct WsChatFrame<'a> {
+pub(crate) struct WsChatFrame<'a> {
     #[serde(rename = "type", borrow)]
     pub kind: Cow<'a, str>,
     #[serde(default, borrow)]
@@ -22,9 +22,12 @@ pub struct WsChatFrame<'a> {
 /// A rooms-chat `message` event's argument.
 #[derive(Debug, Deserialize)]
 pub struct RoomMessage<'a> {
+    /// The message's id in its room.
     pub id: u64,
+    /// The room it was posted in.
     #[serde(borrow)]
     pub room: Cow<'a, str>,
+    /// Its text, where the sender's stamp is.
     #[serde(borrow)]
     pub text: Cow<'a, str>,
 }
@@ -39,9 +42,12 @@ pub fn room_message(payload: &str) -> Option<RoomMessage<'_>> {
 /// A rooms-chat ack, `[{"ok":...}]`, with what the loader uses of it.
 #[derive(Debug, Deserialize)]
 pub struct Ack<'a> {
+    /// Whether the server did what was asked.
     pub ok: bool,
+    /// A join's history: what a re-join missed while away.
     #[serde(default, borrow)]
     pub history: Vec<RoomMessage<'a>>,
+    /// Why not, when `ok` is false, kept whole for the log.
     #[serde(default)]
     pub error: Option<serde_json::Value>,
 }

@@ -13,22 +13,28 @@ pub enum Inbound<'a> {
     Open(&'a str),
     /// Engine.IO close.
     Close,
-    /// Engine.IO ping: answer with [`PONG`].
+    /// Engine.IO ping: answer with `PONG`.
     Ping,
+    /// Engine.IO pong (the server does not send one; decoded all the same).
     Pong,
     /// Socket.IO CONNECT reply (`{"sid":...}`).
     Connected(&'a str),
     /// Socket.IO CONNECT_ERROR.
     ConnectError(&'a str),
+    /// Socket.IO DISCONNECT: the server ends the socket.
     Disconnect,
     /// Socket.IO EVENT: `payload` is the JSON array `["name", args...]`.
     Event {
+        /// The id the server waits for an answer to, if any.
         ack_id: Option<u64>,
+        /// The JSON array, as sent.
         payload: &'a str,
     },
     /// Socket.IO ACK: `payload` is the JSON array of the ack arguments.
     Ack {
+        /// The id of the client's event this answers.
         id: u64,
+        /// The JSON array, as sent.
         payload: &'a str,
     },
     /// Anything else (upgrade, noop, binary packets): ignored by the loader.
@@ -36,12 +42,12 @@ pub enum Inbound<'a> {
 }
 
 /// Engine.IO pong, the answer to a server ping.
-pub const PONG: &str = "3";
+pub(crate) const PONG: &str = "3";
 /// Socket.IO CONNECT to the default namespace, without auth.
-pub const CONNECT: &str = "40";
+pub(crate) const CONNECT: &str = "40";
 
 /// The WebSocket path of the Engine.IO v4 handshake.
-pub const WEBSOCKET_PATH: &str = "/socket.io/?EIO=4&transport=websocket";
+pub(crate) const WEBSOCKET_PATH: &str = "/socket.io/?EIO=4&transport=websocket";
 
 /// Decodes one text frame.
 pub fn decode(frame: &str) -> Inbound<'_> {

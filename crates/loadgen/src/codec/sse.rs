@@ -11,8 +11,11 @@ pub enum SseItem<'a> {
     /// A dispatched event. `id` is the stream's last event id at dispatch
     /// time (it persists across events, as in `EventSource.lastEventId`).
     Event {
+        /// The `event:` field, `message` when the event had none.
         event: &'a str,
+        /// The `data:` lines, joined by newlines.
         data: &'a str,
+        /// The last event id.
         id: &'a str,
     },
     /// A comment line (`: keep-alive`), without the colon and leading space.
@@ -36,12 +39,13 @@ pub struct SseParser {
 }
 
 impl SseParser {
+    /// A parser at the start of a stream.
     pub fn new() -> Self {
         Self::default()
     }
 
     /// The id of the last event that carried one (for `Last-Event-ID`).
-    pub fn last_event_id(&self) -> &str {
+    pub(crate) fn last_event_id(&self) -> &str {
         &self.last_event_id
     }
 

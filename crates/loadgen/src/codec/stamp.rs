@@ -8,8 +8,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Who sent a message, which one it was, and when.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stamp {
+    /// The sending client's global index.
     pub sender: u32,
+    /// The message's number among its sender's messages.
     pub seq: u32,
+    /// When it was sent, in microseconds since the Unix epoch.
     pub sent_micros: u64,
 }
 
@@ -38,7 +41,7 @@ impl Stamp {
 }
 
 /// Microseconds since the Unix epoch: comparable across processes.
-pub fn unix_micros() -> u64 {
+pub(crate) fn unix_micros() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|elapsed| elapsed.as_micros() as u64)
