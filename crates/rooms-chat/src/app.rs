@@ -47,19 +47,26 @@ const REDIS_RETRY: Duration = Duration::from_millis(500);
 /// serves the rooms of those that do.
 const SHARDS_PATIENCE: Duration = Duration::from_secs(10);
 
-pub struct App {
-    pub rooms: Arc<Rooms>,
-    pub rooms_push: RoomsPush,
-    pub hangups: Arc<Hangups>,
-    pub metrics: Metrics,
-    pub msg_rate: u32,
+/// What every handler shares: the rooms, the room-list push, the
+/// hang-ups, the series and the settings the handlers read.
+pub(crate) struct App {
+    /// The room rules and their delivery.
+    pub(crate) rooms: Arc<Rooms>,
+    /// The `rooms` push to every socket when the list changes.
+    pub(crate) rooms_push: RoomsPush,
+    /// Sockets to close, by the task that is allowed to close them.
+    pub(crate) hangups: Arc<Hangups>,
+    /// The series `/metrics` shows.
+    pub(crate) metrics: Metrics,
+    /// `MSG_RATE`: events per second one socket may send.
+    pub(crate) msg_rate: u32,
     /// Token authentication, when `AUTH_JWT_*` turns it on.
-    pub auth: Option<auth::Verifier>,
+    pub(crate) auth: Option<auth::Verifier>,
 }
 
 impl App {
     /// The socket as the room delivers to it.
-    pub fn member(&self, socket: &SocketRef) -> Member {
+    pub(crate) fn member(&self, socket: &SocketRef) -> Member {
         Member {
             socket: socket.clone(),
             hangups: self.hangups.clone(),
@@ -69,7 +76,7 @@ impl App {
 
 /// Runs until shutdown: applies store events in order and repairs gaps
 /// that lasted `gap_repair_delay`.
-pub async fn run_events(
+async fn run_events(
     app: Arc<App>,
     mut events: mpsc::UnboundedReceiver<StoreEvent>,
     gap_repair_delay: Duration,

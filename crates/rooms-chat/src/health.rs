@@ -11,6 +11,8 @@ use protocol::{ErrorBody, ErrorCode};
 use serde_json::{Map, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// The state of the link to Redis, as `/healthz`, the metrics and the
+/// handlers see it (always up in embedded mode).
 pub struct Link {
     /// `None` in embedded mode.
     instance: Option<String>,
@@ -22,7 +24,7 @@ pub struct Link {
 
 impl Link {
     /// Embedded mode: nothing outside the process can fail.
-    pub fn embedded(metrics: Metrics) -> Link {
+    pub(crate) fn embedded(metrics: Metrics) -> Link {
         metrics.redis_up.set(1);
         Link {
             instance: None,
@@ -43,7 +45,8 @@ impl Link {
         }
     }
 
-    pub fn set_up(&self, up: bool) {
+    /// Records whether the shards answer, logging each change.
+    pub(crate) fn set_up(&self, up: bool) {
         if self.up.swap(up, Ordering::Relaxed) != up {
             if up {
                 tracing::info!("Redis link is up");
@@ -55,24 +58,24 @@ impl Link {
     }
 
     /// Whether only some of the shards answer.
-    pub fn set_degraded(&self, degraded: bool) {
+    pub(crate) fn set_degraded(&self, degraded: bool) {
         if self.degraded.swap(degraded, Ordering::Relaxed) != degraded && degraded {
             tracing::warn!("some Redis shards are down; their rooms are unavailable");
         }
     }
 
     /// Whether any shard answers: some rooms can be served.
-    pub fn is_up(&self) -> bool {
+    pub(crate) fn is_up(&self) -> bool {
         self.up.load(Ordering::Relaxed)
     }
 
     /// Whether every shard answers: every room can be served.
-    pub fn is_fully_up(&self) -> bool {
+    pub(crate) fn is_fully_up(&self) -> bool {
         self.is_up() && !self.degraded.load(Ordering::Relaxed)
     }
 
     /// `unavailable` while the shared state cannot be reached.
-    pub fn require_up(&self) -> Result<(), ErrorBody> {
+    pub(crate) fn require_up(&self) -> Result<(), ErrorBody> {
         if self.is_up() {
             Ok(())
         } else {
@@ -82,7 +85,7 @@ impl Link {
 }
 
 /// The error every handler gives when the store fails.
-pub fn unavailable() -> ErrorBody {
+pub(crate) fn unavailable() -> ErrorBody {
     ErrorBody::new(
         ErrorCode::Unavailable,
         "the chat cannot reach its shared state right now; try again shortly",

@@ -9,26 +9,28 @@
 //! member's `room::outlet` (writes by need, cut-off of a slow socket) →
 //! the socket. Messages, joins, leaves and typing all take this road.
 //!
-//! [`app`] builds the shared state from [`config`], starts the background
-//! tasks and is what `ops` starts; [`routes`] is the HTTP surface
-//! (Socket.IO, the page, `/healthz`, `/metrics`) behind the [`origin`]
+//! [`app`] builds the shared state from `config`, starts the background
+//! tasks and is what `ops` starts; `routes` is the HTTP surface
+//! (Socket.IO, the page, `/healthz`, `/metrics`) behind the `origin`
 //! guard; [`health`] is what `/healthz` says; [`metrics`] holds the series;
-//! [`access`] checks tokens when token authentication is on.
+//! `access` checks tokens when token authentication is on. The [`store`]
+//! backends, [`cluster`]'s included, are public for the store tests.
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
 
-pub mod access;
+pub(crate) mod access;
 pub mod app;
 pub mod cluster;
-pub mod config;
-pub mod handlers;
-pub mod hangups;
+pub(crate) mod config;
+pub(crate) mod handlers;
+pub(crate) mod hangups;
 pub mod health;
 pub mod metrics;
-pub mod origin;
-pub mod recipient;
+pub(crate) mod origin;
+pub(crate) mod recipient;
 pub mod room;
-pub mod rooms_push;
-pub mod routes;
-pub mod session;
+pub(crate) mod rooms_push;
+pub(crate) mod routes;
+pub(crate) mod session;
 pub mod store;
-pub mod turn;
+pub(crate) mod turn;

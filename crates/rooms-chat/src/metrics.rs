@@ -7,35 +7,38 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+/// Every series of rooms-chat; clones count into the same series.
 #[derive(Clone, Default)]
 pub struct Metrics {
-    pub core: CoreMetrics,
+    /// The series every app has (connections, messages, errors).
+    pub(crate) core: CoreMetrics,
     /// 1 while the Redis link works (always 1 in embedded mode).
-    pub redis_up: Gauge,
+    pub(crate) redis_up: Gauge,
     /// Room events this instance published to the other instances.
-    pub cluster_messages_out: Counter,
+    pub(crate) cluster_messages_out: Counter,
     /// Room events received from Redis (every instance's, this one's included).
-    pub cluster_messages_in: Counter,
+    pub(crate) cluster_messages_in: Counter,
     /// Volatile frames (`typing`, `rooms`) dropped for a socket that was behind.
-    pub volatile_dropped: Counter,
+    pub(crate) volatile_dropped: Counter,
     /// Client events refused at once because the Redis link was known down
     /// or answered too late.
-    pub redis_unavailable: Counter,
+    pub(crate) redis_unavailable: Counter,
     /// Messages fetched from the history because they went missing on the way.
-    pub gap_repairs: Counter,
+    pub(crate) gap_repairs: Counter,
     /// Messages that went missing and could not be found in the history
     /// any more (trimmed, or lost with a Redis that restarted empty).
-    pub messages_lost: Counter,
+    pub(crate) messages_lost: Counter,
     /// Times the Redis event stream lagged or reconnected and every room was re-checked.
-    pub resyncs: Counter,
+    pub(crate) resyncs: Counter,
     /// Dead instances whose members this instance removed.
-    pub dead_instances_claimed: Counter,
+    pub(crate) dead_instances_claimed: Counter,
     /// Rooms with members on this instance.
-    pub local_rooms: Gauge,
+    pub(crate) local_rooms: Gauge,
 }
 
 impl Metrics {
-    pub fn register(registry: &mut Registry) -> Metrics {
+    /// The series, registered in `registry` for `/metrics`.
+    pub(crate) fn register(registry: &mut Registry) -> Metrics {
         let metrics = Metrics {
             core: CoreMetrics::register(registry),
             ..Metrics::default()

@@ -25,7 +25,7 @@ fn member_keys(room: &str) -> Vec<String> {
 
 impl RedisStore {
     /// After Redis lost its data: registers a local member again, quietly.
-    pub async fn rejoin(&self, room: &str, member: &Member) -> Result<JoinOutcome> {
+    pub(crate) async fn rejoin(&self, room: &str, member: &Member) -> Result<JoinOutcome> {
         self.join_room(room, member, Some(u64::MAX), true).await
     }
 

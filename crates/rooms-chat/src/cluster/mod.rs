@@ -8,31 +8,31 @@
 //! Redis runs scripts one at a time, so a shard's execution order is each
 //! of its rooms' order on every instance; a room's events travel on its
 //! own sharded channel, which an instance subscribes to while the room has
-//! local members ([`watch`]), and what that stream loses is fetched from
+//! local members (`watch`), and what that stream loses is fetched from
 //! the room's log. What spans rooms (the room list and counts, heartbeats,
 //! who holds members where) lives under the control tag and follows the
-//! room scripts' answers ([`registry`]).
+//! room scripts' answers (`registry`).
 //!
 //! No client event waits on Redis longer than `REDIS_TIMEOUT_MS`: a
 //! command that takes longer fails (the caller answers `unavailable`) and
 //! marks its shard down until the next heartbeat finds it working; a call
 //! to a shard known down fails at once.
 //!
-//! Files: [`shards`] (the nodes), [`topology`] (following failovers),
-//! [`schema`] (keys), [`members`] (join,
-//! leave), [`events`] (messages, typing, the log), [`registry`] (room list,
-//! instances), [`watch`] (subscriptions), [`bus`] (the subscribers),
-//! [`liveness`] (heartbeats, dead instances, restore).
+//! Files: `shards` (the nodes), `topology` (following failovers),
+//! `schema` (keys), `members` (join,
+//! leave), `events` (messages, typing, the log), `registry` (room list,
+//! instances), `watch` (subscriptions), `bus` (the subscribers),
+//! `liveness` (heartbeats, dead instances, restore).
 
-pub mod bus;
+pub(crate) mod bus;
 mod events;
-pub mod liveness;
+pub(crate) mod liveness;
 mod members;
-pub mod registry;
-pub mod schema;
-pub mod shards;
-pub mod topology;
-pub mod watch;
+pub(crate) mod registry;
+pub(crate) mod schema;
+pub(crate) mod shards;
+pub(crate) mod topology;
+pub(crate) mod watch;
 
 use crate::health::Link;
 use crate::metrics::Metrics;
@@ -89,6 +89,8 @@ impl Scripts {
     }
 }
 
+/// The room state in Redis, shared by every instance: the cluster-mode
+/// [`Store`].
 pub struct RedisStore {
     shards: Arc<Shards>,
     watch: Arc<Watch>,
@@ -106,13 +108,17 @@ pub struct RedisStore {
 
 /// How a [`RedisStore`] connects.
 pub struct Settings<'a> {
+    /// `REDIS_URL`: one Redis, a Sentinel set or a Redis Cluster.
     pub url: &'a str,
+    /// This instance's name, under which its members are held.
     pub instance: String,
+    /// Messages kept per room for a join's history.
     pub history_keep: usize,
     /// The buffer of fred's Pub/Sub receivers: a burst larger than that
     /// makes the bus lag; lagging is detected and repaired (resync), and a
     /// large buffer keeps it rare.
     pub pubsub_capacity: usize,
+    /// `REDIS_TIMEOUT_MS`: the longest a client event waits on Redis.
     pub timeout: Duration,
     /// Replicas that must have a write before its ack says `ok` (`WAIT`).
     pub wait_replicas: u32,
@@ -159,19 +165,22 @@ impl RedisStore {
         Ok((store, events))
     }
 
-    pub fn instance(&self) -> &str {
+    /// This instance's name.
+    pub(crate) fn instance(&self) -> &str {
         &self.instance
     }
 
+    /// The Redis nodes, one per shard.
     pub fn shards(&self) -> &Shards {
         &self.shards
     }
 
     /// The shards, for a task that outlives a borrow of the store.
-    pub fn shards_handle(&self) -> Arc<Shards> {
+    pub(crate) fn shards_handle(&self) -> Arc<Shards> {
         self.shards.clone()
     }
 
+    /// The room channels this instance subscribes to.
     pub fn watch(&self) -> &Watch {
         &self.watch
     }

@@ -61,7 +61,7 @@ impl RedisStore {
     }
 
     /// Tells the room list the counts it missed.
-    pub async fn retry_counts(&self) {
+    pub(crate) async fn retry_counts(&self) {
         let pending = std::mem::take(&mut *self.pending_counts.lock());
         for (room, (position, count)) in pending {
             self.tell_count(&room, position, count).await;
@@ -201,7 +201,7 @@ impl RedisStore {
 
     /// This instance was taken for dead, or the control shard forgot it:
     /// no one may go on removing its members.
-    pub async fn come_back(&self) -> Result<()> {
+    pub(crate) async fn come_back(&self) -> Result<()> {
         let control = self.shards.control();
         let departed = control_key("departed");
         // Not `on`: this runs while the control shard is being given its
@@ -215,7 +215,7 @@ impl RedisStore {
 
     /// A clean stop: this instance's members leave at once rather than
     /// when its heartbeat expires. The (room, name) pairs removed.
-    pub async fn retire(&self) -> Result<Vec<(String, String)>> {
+    pub(crate) async fn retire(&self) -> Result<Vec<(String, String)>> {
         let control = self.shards.control();
         let _: i64 = self
             .on(control, control.client().del(alive_key(&self.instance)))
@@ -227,7 +227,7 @@ impl RedisStore {
 
     /// After a shard lost its data: brings back `room`'s sequence, order
     /// and recent history from what this instance delivered.
-    pub async fn restore_room(
+    pub(crate) async fn restore_room(
         &self,
         room: &str,
         last_id: u64,
@@ -272,7 +272,7 @@ impl RedisStore {
     }
 
     /// The `run_id` of the server that answers for `shard` now.
-    pub async fn server_id(&self, shard: &Shard) -> Result<String> {
+    pub(crate) async fn server_id(&self, shard: &Shard) -> Result<String> {
         let client = shard.client();
         let info: String = tokio::time::timeout(
             self.timeout * 2,

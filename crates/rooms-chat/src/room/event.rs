@@ -21,7 +21,10 @@ use std::sync::Arc;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     /// `message`, with its id.
-    Message { id: u64 },
+    Message {
+        /// The message's id, the contract's dense sequence per room.
+        id: u64,
+    },
     /// `user_joined`: to the others.
     Joined,
     /// `user_left`: to the others.
@@ -32,7 +35,7 @@ pub enum Kind {
 
 impl Kind {
     /// The Socket.IO event name of the frame.
-    pub fn event_name(self) -> &'static str {
+    pub(crate) fn event_name(self) -> &'static str {
         match self {
             Kind::Message { .. } => server_event::MESSAGE,
             Kind::Joined => server_event::USER_JOINED,
@@ -43,33 +46,25 @@ impl Kind {
 
     /// A volatile event may be dropped for a socket that is behind, is
     /// never replayed and takes no position of its own.
-    pub fn is_volatile(self) -> bool {
+    pub(crate) fn is_volatile(self) -> bool {
         self == Kind::Typing
     }
 
     /// Whether the member the event is about does not receive it.
-    pub fn is_for_the_others(self) -> bool {
+    pub(crate) fn is_for_the_others(self) -> bool {
         !matches!(self, Kind::Message { .. })
-    }
-
-    /// The one-letter code of the kind on the Redis bus and in the log.
-    pub fn code(self) -> &'static str {
-        match self {
-            Kind::Message { .. } => "m",
-            Kind::Joined => "j",
-            Kind::Left => "l",
-            Kind::Typing => "t",
-        }
     }
 }
 
 /// One event of one room.
 #[derive(Debug)]
 pub struct RoomEvent {
+    /// The room it happened in.
     pub room: String,
     /// Its place in the room's order; for a volatile event, the place of
     /// the last event before it.
     pub pos: u64,
+    /// What happened.
     pub kind: Kind,
     /// The member who spoke, joined, left or types.
     pub name: String,
@@ -78,7 +73,9 @@ pub struct RoomEvent {
 }
 
 impl RoomEvent {
-    pub fn new(
+    /// An event whose place in the room's order was just fixed, with its
+    /// wire JSON.
+    pub(crate) fn new(
         room: &str,
         pos: u64,
         kind: Kind,
@@ -96,7 +93,7 @@ impl RoomEvent {
 
     /// From its record on the Redis bus or in the room's log (see
     /// `cluster::schema`).
-    pub fn from_record(record: &str) -> Result<Arc<RoomEvent>> {
+    pub(crate) fn from_record(record: &str) -> Result<Arc<RoomEvent>> {
         #[derive(Deserialize)]
         struct Record {
             kind: String,

@@ -3,16 +3,16 @@
 //!
 //! Each rule asks the store, which fixes the event's place in the room's
 //! order and publishes it; what a member sees then comes back the one road
-//! every event takes: bus → [`line`] → [`delivery`] → [`outlet`]. A rule
+//! every event takes: bus → `line` → `delivery` → `outlet`. A rule
 //! never waits on a store that is known down: it answers `unavailable`.
 
-pub mod delivery;
+pub(crate) mod delivery;
 pub mod event;
-pub mod line;
-pub mod local;
-pub mod outlet;
-pub mod repair;
-pub mod upkeep;
+pub(crate) mod line;
+pub(crate) mod local;
+pub(crate) mod outlet;
+pub(crate) mod repair;
+pub(crate) mod upkeep;
 
 use crate::health::{Link, unavailable};
 use crate::metrics::Metrics;
@@ -36,13 +36,15 @@ use std::sync::Arc;
 const CATCH_UP_ATTEMPTS: usize = 4;
 
 /// A disconnection the store could not record yet (Redis was down).
-pub struct PendingLeave {
+pub(crate) struct PendingLeave {
     pub room: String,
     pub name: String,
     pub sid: String,
 }
 
-pub struct Rooms {
+/// The room rules of this instance: what they ask the store, and the
+/// delivery of what comes back.
+pub(crate) struct Rooms {
     pub store: Arc<dyn Store>,
     pub delivery: Delivery<Socket>,
     pub link: Arc<Link>,
@@ -306,7 +308,7 @@ impl Rooms {
 /// by name. Every socket gets the list, and each socket's write buffer keeps
 /// the size of the largest frame it ever wrote: a list of every room would
 /// let a client that creates rooms by the thousand inflate every socket.
-pub fn busiest(mut rooms: Vec<RoomCount>, max: usize) -> Vec<RoomCount> {
+pub(crate) fn busiest(mut rooms: Vec<RoomCount>, max: usize) -> Vec<RoomCount> {
     if rooms.len() > max {
         rooms.sort_by(|a, b| b.members.cmp(&a.members).then_with(|| a.name.cmp(&b.name)));
         rooms.truncate(max);

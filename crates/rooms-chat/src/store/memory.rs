@@ -52,6 +52,7 @@ impl Held {
     }
 }
 
+/// The room state in process memory: the embedded-mode [`Store`].
 pub struct MemoryStore {
     rooms: Mutex<BTreeMap<String, Room>>,
     history_keep: usize,

@@ -51,7 +51,9 @@ pub struct Joined {
 /// The answer to a join.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JoinOutcome {
+    /// The socket is a member now.
     Joined(Joined),
+    /// Another person holds the name in this room.
     NameTaken,
 }
 
@@ -64,7 +66,12 @@ pub enum StoreEvent {
     /// The room list or a member count changed.
     RoomsChanged,
     /// `sid` lost its place in `room` to a newer socket of the same client.
-    Evicted { room: String, sid: String },
+    Evicted {
+        /// The room.
+        room: String,
+        /// The socket that lost its place.
+        sid: String,
+    },
     /// Events may have been lost (the link to Redis lagged or reconnected):
     /// every room must be checked against the store.
     Resync,
@@ -132,6 +139,6 @@ pub trait Store: Send + Sync + 'static {
 }
 
 /// The key under which names are unique: case-insensitive.
-pub fn name_key(name: &str) -> String {
+pub(crate) fn name_key(name: &str) -> String {
     name.to_lowercase()
 }
