@@ -9,6 +9,7 @@ use bytes::{Buf, Bytes};
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message, WebSocket};
 
 /// The connection behind `outbox`, read by one task.
 pub struct SansIo {
@@ -36,6 +37,25 @@ impl SansIo {
         if !self.waker.will_wake(waker) {
             self.waker = waker.clone();
         }
+    }
+}
+
+/// The next message tungstenite reads over `ws` for the task polling with
+/// `cx`; `None` once the connection closed. tungstenite's own answers (a
+/// pong, a close reply) go out at once, into the outbox, so this never
+/// waits on a write.
+pub fn poll_message(
+    ws: &mut WebSocket<SansIo>,
+    cx: &mut Context<'_>,
+) -> Poll<Option<Result<Message, WsError>>> {
+    ws.get_mut().set_waker(cx.waker());
+    let read = ws.read();
+    let _ = ws.flush();
+    match read {
+        Ok(message) => Poll::Ready(Some(Ok(message))),
+        Err(WsError::Io(error)) if error.kind() == io::ErrorKind::WouldBlock => Poll::Pending,
+        Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => Poll::Ready(None),
+        Err(error) => Poll::Ready(Some(Err(error))),
     }
 }
 

@@ -7,7 +7,6 @@
 use bytes::Bytes;
 use fanout::{Outbox, SansIo};
 use ops::admission::Ticket;
-use std::io;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::net::TcpStream;
@@ -69,16 +68,6 @@ impl WsSocket {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Message, WsError>>> {
-        self.ws.get_mut().set_waker(cx.waker());
-        let read = self.ws.read();
-        // tungstenite's answer to a ping or a close goes out now, into the
-        // outbox, so this never waits.
-        let _ = self.ws.flush();
-        match read {
-            Ok(message) => Poll::Ready(Some(Ok(message))),
-            Err(WsError::Io(error)) if error.kind() == io::ErrorKind::WouldBlock => Poll::Pending,
-            Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => Poll::Ready(None),
-            Err(error) => Poll::Ready(Some(Err(error))),
-        }
+        fanout::sans_io::poll_message(&mut self.ws, cx)
     }
 }

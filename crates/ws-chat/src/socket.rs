@@ -13,7 +13,6 @@
 
 use bytes::Bytes;
 use fanout::{Outbox, SansIo};
-use std::io;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::net::TcpStream;
@@ -60,17 +59,7 @@ impl Socket {
 
     /// The next frame from the client; `None` once the connection closed.
     pub fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, WsError>>> {
-        self.ws.get_mut().set_waker(cx.waker());
-        let read = self.ws.read();
-        // tungstenite's answer to a ping or a close goes out now; its
-        // writes land in the outbox, so this never waits.
-        let _ = self.ws.flush();
-        match read {
-            Ok(message) => Poll::Ready(Some(Ok(message))),
-            Err(WsError::Io(error)) if error.kind() == io::ErrorKind::WouldBlock => Poll::Pending,
-            Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => Poll::Ready(None),
-            Err(error) => Poll::Ready(Some(Err(error))),
-        }
+        fanout::sans_io::poll_message(&mut self.ws, cx)
     }
 
     /// Gives the outbox back, the reader done with: the session's last
