@@ -52,6 +52,8 @@ test('without a good token the page says why it was refused', async () => {
   await page.fill('#token-input', expired);
   await page.click('#login-button');
   await waitForText(page, '#login-error', 'Token refused: the token has expired.');
+  // The refusal comes once Engine.IO is open, so the badge settles a moment later.
+  await page.waitForSelector('#status[data-state="offline"]', { timeout: 10_000 });
   assert.equal(await page.getAttribute('#status', 'data-state'), 'offline');
   assert.ok(await fitsTheWidth(page), 'nothing wider than 390 px');
   await page.screenshot({ path: screenshotPath('rooms-chat-token-refused-390') });
