@@ -89,6 +89,7 @@ describe('socketio runtime with the official client', () => {
   test('connect_error for a refused auth and for an unknown namespace', async () => {
     const denied = await connectError(server.url, { auth: { deny: true } });
     assert.equal(denied.message, 'denied by the app');
+    assert.deepEqual(denied.data, { code: 'denied' });
     const unknown = await connectError(`${server.url}/nope`, {});
     assert.equal(unknown.message, 'Invalid namespace');
   });

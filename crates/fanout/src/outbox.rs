@@ -59,12 +59,16 @@ pub struct Outbox {
     task: AtomicWaker,
     /// How many frames may wait before the socket is too slow.
     max_queued: usize,
+    /// How many bytes may wait before the socket is too slow.
+    max_queued_bytes: usize,
 }
 
 #[derive(Default)]
 struct State {
     /// Frames (or the rest of one) waiting to be written, in order.
     queue: VecDeque<Bytes>,
+    /// The bytes in `queue`.
+    queued_bytes: usize,
     /// The front frame is partly written: it must be finished before
     /// anything else, a close frame included.
     front_started: bool,
@@ -97,7 +101,15 @@ impl Outbox {
             state: Mutex::new(State::default()),
             task: AtomicWaker::new(),
             max_queued,
+            max_queued_bytes: usize::MAX,
         }
+    }
+
+    /// The same outbox, also cut off once more than `max_queued_bytes`
+    /// wait: what a reader that stopped may cost, whatever its frames' size.
+    pub fn with_max_queued_bytes(mut self, max_queued_bytes: usize) -> Outbox {
+        self.max_queued_bytes = max_queued_bytes;
+        self
     }
 
     /// The connection, for the socket's task to read from.
@@ -125,28 +137,44 @@ impl Outbox {
                 match self.stream.try_write(&frame) {
                     Ok(written) if written == frame.len() => return,
                     Ok(written) => {
-                        state.queue.push_back(frame.slice(written..));
+                        state.push(frame.slice(written..));
                         state.front_started = true;
                         state.blocked = true;
                     }
                     Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                        state.queue.push_back(frame);
+                        state.push(frame);
                         state.blocked = true;
                     }
                     Err(_) => state.end(Ending::Broken),
                 }
                 true
-            } else if state.queue.len() >= self.max_queued {
+            } else if state.queue.len() >= self.max_queued
+                || state.queued_bytes + frame.len() > self.max_queued_bytes
+            {
                 state.end(Ending::TooSlow);
                 true
             } else {
-                state.queue.push_back(frame);
+                state.push(frame);
                 now && !state.blocked && self.write_queue(&mut state)
             }
         };
         if wake {
             self.task.wake();
         }
+    }
+
+    /// Sends a frame that is only worth sending now (a typing notice, a
+    /// snapshot that the next one replaces): written at once if nothing
+    /// waits before it, else dropped. False when dropped.
+    pub fn send_volatile(&self, frame: Bytes) -> bool {
+        {
+            let state = self.state.lock();
+            if state.closed || state.blocked || !state.queue.is_empty() {
+                return false;
+            }
+        }
+        self.send(frame, true);
+        true
     }
 
     /// Writes everything queued, in as few writes as the peer allows: the
@@ -196,7 +224,7 @@ impl Outbox {
     pub fn send_last(&self, frame: Bytes) {
         let mut state = self.state.lock();
         state.closed = true;
-        state.queue.push_back(frame);
+        state.push(frame);
     }
 
     /// For the socket's task: the ending if there is one (the app's close
@@ -222,6 +250,7 @@ impl Outbox {
                     state.blocked = false;
                     // An idle socket keeps no memory from a burst.
                     state.queue = VecDeque::new();
+                    state.queued_bytes = 0;
                     let ending = state.ending.take();
                     return Poll::Ready(ending.map_or(Wake::Flushed, Wake::Ended));
                 }
@@ -261,6 +290,7 @@ impl Outbox {
                 // An idle socket keeps no memory from a burst: a busy one
                 // allocates its queue again once per delay.
                 state.queue = VecDeque::new();
+                state.queued_bytes = 0;
                 state.ending.is_some()
             }
             Written::Blocked => {
@@ -288,11 +318,14 @@ impl Outbox {
                 break;
             };
             if written >= front.len() {
-                written -= front.len();
+                let whole = front.len();
+                written -= whole;
+                state.queued_bytes -= whole;
                 state.queue.pop_front();
                 state.front_started = false;
             } else {
                 front.advance(written);
+                state.queued_bytes -= written;
                 state.front_started = true;
                 written = 0;
             }
@@ -303,11 +336,17 @@ impl Outbox {
     fn broken(&self, state: &mut State) -> Wake {
         state.closed = true;
         state.queue.clear();
+        state.queued_bytes = 0;
         Wake::Ended(Ending::Broken)
     }
 }
 
 impl State {
+    fn push(&mut self, frame: Bytes) {
+        self.queued_bytes += frame.len();
+        self.queue.push_back(frame);
+    }
+
     /// Records why the socket ends, unless it already ends; a socket too
     /// slow or broken drops every frame not yet started.
     fn end(&mut self, ending: Ending) {
@@ -319,6 +358,7 @@ impl State {
         if !matches!(ending, Ending::Close(..)) {
             let keep = usize::from(self.front_started);
             self.queue.truncate(keep);
+            self.queued_bytes = self.queue.iter().map(Bytes::len).sum();
         }
     }
 }
@@ -442,6 +482,33 @@ mod tests {
         assert!(!partial, "a frame was cut in two");
         assert_eq!(got, (0..got.len() as u32).collect::<Vec<_>>());
         assert!(got.len() < 10_000);
+    }
+
+    #[tokio::test]
+    async fn too_many_queued_bytes_cut_the_socket_off_too() {
+        let (outbox, _peer) = outbox_and_peer(100_000).await;
+        let outbox = Arc::try_unwrap(outbox)
+            .ok()
+            .unwrap()
+            .with_max_queued_bytes(25);
+        outbox.send(numbered(1), false);
+        outbox.send(numbered(2), false);
+        assert!(outbox.state.lock().ending.is_none(), "20 bytes fit in 25");
+        outbox.send(numbered(3), false);
+        assert_eq!(outbox.state.lock().ending, Some(Ending::TooSlow));
+    }
+
+    #[tokio::test]
+    async fn a_volatile_frame_is_dropped_behind_a_queue_and_sent_otherwise() {
+        let (outbox, mut peer) = outbox_and_peer(100).await;
+        outbox.send(numbered(1), false);
+        assert!(!outbox.send_volatile(numbered(2)), "behind a queued frame");
+        outbox.flush();
+        assert!(outbox.send_volatile(numbered(3)), "nothing waits any more");
+        let mut received = [0u8; 20];
+        let read = tokio::time::timeout(Duration::from_secs(10), peer.read_exact(&mut received));
+        read.await.expect("the frames arrive").unwrap();
+        assert_eq!(numbers(&received), (vec![1, 3], false));
     }
 
     #[tokio::test]

@@ -18,6 +18,14 @@ pub struct Config {
     /// How many packets may wait for a client before it is cut off as too
     /// slow.
     pub max_queued: usize,
+    /// How many bytes of packets may wait for a client before it is cut
+    /// off as too slow: what a reader that stopped may cost.
+    pub max_queued_bytes: usize,
+    /// Whether a client whose connection dropped may recover its socket
+    /// (socket.io's connection state recovery): every connect reply then
+    /// carries a `pid`, and the app decides at each reconnect (see
+    /// [`crate::Resume`]).
+    pub recovery: bool,
     /// How long a client may stay without connecting to `/` (checked at
     /// its pings, so up to one ping interval later).
     pub connect_timeout: Duration,
@@ -31,6 +39,8 @@ impl Default for Config {
             ping_timeout: Duration::from_millis(20_000),
             max_payload: 1_000_000,
             max_queued: 1024,
+            max_queued_bytes: 1 << 20,
+            recovery: false,
             connect_timeout: Duration::from_millis(45_000),
         }
     }

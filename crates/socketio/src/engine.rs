@@ -11,6 +11,7 @@ use crate::ws::WsSocket;
 use futures::task::AtomicWaker;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
+use std::sync::atomic::AtomicBool;
 use std::task::{Context, Poll, Waker};
 
 /// Why a session ends.
@@ -36,6 +37,9 @@ pub enum Reason {
     ConnectTimeout,
     /// A handler of the app panicked.
     HandlerFailed,
+    /// The app ended the connection but not the socket (it fell behind,
+    /// or missed events): the client reconnects and resumes.
+    CutOff,
     /// The server shuts down: the client is told to go (a WebSocket
     /// closes with 1001, a long-polling client gets the close packet),
     /// without the disconnect packet, so that it reconnects, elsewhere.
@@ -59,6 +63,8 @@ pub(crate) struct Engine {
     inbox: Mutex<Inbox>,
     /// The session's task, woken for each delivery.
     task: AtomicWaker,
+    /// The client connected to `/`: packets for every socket reach it.
+    pub(crate) connected: AtomicBool,
 }
 
 #[derive(Default)]
@@ -92,6 +98,7 @@ impl Engine {
             link,
             inbox: Mutex::new(Inbox::default()),
             task: AtomicWaker::new(),
+            connected: AtomicBool::new(false),
         }
     }
 

@@ -36,12 +36,72 @@ pub struct Cx<A, C> {
 pub struct Connect<A> {
     /// The app's shared state.
     pub app: Arc<A>,
-    /// The client's auth payload (an object), `Null` without one.
+    /// The client's auth payload (an object), `Null` without one; without
+    /// the recovery fields, which are in `resume`.
     pub auth: Value,
+    /// What a client that was connected before hands back to recover its
+    /// socket (with [`crate::Config::recovery`]).
+    pub resume: Option<Resume>,
+}
+
+/// A reconnecting client's claim on its former socket: socket.io's
+/// connection state recovery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resume {
+    /// The private id its former socket was given in its connect reply.
+    pub pid: String,
+    /// The offset of the last event it received (the last argument of
+    /// every event the app sends with [`crate::Frame::event_with_offset`]).
+    pub offset: String,
+}
+
+/// A socket the connect handler lets in.
+pub struct Accepted<C> {
+    pub(crate) data: C,
+    /// The former socket's id and pid, when the app recovered it.
+    pub(crate) recovered: Option<(Box<str>, Box<str>)>,
+}
+
+impl<C> Accepted<C> {
+    /// A new socket with the app's `data`.
+    pub fn new(data: C) -> Accepted<C> {
+        Accepted {
+            data,
+            recovered: None,
+        }
+    }
+
+    /// The socket that had `id` and `pid` before its connection dropped,
+    /// back with `data`: the client learns it was recovered.
+    pub fn recovered(data: C, id: &str, pid: &str) -> Accepted<C> {
+        Accepted {
+            data,
+            recovered: Some((id.into(), pid.into())),
+        }
+    }
+}
+
+/// A refused connect, as the client's `connect_error` carries it.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    /// The error's `message`.
+    pub message: String,
+    /// The error's `data`, for the client's code to look at.
+    pub data: Option<Value>,
+}
+
+impl From<&str> for Refusal {
+    fn from(message: &str) -> Refusal {
+        Refusal {
+            message: message.to_owned(),
+            data: None,
+        }
+    }
 }
 
 type ConnectFn<A, C> =
-    Box<dyn Fn(Connect<A>) -> BoxFuture<'static, Result<C, String>> + Send + Sync>;
+    Box<dyn Fn(Connect<A>) -> BoxFuture<'static, Result<Accepted<C>, Refusal>> + Send + Sync>;
+type ConnectedFn<A, C> = Box<dyn Fn(Arc<A>, SocketRef<C>) -> BoxFuture<'static, ()> + Send + Sync>;
 type EventFn<A, C> =
     Box<dyn Fn(Cx<A, C>, Option<&RawValue>) -> BoxFuture<'static, ()> + Send + Sync>;
 type DisconnectFn<A, C> =
@@ -50,6 +110,7 @@ type DisconnectFn<A, C> =
 /// The app's handlers, for sockets whose data is `C`, in an app `A`.
 pub struct Handlers<A, C> {
     connect: ConnectFn<A, C>,
+    connected: Option<ConnectedFn<A, C>>,
     /// A list, not a map: an app has a handful of events.
     events: Vec<(&'static str, EventFn<A, C>)>,
     disconnect: Option<DisconnectFn<A, C>>,
@@ -58,14 +119,15 @@ pub struct Handlers<A, C> {
 
 impl<A: Send + Sync + 'static, C: Send + Sync + 'static> Handlers<A, C> {
     /// A table whose connect handler makes each socket's data, or refuses
-    /// the socket with a message the client gets as `connect_error`.
+    /// the socket with what the client gets as `connect_error`.
     pub fn new<F, Fut>(connect: F) -> Handlers<A, C>
     where
         F: Fn(Connect<A>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<C, String>> + Send + 'static,
+        Fut: Future<Output = Result<Accepted<C>, Refusal>> + Send + 'static,
     {
         Handlers {
             connect: Box::new(move |request| Box::pin(connect(request))),
+            connected: None,
             events: Vec::new(),
             disconnect: None,
             refusal: default_refusal,
@@ -94,6 +156,18 @@ impl<A: Send + Sync + 'static, C: Send + Sync + 'static> Handlers<A, C> {
         self
     }
 
+    /// Runs once a socket is connected, right after the client was told
+    /// (and before its first event is read): what the app sends here
+    /// follows the connect reply.
+    pub fn on_connected<F, Fut>(mut self, handler: F) -> Self
+    where
+        F: Fn(Arc<A>, SocketRef<C>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.connected = Some(Box::new(move |app, socket| Box::pin(handler(app, socket))));
+        self
+    }
+
     /// Runs when a connected socket's session ends, whatever the reason.
     pub fn on_disconnect<F, Fut>(mut self, handler: F) -> Self
     where
@@ -114,8 +188,19 @@ impl<A: Send + Sync + 'static, C: Send + Sync + 'static> Handlers<A, C> {
         self
     }
 
-    pub(crate) fn connect(&self, request: Connect<A>) -> BoxFuture<'static, Result<C, String>> {
+    pub(crate) fn connect(
+        &self,
+        request: Connect<A>,
+    ) -> BoxFuture<'static, Result<Accepted<C>, Refusal>> {
         (self.connect)(request)
+    }
+
+    pub(crate) fn connected(
+        &self,
+        app: Arc<A>,
+        socket: SocketRef<C>,
+    ) -> Option<BoxFuture<'static, ()>> {
+        self.connected.as_ref().map(|handler| handler(app, socket))
     }
 
     /// The handler's future for the event `name`, or the refusal sent at

@@ -77,7 +77,10 @@ impl<A: Send + Sync + 'static, C: Send + Sync + 'static> SocketIo<A, C> {
     /// A long-polling handshake: a new session, and its open packet.
     fn open_polling(&self) -> Response<Bytes> {
         let config = &self.inner.config;
-        let engine = Arc::new(Engine::new(new_id(), Link::polling(config.max_queued)));
+        let engine = Arc::new(Engine::new(
+            new_id(),
+            Link::polling(config.max_queued, config.max_queued_bytes),
+        ));
         self.inner.remember(engine.clone());
         let open = self.open_packet(&engine.sid, true);
         self.inner
@@ -181,7 +184,7 @@ impl<A: Send + Sync + 'static, C: Send + Sync + 'static> SocketIo<A, C> {
                 return tracing::error!("an upgraded connection of an unknown kind");
             };
             let config = &io.inner.config;
-            let ws = WsSocket::new(stream, unread, place, config.max_payload, config.max_queued);
+            let ws = WsSocket::new(stream, unread, place, config);
             match upgrading {
                 Some(engine) => engine.deliver(Delivery::Upgrade(Box::new(ws))),
                 None => io.open_websocket(ws).await,

@@ -29,8 +29,8 @@ mod ws;
 
 pub use config::Config;
 pub use engine::Reason;
-pub use handlers::{Connect, Cx, Handlers};
+pub use handlers::{Accepted, Connect, Cx, Handlers, Refusal, Resume};
 pub use link::Frame;
 pub use packet_error::PacketError;
-pub use server::{SocketIo, WithSocketIo};
+pub use server::{Body, BoxError, SocketIo, WithSocketIo};
 pub use socket::{Ack, Socket, SocketRef};

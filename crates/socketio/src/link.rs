@@ -35,6 +35,19 @@ impl Frame {
         Ok(Frame::new(&text))
     }
 
+    /// A Socket.IO event with one argument and the offset a recovering
+    /// client hands back (see [`crate::Resume`]) as the last one,
+    /// `42["name",data,"offset"]`.
+    pub fn event_with_offset<T: serde::Serialize + ?Sized>(
+        name: &str,
+        data: &T,
+        offset: &str,
+    ) -> serde_json::Result<Frame> {
+        let mut text = Vec::with_capacity(64);
+        crate::sio_packet::encode::event_with_offset(&mut text, name, data, offset)?;
+        Ok(Frame::new(&text))
+    }
+
     /// The packet itself: what a long-polling client gets.
     pub fn packet(&self) -> Bytes {
         // The header of a server frame: two bytes, then two or eight
@@ -68,6 +81,8 @@ pub(crate) struct Link {
     way: Mutex<Way>,
     /// How many packets may wait before the client is too slow.
     max_queued: usize,
+    /// How many bytes of packets may wait before the client is too slow.
+    max_queued_bytes: usize,
 }
 
 enum Way {
@@ -79,6 +94,8 @@ enum Way {
 #[derive(Default)]
 struct Polling {
     queue: VecDeque<Bytes>,
+    /// The bytes in `queue`.
+    queued_bytes: usize,
     /// The pending GET, woken when there is something to answer.
     get: Option<Waker>,
     /// A GET is in flight.
@@ -104,42 +121,77 @@ pub(crate) enum Fetch {
 }
 
 impl Link {
-    /// The way out of a long-polling client.
-    pub(crate) fn polling(max_queued: usize) -> Link {
+    /// The way out of a long-polling client, cut off past `max_queued`
+    /// packets or `max_queued_bytes` bytes waiting.
+    pub(crate) fn polling(max_queued: usize, max_queued_bytes: usize) -> Link {
         Link {
             way: Mutex::new(Way::Polling(Polling::default())),
             max_queued,
+            max_queued_bytes,
         }
     }
 
-    /// The way out of a WebSocket client.
+    /// The way out of a WebSocket client (the outbox has its bounds).
     pub(crate) fn websocket(outbox: Arc<Outbox>, max_queued: usize) -> Link {
         Link {
             way: Mutex::new(Way::WebSocket(outbox)),
             max_queued,
+            max_queued_bytes: usize::MAX,
         }
     }
 
-    /// Sends one packet, after everything sent before it.
-    pub(crate) fn send(&self, frame: &Frame) {
+    /// Sends one packet, after everything sent before it: written at once
+    /// (`now`), or with the next [`Link::flush`] (a busy room's).
+    pub(crate) fn send(&self, frame: &Frame, now: bool) {
         let mut way = self.way.lock();
         match &mut *way {
-            Way::WebSocket(outbox) => outbox.send(frame.bytes().clone(), true),
+            Way::WebSocket(outbox) => outbox.send(frame.bytes().clone(), now),
             Way::Polling(polling) => {
                 if polling.closed {
                     return;
                 }
-                if polling.queue.len() >= self.max_queued {
+                let packet = frame.packet();
+                if polling.queue.len() >= self.max_queued
+                    || polling.queued_bytes + packet.len() > self.max_queued_bytes
+                {
                     polling.closed = true;
                     polling.cutoff = Some(Cutoff::TooSlow);
                     polling.wake_all();
                     return;
                 }
-                polling.queue.push_back(frame.packet());
+                polling.queued_bytes += packet.len();
+                polling.queue.push_back(packet);
                 if let Some(get) = polling.get.take() {
                     get.wake();
                 }
             }
+        }
+    }
+
+    /// Sends a packet only worth sending now: dropped (false) when packets
+    /// wait before it.
+    pub(crate) fn send_volatile(&self, frame: &Frame) -> bool {
+        let way = self.way.lock();
+        let outbox = match &*way {
+            Way::WebSocket(outbox) => outbox.clone(),
+            Way::Polling(polling) => {
+                let behind = polling.closed || !polling.queue.is_empty();
+                drop(way);
+                if !behind {
+                    self.send(frame, true);
+                }
+                return !behind;
+            }
+        };
+        drop(way);
+        outbox.send_volatile(frame.bytes().clone())
+    }
+
+    /// Writes what waits for a WebSocket client (a long-polling client's
+    /// GET takes everything anyway).
+    pub(crate) fn flush(&self) {
+        if let Way::WebSocket(outbox) = &*self.way.lock() {
+            outbox.flush();
         }
     }
 
@@ -175,6 +227,7 @@ impl Link {
         };
         if !polling.queue.is_empty() {
             polling.get = None;
+            polling.queued_bytes = 0;
             let packets = std::mem::take(&mut polling.queue).into();
             // A closing session waits for its last packets to be fetched.
             if let Some(task) = polling.task.take() {
@@ -215,6 +268,7 @@ impl Link {
     pub(crate) fn switch_to(&self, outbox: Arc<Outbox>) {
         let mut way = self.way.lock();
         if let Way::Polling(polling) = &mut *way {
+            polling.queued_bytes = 0;
             for packet in polling.queue.drain(..) {
                 outbox.send(fanout::frame::text(&packet), true);
             }
@@ -322,12 +376,12 @@ mod tests {
 
     #[test]
     fn a_get_takes_everything_waiting_and_a_second_one_overlaps() {
-        let link = Link::polling(10);
+        let link = Link::polling(10, usize::MAX);
         assert_eq!(link.begin_fetch(), Ok(()));
         assert!(fetch(&link).is_pending());
         assert_eq!(link.begin_fetch(), Err(Fetch::Overlap));
-        link.send(&Frame::new(b"2"));
-        link.send(&Frame::new(b"42[1]"));
+        link.send(&Frame::new(b"2"), true);
+        link.send(&Frame::new(b"42[1]"), true);
         let Poll::Ready(Fetch::Packets(packets)) = fetch(&link) else {
             panic!("the packets were waiting");
         };
@@ -343,9 +397,9 @@ mod tests {
 
     #[test]
     fn a_client_that_does_not_fetch_is_cut_off() {
-        let link = Link::polling(2);
+        let link = Link::polling(2, usize::MAX);
         for _ in 0..3 {
-            link.send(&Frame::new(b"42[1]"));
+            link.send(&Frame::new(b"42[1]"), true);
         }
         let cutoff = link.poll_cutoff(&mut Context::from_waker(noop_waker_ref()));
         assert_eq!(cutoff, Poll::Ready(Cutoff::TooSlow));

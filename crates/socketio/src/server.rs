@@ -6,11 +6,14 @@
 use crate::config::Config;
 use crate::engine::{Delivery, Engine, Reason};
 use crate::handlers::Handlers;
+use crate::link::Frame;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
-use futures::future::{BoxFuture, Either};
+use futures::future::BoxFuture;
 use http::{Request, Response};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -92,6 +95,18 @@ impl<A: Send + Sync + 'static, C: Send + Sync + 'static> SocketIo<A, C> {
         }
     }
 
+    /// Sends `frame` to every connected socket, as a volatile packet (a
+    /// snapshot the next one replaces): dropped for a socket that has
+    /// packets waiting. How many sockets it was dropped for.
+    pub fn send_volatile_to_all(&self, frame: &Frame) -> usize {
+        let sessions: Vec<Arc<Engine>> = self.inner.sessions.lock().values().cloned().collect();
+        sessions
+            .iter()
+            .filter(|engine| engine.connected.load(Ordering::Relaxed))
+            .filter(|engine| !engine.link.send_volatile(frame))
+            .count()
+    }
+
     /// Whether a request for `path` is the runtime's.
     pub fn handles(&self, path: &str) -> bool {
         let own = &self.inner.config.path;
@@ -141,16 +156,25 @@ impl<S, A, C> WithSocketIo<S, A, C> {
     }
 }
 
+/// Any error of a response body.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The body of every response through [`WithSocketIo`]: the runtime's
+/// own, or the routes' behind it.
+pub type Body = UnsyncBoxBody<Bytes, BoxError>;
+
 impl<S, B, A, C> Service<Request<Incoming>> for WithSocketIo<S, A, C>
 where
     S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>,
-    B: From<Bytes> + Send + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
     A: Send + Sync + 'static,
     C: Send + Sync + 'static,
 {
-    type Response = Response<B>;
+    type Response = Response<Body>;
     type Error = Infallible;
-    type Future = Either<BoxFuture<'static, Result<Response<B>, Infallible>>, S::Future>;
+    type Future = BoxFuture<'static, Result<Response<Body>, Infallible>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.routes.poll_ready(cx)
@@ -159,12 +183,20 @@ where
     fn call(&mut self, request: Request<Incoming>) -> Self::Future {
         if self.io.handles(request.uri().path()) {
             let io = self.io.clone();
-            Either::Left(Box::pin(async move {
+            Box::pin(async move {
                 let response = io.serve(request).await;
-                Ok(response.map(B::from))
-            }))
+                Ok(response.map(|bytes| {
+                    Full::new(bytes)
+                        .map_err(|never| match never {})
+                        .boxed_unsync()
+                }))
+            })
         } else {
-            Either::Right(self.routes.call(request))
+            let routes = self.routes.call(request);
+            Box::pin(async move {
+                let response = routes.await?;
+                Ok(response.map(|body| body.map_err(Into::into).boxed_unsync()))
+            })
         }
     }
 }

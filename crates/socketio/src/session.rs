@@ -11,7 +11,7 @@
 
 use crate::eio_packet::{self, Incoming, outgoing};
 use crate::engine::{Delivery, Engine, Reason};
-use crate::handlers::{Connect, Cx};
+use crate::handlers::{Connect, Cx, Resume};
 use crate::link::{Cutoff, Frame};
 use crate::server::Inner;
 use crate::sio_packet::{self, Packet, encode};
@@ -26,6 +26,7 @@ use std::ops::ControlFlow;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::{Instant, Sleep};
@@ -266,10 +267,11 @@ impl<A: Send + Sync + 'static, C: Send + Sync + 'static> Session<A, C> {
     }
 
     /// A connect: to `/` only, with an object or nothing as auth, and
-    /// accepted by the app's connect handler.
+    /// accepted by the app's connect handler; then the app's
+    /// connected handler.
     async fn on_connect(&mut self, namespace: &str, auth: Option<&RawValue>) {
         if namespace != "/" {
-            self.send(&encode::connect_error(namespace, "Invalid namespace"));
+            self.send(&encode::connect_error(namespace, "Invalid namespace", None));
             return;
         }
         let auth = match auth.map(|auth| serde_json::from_str::<Value>(auth.get())) {
@@ -277,23 +279,42 @@ impl<A: Send + Sync + 'static, C: Send + Sync + 'static> Session<A, C> {
             Some(Ok(auth @ Value::Object(_))) => auth,
             Some(_) => {
                 let refusal = "the auth payload must be an object";
-                self.send(&encode::connect_error(namespace, refusal));
+                self.send(&encode::connect_error(namespace, refusal, None));
                 return;
             }
+        };
+        let (auth, resume) = match self.io.config.recovery {
+            true => split_resume(auth),
+            false => (auth, None),
         };
         let request = Connect {
             app: self.io.app.clone(),
             auth,
+            resume,
         };
         let connecting = self.io.handlers.connect(request);
-        match self.drive(connecting).await {
-            None => {}
-            Some(Ok(data)) => {
-                let id = crate::server::new_id();
-                self.send(&encode::connected(&id));
-                self.socket = Some(Arc::new(Socket::new(self.engine.clone(), id, data)));
+        let accepted = match self.drive(connecting).await {
+            None => return,
+            Some(Ok(accepted)) => accepted,
+            Some(Err(refusal)) => {
+                let data = refusal.data.as_ref();
+                self.send(&encode::connect_error(namespace, &refusal.message, data));
+                return;
             }
-            Some(Err(message)) => self.send(&encode::connect_error(namespace, &message)),
+        };
+        let (id, pid) = match accepted.recovered {
+            Some((id, pid)) => (id, Some(pid)),
+            None => (
+                crate::server::new_id(),
+                self.io.config.recovery.then(crate::server::new_id),
+            ),
+        };
+        self.send(&encode::connected(&id, pid.as_deref()));
+        let socket = Arc::new(Socket::new(self.engine.clone(), id, pid, accepted.data));
+        self.engine.connected.store(true, Ordering::Relaxed);
+        self.socket = Some(socket.clone());
+        if let Some(connected) = self.io.handlers.connected(self.io.app.clone(), socket) {
+            self.drive(connected).await;
         }
     }
 
@@ -340,7 +361,7 @@ impl<A: Send + Sync + 'static, C: Send + Sync + 'static> Session<A, C> {
     }
 
     fn send(&self, packet: &[u8]) {
-        self.engine.link.send(&Frame::new(packet));
+        self.engine.link.send(&Frame::new(packet), true);
     }
 
     /// Lets the app know, then closes the transport as politely as the
@@ -409,8 +430,24 @@ fn close_frame(reason: Reason) -> Option<(u16, &'static str)> {
         Reason::ConnectTimeout => Some((1000, "connect timeout")),
         Reason::ClientDisconnect | Reason::ServerDisconnect => Some((1000, "")),
         Reason::HandlerFailed => Some((1011, "server error")),
+        Reason::CutOff => Some((1013, "cut off: reconnect and resume")),
         Reason::ServerShutdown => Some((1001, "server shutting down")),
     }
+}
+
+/// The recovery fields of a connect's auth payload (both strings, as
+/// socket.io reads them), taken out of it.
+fn split_resume(mut auth: Value) -> (Value, Option<Resume>) {
+    let Some(fields) = auth.as_object_mut() else {
+        return (auth, None);
+    };
+    let pid = fields.remove("pid");
+    let offset = fields.remove("offset");
+    let resume = match (pid, offset) {
+        (Some(Value::String(pid)), Some(Value::String(offset))) => Some(Resume { pid, offset }),
+        _ => None,
+    };
+    (auth, resume)
 }
 
 fn cutoff_reason(cutoff: Cutoff) -> Reason {

@@ -7,6 +7,7 @@
 
 pub use crate::packet_error::PacketError;
 use serde::Serialize;
+use serde_json::Value;
 use serde_json::value::RawValue;
 
 /// One packet from the client.
@@ -137,20 +138,32 @@ pub(crate) mod encode {
     use super::*;
     use std::io::Write;
 
-    /// The reply to a successful connect to `/`: `40{"sid":…}`.
-    pub fn connected(sid: &str) -> Vec<u8> {
-        format!(r#"40{{"sid":"{sid}"}}"#).into_bytes()
+    /// The reply to a successful connect to `/`: `40{"sid":…}`, with the
+    /// `pid` a client hands back to recover the socket, when there is one.
+    pub fn connected(sid: &str, pid: Option<&str>) -> Vec<u8> {
+        let reply = match pid {
+            Some(pid) => serde_json::json!({ "sid": sid, "pid": pid }),
+            None => serde_json::json!({ "sid": sid }),
+        };
+        let mut out = b"40".to_vec();
+        // Serializing a JSON value into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut out, &reply);
+        out
     }
 
-    /// A refused connect: `44[<namespace>,]{"message":…}`.
-    pub fn connect_error(namespace: &str, message: &str) -> Vec<u8> {
+    /// A refused connect: `44[<namespace>,]{"message":…[,"data":…]}`.
+    pub fn connect_error(namespace: &str, message: &str, data: Option<&Value>) -> Vec<u8> {
         let mut out = b"44".to_vec();
         if namespace != "/" {
             out.extend_from_slice(namespace.as_bytes());
             out.push(b',');
         }
-        // Serializing a `&str` into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut out, &serde_json::json!({ "message": message }));
+        let error = match data {
+            Some(data) => serde_json::json!({ "message": message, "data": data }),
+            None => serde_json::json!({ "message": message }),
+        };
+        // Serializing a JSON value into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut out, &error);
         out
     }
 
@@ -170,6 +183,23 @@ pub(crate) mod encode {
         serde_json::to_writer(&mut *out, name)?;
         out.write_all(b",").map_err(serde_json::Error::io)?;
         serde_json::to_writer(&mut *out, data)?;
+        out.write_all(b"]").map_err(serde_json::Error::io)
+    }
+
+    /// An event with one argument and an offset as the last one,
+    /// `42["name",data,"offset"]`, written into `out`.
+    pub fn event_with_offset<W: Write, T: Serialize + ?Sized>(
+        out: &mut W,
+        name: &str,
+        data: &T,
+        offset: &str,
+    ) -> serde_json::Result<()> {
+        out.write_all(b"42[").map_err(serde_json::Error::io)?;
+        serde_json::to_writer(&mut *out, name)?;
+        out.write_all(b",").map_err(serde_json::Error::io)?;
+        serde_json::to_writer(&mut *out, data)?;
+        out.write_all(b",").map_err(serde_json::Error::io)?;
+        serde_json::to_writer(&mut *out, offset)?;
         out.write_all(b"]").map_err(serde_json::Error::io)
     }
 
@@ -252,14 +282,26 @@ mod tests {
 
     #[test]
     fn encodes_what_the_official_client_expects() {
-        assert_eq!(encode::connected("x1"), br#"40{"sid":"x1"}"#);
+        assert_eq!(encode::connected("x1", None), br#"40{"sid":"x1"}"#);
         assert_eq!(
-            encode::connect_error("/nope", "Invalid namespace"),
+            encode::connected("x1", Some("p1")),
+            br#"40{"pid":"p1","sid":"x1"}"#
+        );
+        assert_eq!(
+            encode::connect_error("/nope", "Invalid namespace", None),
             br#"44/nope,{"message":"Invalid namespace"}"#
+        );
+        let data = serde_json::json!({"code": "unauthorized"});
+        assert_eq!(
+            encode::connect_error("/", "no token", Some(&data)),
+            br#"44{"data":{"code":"unauthorized"},"message":"no token"}"#
         );
         let mut out = Vec::new();
         encode::event(&mut out, "message", &serde_json::json!({"a":1})).unwrap();
         assert_eq!(out, br#"42["message",{"a":1}]"#);
+        let mut out = Vec::new();
+        encode::event_with_offset(&mut out, "m", &1, "a.7").unwrap();
+        assert_eq!(out, br#"42["m",1,"a.7"]"#);
         assert_eq!(encode::ack(5, &true).unwrap(), b"435[true]");
     }
 }

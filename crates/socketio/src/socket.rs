@@ -16,17 +16,36 @@ pub type SocketRef<C> = Arc<Socket<C>>;
 pub struct Socket<C> {
     engine: Arc<Engine>,
     id: Box<str>,
+    /// The private id a client hands back to recover the socket (with
+    /// recovery on).
+    pid: Option<Box<str>>,
     data: C,
 }
 
 impl<C> Socket<C> {
-    pub(crate) fn new(engine: Arc<Engine>, id: Box<str>, data: C) -> Socket<C> {
-        Socket { engine, id, data }
+    pub(crate) fn new(
+        engine: Arc<Engine>,
+        id: Box<str>,
+        pid: Option<Box<str>>,
+        data: C,
+    ) -> Socket<C> {
+        Socket {
+            engine,
+            id,
+            pid,
+            data,
+        }
     }
 
     /// The Socket.IO id the client was given in its connect reply.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// The private id the client hands back to recover this socket, with
+    /// [`crate::Config::recovery`] on.
+    pub fn pid(&self) -> Option<&str> {
+        self.pid.as_deref()
     }
 
     /// The app's data for this socket, made by its connect handler.
@@ -35,9 +54,34 @@ impl<C> Socket<C> {
     }
 
     /// Sends a packet built once for many sockets (a room's event), after
-    /// everything sent to this socket before.
+    /// everything sent to this socket before, at once.
     pub fn send(&self, frame: &Frame) {
-        self.engine.link.send(frame);
+        self.engine.link.send(frame, true);
+    }
+
+    /// Queues a packet (a busy room's event) for the next [`Socket::flush`],
+    /// which writes everything queued in one write.
+    pub fn queue(&self, frame: &Frame) {
+        self.engine.link.send(frame, false);
+    }
+
+    /// Writes what [`Socket::queue`] queued.
+    pub fn flush(&self) {
+        self.engine.link.flush();
+    }
+
+    /// Sends a packet only worth sending now (a typing notice, a snapshot
+    /// the next one replaces): dropped, and false, when packets wait for
+    /// the client before it.
+    pub fn send_volatile(&self, frame: &Frame) -> bool {
+        self.engine.link.send_volatile(frame)
+    }
+
+    /// Ends the connection, not the socket: the client gets what was sent
+    /// before, then the transport closes without the disconnect packet, so
+    /// the official client reconnects (and the app expects it to resume).
+    pub fn cut_off(&self) {
+        self.engine.deliver(Delivery::Close(Reason::CutOff));
     }
 
     /// Sends the event `name` with one argument to this socket alone.
@@ -49,7 +93,9 @@ impl<C> Socket<C> {
     /// Disconnects the socket: the client is told (`41`), then the session
     /// ends and the disconnect handler runs.
     pub fn disconnect(&self) {
-        self.engine.link.send(&Frame::new(&encode::disconnect()));
+        self.engine
+            .link
+            .send(&Frame::new(&encode::disconnect()), true);
         self.engine
             .deliver(Delivery::Close(Reason::ServerDisconnect));
     }
@@ -85,7 +131,7 @@ impl Ack {
             return;
         };
         match encode::ack(id, data) {
-            Ok(text) => self.engine.link.send(&Frame::new(&text)),
+            Ok(text) => self.engine.link.send(&Frame::new(&text), true),
             Err(error) => tracing::error!(%error, "an ack that does not serialize"),
         }
     }

@@ -4,6 +4,7 @@
 //! [`Outbox`] (tungstenite's own pongs and close replies included), as in
 //! ws-chat.
 
+use crate::config::Config;
 use bytes::Bytes;
 use fanout::{Outbox, SansIo};
 use ops::admission::Ticket;
@@ -39,20 +40,22 @@ pub(crate) struct WsSocket {
 }
 
 impl WsSocket {
-    /// The WebSocket on `stream`, cut off past `max_queued` waiting frames;
-    /// `unread` is what the HTTP server read past the upgrade request,
-    /// `place` the connection's place in the limits.
+    /// The WebSocket on `stream`, with the runtime's limits; `unread` is
+    /// what the HTTP server read past the upgrade request, `place` the
+    /// connection's place in the limits.
     pub(crate) fn new(
         stream: TcpStream,
         unread: Bytes,
         place: Option<Ticket>,
-        max_payload: usize,
-        max_queued: usize,
+        limits: &Config,
     ) -> WsSocket {
-        let outbox = Arc::new(Outbox::new(stream, max_queued));
+        let outbox =
+            Outbox::new(stream, limits.max_queued).with_max_queued_bytes(limits.max_queued_bytes);
+        let outbox = Arc::new(outbox);
         let connection = SansIo::new(outbox.clone(), &unread);
+        let config = config(limits.max_payload);
         WsSocket {
-            ws: WebSocket::from_raw_socket(connection, Role::Server, Some(config(max_payload))),
+            ws: WebSocket::from_raw_socket(connection, Role::Server, Some(config)),
             outbox,
             _place: place,
         }

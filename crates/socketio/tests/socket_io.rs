@@ -48,7 +48,7 @@ async fn connect_errors_for_an_unknown_namespace_a_bad_auth_and_a_refusal() {
     send_text(&mut ws, r#"40{"deny":true}"#).await;
     assert_eq!(
         next_packet(&mut ws).await,
-        r#"44{"message":"denied by the app"}"#
+        r#"44{"data":{"code":"denied"},"message":"denied by the app"}"#
     );
     // Events before a successful connect are ignored; the connect works.
     send_text(&mut ws, r#"421["echo",1]"#).await;

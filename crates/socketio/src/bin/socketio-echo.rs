@@ -14,7 +14,9 @@ use parking_lot::Mutex;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::{Value, json};
-use socketio::{Config, Connect, Cx, Frame, Handlers, Reason, SocketIo, SocketRef};
+use socketio::{
+    Accepted, Config, Connect, Cx, Frame, Handlers, Reason, Refusal, SocketIo, SocketRef,
+};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,11 +58,14 @@ struct Flood {
 }
 
 /// A socket whose auth says `{"deny":true}` is refused.
-async fn connect(request: Connect<Echo>) -> Result<Member, String> {
+async fn connect(request: Connect<Echo>) -> Result<Accepted<Member>, Refusal> {
     if request.auth.get("deny") == Some(&Value::Bool(true)) {
-        return Err("denied by the app".into());
+        return Err(Refusal {
+            message: "denied by the app".into(),
+            data: Some(json!({"code": "denied"})),
+        });
     }
-    Ok(Member { auth: request.auth })
+    Ok(Accepted::new(Member { auth: request.auth }))
 }
 
 async fn echo(cx: EchoCx, data: Value) {
