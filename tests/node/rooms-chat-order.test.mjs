@@ -241,13 +241,16 @@ describe('rooms-chat member that stops reading', () => {
 
 describe('rooms-chat member whose ack does not fit its queue', () => {
   test('is closed, never left open without its ack', async () => {
-    // A byte bound far above the flood, so that only the ack can end it.
-    const server = await startServer('rooms-chat', { MSG_RATE: '0', MAX_BUFFER: '8', MAX_QUEUED_BYTES: String(64 << 20) });
+    // The ack waits behind the room's frames in the member's one queue:
+    // the member must be closed once that queue is past its bound (1 MiB,
+    // several times what the reading sender ever has waiting), with its
+    // ack or without it, never left open without it.
+    const server = await startServer('rooms-chat', { MSG_RATE: '0', MAX_QUEUED_BYTES: String(1 << 20) });
     const room = unique('ackfull');
     const text = 'y'.repeat(2000);
     // Far more than the kernel's buffers (a send buffer grows to 4 MB here)
-    // and tungstenite's take, so the raw member's socketioxide queue stays full.
-    const flood = 3500;
+    // and the bound take, so the raw member's outbox stays full.
+    const flood = 5000;
     let raw;
     let sender;
     try {

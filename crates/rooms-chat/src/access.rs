@@ -6,28 +6,27 @@
 
 use crate::app::App;
 use crate::handlers;
+use crate::recipient::Client;
 use crate::session::Session;
 use auth::{Identity, Refusal, Verifier};
 use protocol::rooms::{ErrorAck, JoinRequest};
 use protocol::{ErrorBody, ErrorCode};
 use serde::Serialize;
 use serde_json::Value;
-use socketioxide::extract::{AckSender, SocketRef, State, TryData};
+use socketio::Cx;
 use std::fmt;
-use std::sync::Arc;
-use tokio::task::AbortHandle;
 
 /// Client → server: `refresh {"token"}`, acked `{"ok":true,"expiresAt":ms}`.
-pub const REFRESH_EVENT: &str = "refresh";
+pub(crate) const REFRESH_EVENT: &str = "refresh";
 
 /// Server → client before it disconnects a socket whose token expired:
 /// `{"code":"unauthorized","message":…}`.
-pub const EXPIRED_EVENT: &str = "auth_expired";
+pub(crate) const EXPIRED_EVENT: &str = "auth_expired";
 
-/// A refused connect: socketioxide sends its text as the `connect_error`'s
-/// `message`, which starts with the code (`unauthorized: …`).
+/// A refused connect: its text is the `connect_error`'s `message`, which
+/// starts with the code (`unauthorized: …`); its `data` has the code alone.
 #[derive(Debug)]
-pub struct ConnectRefused(Refusal);
+pub(crate) struct ConnectRefused(Refusal);
 
 impl fmt::Display for ConnectRefused {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -36,7 +35,7 @@ impl fmt::Display for ConnectRefused {
 }
 
 /// The token of the `auth` payload (`{"token":"…"}`) checked.
-pub fn check_connect(
+pub(crate) fn check_connect(
     verifier: &Verifier,
     auth: Option<&Value>,
 ) -> Result<Identity, ConnectRefused> {
@@ -47,7 +46,7 @@ pub fn check_connect(
 }
 
 /// A join payload under the token's name, whatever name it asked for.
-pub fn named_join(identity: &Identity, mut payload: Value) -> Value {
+pub(crate) fn named_join(identity: &Identity, mut payload: Value) -> Value {
     if let Some(fields) = payload.as_object_mut() {
         fields.insert("name".into(), Value::from(identity.name.as_str()));
     }
@@ -56,7 +55,10 @@ pub fn named_join(identity: &Identity, mut payload: Value) -> Value {
 
 /// The join as the token allows it: a room its `rooms` claim covers, and
 /// no `clientId` takeover (the sockets of one `sub` share its name).
-pub fn authorize_join(identity: &Identity, request: JoinRequest) -> Result<JoinRequest, ErrorBody> {
+pub(crate) fn authorize_join(
+    identity: &Identity,
+    request: JoinRequest,
+) -> Result<JoinRequest, ErrorBody> {
     if !identity.may_join(&request.room) {
         return Err(ErrorBody::new(
             ErrorCode::Forbidden,
@@ -69,15 +71,11 @@ pub fn authorize_join(identity: &Identity, request: JoinRequest) -> Result<JoinR
     })
 }
 
-/// The expiry watch of a socket, aborted when it disconnects.
-#[derive(Clone)]
-pub struct ExpiryWatch(AbortHandle);
-
-/// Starts ending `socket` when its token expires (see [`refresh`]).
-pub fn watch_expiry(socket: &SocketRef, session: Arc<Session>) {
+/// Starts ending `socket` when its token expires (see [`on_refresh`]).
+pub(crate) fn watch_expiry(socket: &Client) {
     let watched = socket.clone();
     let task = tokio::spawn(async move {
-        while let Some(identity) = session.identity() {
+        while let Some(identity) = watched.data().identity() {
             let left = identity.time_left();
             if left.is_zero() {
                 expire(&watched);
@@ -87,25 +85,16 @@ pub fn watch_expiry(socket: &SocketRef, session: Arc<Session>) {
             tokio::time::sleep(left).await;
         }
     });
-    socket.extensions.insert(ExpiryWatch(task.abort_handle()));
+    socket.data().set_expiry_watch(task.abort_handle());
 }
 
-/// A socket that disconnects needs no watch any more.
-pub fn stop_watch(socket: &SocketRef) {
-    if let Some(ExpiryWatch(task)) = socket.extensions.get::<ExpiryWatch>() {
-        task.abort();
-    }
-}
-
-fn expire(socket: &SocketRef) {
-    tracing::debug!(sid = %socket.id, "token expired, disconnecting");
+fn expire(socket: &Client) {
+    tracing::debug!(sid = socket.id(), "token expired, disconnecting");
     let reason = ErrorBody::new(ErrorCode::Unauthorized, Refusal::Expired.to_string());
     if let Err(error) = socket.emit(EXPIRED_EVENT, &reason) {
-        tracing::debug!(sid = %socket.id, %error, "expiry notice not sent");
+        tracing::debug!(sid = socket.id(), %error, "expiry notice not sent");
     }
-    if let Err(error) = socket.clone().disconnect() {
-        tracing::debug!(sid = %socket.id, %error, "cannot disconnect an expired socket");
-    }
+    socket.disconnect();
 }
 
 #[derive(Serialize)]
@@ -118,35 +107,24 @@ struct RefreshAck {
 
 /// `refresh {"token"}`: a fresh token for the same person and name moves
 /// the socket's deadline. Without token authentication: `bad_request`.
-pub async fn on_refresh(
-    socket: SocketRef,
-    TryData(payload): TryData<Value>,
-    ack: AckSender,
-    State(app): State<Arc<App>>,
-) {
-    let result = refresh(&socket, &app, payload.ok().as_ref());
-    let sent = match result {
-        Ok(reply) => ack.send(&reply),
+pub(crate) async fn on_refresh(cx: Cx<App, Session>, payload: Value) {
+    let result = refresh(&cx.socket, &cx.app, Some(&payload));
+    match result {
+        Ok(reply) => cx.ack.send(&reply),
         Err(error) => {
-            app.metrics.core.count_error(error.code);
-            ack.send(&ErrorAck::from(error))
+            cx.app.metrics.core.count_error(error.code);
+            cx.ack.send(&ErrorAck::from(error));
         }
-    };
-    if let Err(error) = sent {
-        tracing::debug!(sid = %socket.id, %error, "refresh ack not sent");
     }
 }
 
-fn refresh(
-    socket: &SocketRef,
-    app: &App,
-    payload: Option<&Value>,
-) -> Result<RefreshAck, ErrorBody> {
+fn refresh(socket: &Client, app: &App, payload: Option<&Value>) -> Result<RefreshAck, ErrorBody> {
     let Some(verifier) = &app.auth else {
         return Err(ErrorBody::bad_request("this server does not use tokens"));
     };
     // Counted like any other event: checking a signature is not free.
-    let session = handlers::admit(socket, app)?;
+    handlers::admit(socket, app, false)?;
+    let session = socket.data();
     let fresh = check_connect(verifier, payload)
         .map_err(|refused| ErrorBody::new(ErrorCode::Unauthorized, refused.0.to_string()))?;
     let same_holder = session

@@ -3,23 +3,22 @@
 //! room-list changes, evictions, resyncs) to the rooms; and the app as
 //! `ops` runs it: the store for the mode (embedded, or Redis through
 //! [`crate::cluster`]), the background tasks, and at the end the members
-//! retired and the sockets closed. One HTTP server per process; Socket.IO
-//! runs on its local adapter in both modes, since every room event reaches
-//! the other instances through the store's bus.
+//! retired and the sockets closed. One HTTP server per process; the
+//! Socket.IO runtime knows nothing of the other instances, since every
+//! room event reaches them through the store's bus.
 
+use crate::clock;
 use crate::cluster::liveness::Liveness;
 use crate::cluster::{RedisStore, Settings};
 use crate::config::Config;
-use crate::handlers;
-use crate::hangups::Hangups;
 use crate::health::Link;
 use crate::metrics::Metrics;
-use crate::recipient::Member;
 use crate::room::delivery::Delivery;
-use crate::room::outlet::Writer;
+use crate::room::outgoing::Outgoing;
 use crate::room::{Rooms, repair};
 use crate::rooms_push::RoomsPush;
 use crate::routes;
+use crate::session::Session;
 use crate::store::memory::MemoryStore;
 use crate::store::{Store, StoreEvent};
 use anyhow::Result;
@@ -27,10 +26,7 @@ use ops::admission::AdmissionConfig;
 use ops::origin::OriginPolicy;
 use ops::{ServerConfig, Shutdown};
 use prometheus_client::registry::Registry;
-use socketioxide::SocketIo;
-use socketioxide::extract::SocketRef;
-use socketioxide::handler::ConnectHandler;
-use socketioxide::layer::SocketIoLayer;
+use socketio::SocketIo;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -47,31 +43,23 @@ const REDIS_RETRY: Duration = Duration::from_millis(500);
 /// serves the rooms of those that do.
 const SHARDS_PATIENCE: Duration = Duration::from_secs(10);
 
-/// What every handler shares: the rooms, the room-list push, the
-/// hang-ups, the series and the settings the handlers read.
+/// What every handler shares: the rooms, the room-list push, the series
+/// and the settings the handlers read.
 pub(crate) struct App {
     /// The room rules and their delivery.
     pub(crate) rooms: Arc<Rooms>,
     /// The `rooms` push to every socket when the list changes.
     pub(crate) rooms_push: RoomsPush,
-    /// Sockets to close, by the task that is allowed to close them.
-    pub(crate) hangups: Arc<Hangups>,
     /// The series `/metrics` shows.
     pub(crate) metrics: Metrics,
     /// `MSG_RATE`: events per second one socket may send.
     pub(crate) msg_rate: u32,
+    /// `WRITE_DELAY_MS`: the clock's period for busy rooms.
+    pub(crate) write_delay: Duration,
+    /// `RECOVERY_MS`: how long a dropped socket is held for its client.
+    pub(crate) recovery: Duration,
     /// Token authentication, when `AUTH_JWT_*` turns it on.
     pub(crate) auth: Option<auth::Verifier>,
-}
-
-impl App {
-    /// The socket as the room delivers to it.
-    pub(crate) fn member(&self, socket: &SocketRef) -> Member {
-        Member {
-            socket: socket.clone(),
-            hangups: self.hangups.clone(),
-        }
-    }
 }
 
 /// Runs until shutdown: applies store events in order and repairs gaps
@@ -125,8 +113,7 @@ async fn run_events(
 /// and in cluster mode the liveness task that retires the members at the end.
 pub struct Server {
     app: Arc<App>,
-    socket_io: SocketIoLayer,
-    io: SocketIo,
+    io: SocketIo<App, Session>,
     registry: Arc<Registry>,
     origins: OriginPolicy,
     limits: AdmissionConfig,
@@ -151,11 +138,10 @@ impl ops::launch::Launch for Server {
 
     async fn serve(&self, listener: TcpListener, shutdown: Shutdown) -> Result<()> {
         let service = routes::service(
-            &self.socket_io,
+            &self.io,
             self.registry.clone(),
             ops::metrics::with_auth_flag(self.app.rooms.link.clone(), self.app.auth.is_some()),
             self.origins.clone(),
-            self.app.hangups.clone(),
         );
         ops::server::Server::new(service, self.limits.clone())
             .serve(listener, shutdown)
@@ -176,7 +162,7 @@ impl ops::launch::Launch for Server {
             }
         }
         // Closing the sockets lets clients reconnect elsewhere at once.
-        self.io.close().await;
+        self.io.shut_down(FINISH_TIMEOUT).await;
     }
 }
 
@@ -209,16 +195,10 @@ async fn start(config: Config, shutdown: &Shutdown) -> Result<Server> {
                 (store.clone(), events, link, Some(store))
             }
         };
-    // Leaves room in every socket's queue for acks and what is in flight.
-    let writer = Arc::new(Writer::new(
-        config.write_delay,
-        config.max_buffer / 4,
-        config.max_queued_bytes,
-        metrics.clone(),
-    ));
+    let outgoing = Outgoing::new(config.write_delay, metrics.clone());
     let rooms = Arc::new(Rooms {
         store,
-        delivery: Delivery::new(writer.clone(), metrics.clone()),
+        delivery: Delivery::new(outgoing, metrics.clone()),
         link: link.clone(),
         metrics: metrics.clone(),
         pending_leaves: Default::default(),
@@ -227,9 +207,10 @@ async fn start(config: Config, shutdown: &Shutdown) -> Result<Server> {
     let app = Arc::new(App {
         rooms,
         rooms_push: RoomsPush::default(),
-        hangups: Arc::new(Hangups::default()),
         metrics,
         msg_rate: config.msg_rate,
+        write_delay: config.write_delay,
+        recovery: config.recovery,
         auth: config.auth.clone().map(auth::Verifier::new),
     });
     // Long-polling clients without keep-alive open a connection per
@@ -237,8 +218,7 @@ async fn start(config: Config, shutdown: &Shutdown) -> Result<Server> {
     // handshake rate.
     let mut limits = config.server.limits.clone();
     limits.session_path = Some(routes::SOCKET_IO_PATH);
-    let (socket_io, io) = routes::socket_io(&config, app.clone());
-    io.ns("/", handlers::on_connect.with(handlers::set_up));
+    let io = routes::socket_io(&config, app.clone());
 
     tokio::spawn(run_events(
         app.clone(),
@@ -246,10 +226,7 @@ async fn start(config: Config, shutdown: &Shutdown) -> Result<Server> {
         config.gap_repair_delay,
         shutdown.clone(),
     ));
-    {
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move { writer.run(shutdown).await });
-    }
+    tokio::spawn(clock::run(app.clone(), shutdown.clone()));
     {
         let app = app.clone();
         let io = io.clone();
@@ -276,7 +253,6 @@ async fn start(config: Config, shutdown: &Shutdown) -> Result<Server> {
     }
     Ok(Server {
         app,
-        socket_io,
         io,
         registry: Arc::new(registry),
         origins: OriginPolicy::new(config.server.allowed_origins.clone()),

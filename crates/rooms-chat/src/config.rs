@@ -15,16 +15,17 @@ pub const DEFAULT_PORT: u16 = 3000;
 /// than three frames per delay waits at all).
 const DEFAULT_WRITE_DELAY_MS: u64 = 20;
 
-/// socketioxide's queue of one socket, in packets. Its engine also queues
-/// its pings there, and a ping that finds it full closes the connection: so
-/// it must outlast the lag of a healthy socket's writer on busy cores (a
-/// join storm's notices), while a reader that stopped costs at most this
-/// many packets here (the rest waits in its outlet, bounded in bytes).
-const DEFAULT_MAX_BUFFER: usize = 1024;
+/// Packets that may wait for one socket: enough for a healthy socket's
+/// burst on busy cores (a join storm's notices), so that the byte bound
+/// below is what ends a reader that stopped.
+const DEFAULT_MAX_BUFFER: usize = 16 * 1024;
 
 /// Centrifugo's `client_queue_max_size`: what a reader that stopped may
 /// cost in frames waiting for it before it is cut off.
 const DEFAULT_MAX_QUEUED_BYTES: usize = 1024 * 1024;
+
+/// socket.io's default window of connection state recovery.
+const DEFAULT_RECOVERY_MS: u64 = 120_000;
 
 /// How long a client event may wait on Redis before it is `unavailable`.
 const DEFAULT_REDIS_TIMEOUT_MS: u64 = 1000;
@@ -39,13 +40,16 @@ pub struct Config {
     /// `PING_TIMEOUT_MS`: how long a client may take to answer a ping.
     pub ping_timeout: Duration,
     /// `MAX_PAYLOAD_BYTES`: largest Engine.IO payload a client may send.
-    pub max_payload: u64,
-    /// `MAX_BUFFER`: packets socketioxide queues for one socket; past it,
-    /// frames wait in the socket's outlet.
+    pub max_payload: usize,
+    /// `MAX_BUFFER`: packets that may wait for one socket before it counts
+    /// as too slow and is cut off.
     pub max_buffer: usize,
-    /// `MAX_QUEUED_BYTES`: bytes of frames waiting in one socket's outlet
+    /// `MAX_QUEUED_BYTES`: bytes of packets that may wait for one socket
     /// before it counts as too slow and is cut off.
     pub max_queued_bytes: usize,
+    /// `RECOVERY_MS`: how long a socket whose connection dropped is held
+    /// for its client to recover it (0: no recovery).
+    pub recovery: Duration,
     /// `WRITE_DELAY_MS`: the least time between two writes of a busy socket,
     /// whose frames meanwhile gather into one write (0: every frame at once).
     pub write_delay: Duration,
@@ -84,6 +88,7 @@ impl Config {
             max_payload: env_or("MAX_PAYLOAD_BYTES", 128 * 1024)?,
             max_buffer: env_or("MAX_BUFFER", DEFAULT_MAX_BUFFER)?,
             max_queued_bytes: env_or("MAX_QUEUED_BYTES", DEFAULT_MAX_QUEUED_BYTES)?,
+            recovery: Duration::from_millis(env_or("RECOVERY_MS", DEFAULT_RECOVERY_MS)?),
             write_delay: Duration::from_millis(env_or("WRITE_DELAY_MS", DEFAULT_WRITE_DELAY_MS)?),
             redis_timeout: millis("REDIS_TIMEOUT_MS", DEFAULT_REDIS_TIMEOUT_MS)?,
             wait_replicas: env_or("REDIS_WAIT_REPLICAS", 0)?,
@@ -102,7 +107,7 @@ impl Config {
             protocol::HISTORY_LEN
         );
         ensure!(
-            config.max_payload >= protocol::MAX_FRAME_BYTES as u64,
+            config.max_payload >= protocol::MAX_FRAME_BYTES,
             "MAX_PAYLOAD_BYTES must be at least {}",
             protocol::MAX_FRAME_BYTES
         );

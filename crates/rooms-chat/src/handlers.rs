@@ -1,205 +1,196 @@
-//! The Socket.IO events of the contract (section 3), thin: each parses
-//! with `protocol::rooms::parse`, admits (session, rate limit), calls the
-//! room rules (`room`) and acknowledges with the contract's exact shapes.
+//! The Socket.IO events of the contract (section 3) as a table of small
+//! typed handlers: each parses with `protocol::rooms::parse`, admits (rate
+//! limit), calls the room rules (`room`) and acknowledges with the
+//! contract's exact shapes. The runtime (crates/socketio) runs one socket's
+//! events one at a time, in the order they arrived.
 
-use crate::access::{self, ConnectRefused};
+use crate::access;
 use crate::app::App;
-use crate::health::unavailable;
-use crate::recipient::Recipient;
-use crate::session::{Admission, Session};
-use crate::turn::Turn;
+use crate::recipient::{Client, Recipient};
+use crate::recovery;
+use crate::session::{RateVerdict, Session};
 use protocol::rooms::{
     self, ErrorAck, JoinAck, JoinRequest, LeaveRequest, MessageAck, MessageRequest, OkAck,
     RoomsAck, TypingRequest, client_event,
 };
 use protocol::{ErrorBody, ErrorCode};
 use serde::Serialize;
-use serde_json::Value;
-use socketioxide::extract::{AckSender, SocketRef, State, TryData};
-use socketioxide::socket::DisconnectReason;
-use socketioxide::{SendError, SocketError};
+use serde::de::IgnoredAny;
+use serde_json::{Value, json};
+use socketio::{Accepted, Ack, Connect, Cx, Handlers, Reason, Refusal};
 use std::sync::Arc;
 
-type Shared = State<Arc<App>>;
+/// What every event handler gets: the app, the socket, the ack.
+type EventCx = Cx<App, Session>;
 
-/// Sets a new socket up: its token checked (with token authentication), a
-/// session and a handler for every event. Run as a connect middleware on
-/// purpose: socketioxide awaits middlewares before it tells the client it
-/// is connected (or refuses it), while it runs the connect handler in a
-/// task of its own afterwards, so handlers registered there could miss a
-/// client's first event.
-pub async fn set_up(
-    socket: SocketRef,
-    State(app): Shared,
-    TryData(auth): TryData<Value>,
-) -> Result<(), ConnectRefused> {
-    let session = Arc::new(Session::new(app.msg_rate));
-    if let Some(verifier) = &app.auth {
-        let identity = access::check_connect(verifier, auth.ok().as_ref()).inspect_err(|_| {
-            app.metrics.core.count_error(ErrorCode::Unauthorized);
-        })?;
-        session.set_identity(identity);
-        access::watch_expiry(&socket, session.clone());
-        socket.on(access::REFRESH_EVENT, access::on_refresh);
-    }
-    socket.extensions.insert(session);
-    socket.on(client_event::JOIN, on_join);
-    socket.on(client_event::LEAVE, on_leave);
-    socket.on(client_event::MESSAGE, on_message);
-    socket.on(client_event::TYPING, on_typing);
-    socket.on(client_event::ROOMS, on_rooms);
-    socket.on_fallback(on_unknown);
-    socket.on_disconnect(on_disconnect);
-    Ok(())
+/// The table the runtime serves.
+pub(crate) fn table() -> Handlers<App, Session> {
+    Handlers::new(on_connect)
+        .refusal(refusal)
+        .on_connected(on_connected)
+        .on(client_event::JOIN, on_join)
+        .on(client_event::LEAVE, on_leave)
+        .on(client_event::MESSAGE, on_message)
+        .on(client_event::TYPING, on_typing)
+        .on(client_event::ROOMS, on_rooms)
+        .on(access::REFRESH_EVENT, access::on_refresh)
+        .on_disconnect(on_disconnect)
 }
 
-/// A socket is connected (after [`set_up`]).
-pub async fn on_connect(State(app): Shared) {
+/// A new socket: its token checked (with token authentication), then its
+/// session, new or recovered from a connection that dropped.
+async fn on_connect(request: Connect<App>) -> Result<Accepted<Session>, Refusal> {
+    let app = &request.app;
+    let identity = match &app.auth {
+        None => None,
+        Some(verifier) => match access::check_connect(verifier, Some(&request.auth)) {
+            Ok(identity) => Some(identity),
+            Err(refusal) => {
+                app.metrics.core.count_error(ErrorCode::Unauthorized);
+                return Err(Refusal {
+                    message: refusal.to_string(),
+                    data: Some(json!({"code": ErrorCode::Unauthorized})),
+                });
+            }
+        },
+    };
+    let session = Session::new(app.msg_rate);
+    if let Some(identity) = identity {
+        session.set_identity(identity);
+    }
+    if let Some(resume) = request.resume
+        && let Some(restored) = recovery::claim(app, &resume, &session).await
+    {
+        return Ok(Accepted::recovered(
+            session.with_rooms(restored.rooms),
+            &restored.sid,
+            &resume.pid,
+        ));
+    }
+    Ok(Accepted::new(session))
+}
+
+/// A connected socket: counted, its expiry watched, and a recovered one
+/// given what it missed.
+async fn on_connected(app: Arc<App>, socket: Client) {
     app.metrics.core.connections.inc();
     app.metrics.core.connections_total.inc();
+    if app.auth.is_some() {
+        access::watch_expiry(&socket);
+    }
+    recovery::resume(&app, &socket).await;
 }
 
-async fn on_join(
-    mut turn: Turn,
-    socket: SocketRef,
-    TryData(payload): TryData<Value>,
-    ack: AckSender,
-    State(app): Shared,
-) {
-    turn.wait().await;
-    let mut ack = Some(ack);
-    let result = join(&socket, &app, payload.unwrap_or(Value::Null), &mut ack).await;
+async fn on_join(cx: EventCx, payload: Value) {
+    let mut ack = Some(cx.ack);
+    let result = join(&cx.socket, &cx.app, payload, &mut ack).await;
     // A successful join sent its ack from inside the room (see `Rooms::join`).
     if let (Err(error), Some(ack)) = (result, ack) {
-        reply(&socket, &app, ack, Err::<JoinAck, _>(error));
+        reply(&cx.app, ack, Err::<JoinAck, _>(error));
     }
 }
 
 async fn join(
-    socket: &SocketRef,
+    socket: &Client,
     app: &App,
     payload: Value,
-    ack: &mut Option<AckSender>,
+    ack: &mut Option<Ack>,
 ) -> Result<(), ErrorBody> {
-    let session = admit(socket, app)?;
-    let request: JoinRequest = match session.identity() {
+    admit(socket, app, false)?;
+    let request: JoinRequest = match socket.data().identity() {
         Some(identity) => {
             let request = rooms::parse(access::named_join(&identity, payload))?;
             access::authorize_join(&identity, request)?
         }
         None => rooms::parse(payload)?,
     };
-    let member = app.member(socket);
     app.rooms
-        .join(&member, &session, request, |payload| {
+        .join(socket, request, |payload| {
             if let Some(ack) = ack.take() {
-                reply(socket, app, ack, Ok(payload));
+                reply(app, ack, Ok(payload));
             }
         })
         .await
 }
 
-async fn on_leave(
-    mut turn: Turn,
-    socket: SocketRef,
-    TryData(payload): TryData<Value>,
-    ack: AckSender,
-    State(app): Shared,
-) {
-    turn.wait().await;
+async fn on_leave(cx: EventCx, payload: Value) {
+    let socket = &cx.socket;
     let result = async {
-        let session = admit(&socket, &app)?;
-        let request: LeaveRequest = rooms::parse(payload.unwrap_or(Value::Null))?;
-        app.rooms.leave(socket.id, &session, &request.room).await?;
+        admit(socket, &cx.app, false)?;
+        let request: LeaveRequest = rooms::parse(payload)?;
+        cx.app.rooms.leave(socket, &request.room).await?;
         Ok(OkAck::OK)
     }
     .await;
-    reply(&socket, &app, ack, result);
+    reply(&cx.app, cx.ack, result);
 }
 
-async fn on_message(
-    mut turn: Turn,
-    socket: SocketRef,
-    TryData(payload): TryData<Value>,
-    ack: AckSender,
-    State(app): Shared,
-) {
-    turn.wait().await;
+async fn on_message(cx: EventCx, payload: Value) {
+    let socket = &cx.socket;
     let result: Result<MessageAck, ErrorBody> = async {
-        let session = admit_message(&socket, &app)?;
-        let request: MessageRequest = rooms::parse(payload.unwrap_or(Value::Null))?;
-        app.rooms.post(&session, request).await
+        admit(socket, &cx.app, true)?;
+        let request: MessageRequest = rooms::parse(payload)?;
+        cx.app.rooms.post(socket.data(), request).await
     }
     .await;
-    reply(&socket, &app, ack, result);
+    reply(&cx.app, cx.ack, result);
 }
 
-async fn on_typing(
-    mut turn: Turn,
-    socket: SocketRef,
-    TryData(payload): TryData<Value>,
-    ack: AckSender,
-    State(app): Shared,
-) {
-    turn.wait().await;
+async fn on_typing(cx: EventCx, payload: Value) {
+    let socket = &cx.socket;
     let result = (|| {
-        let session = admit(&socket, &app)?;
-        let request: TypingRequest = rooms::parse(payload.unwrap_or(Value::Null))?;
-        app.rooms.typing(&session, request)?;
+        admit(socket, &cx.app, false)?;
+        let request: TypingRequest = rooms::parse(payload)?;
+        cx.app.rooms.typing(socket.data(), request)?;
         Ok(OkAck::OK)
     })();
-    reply(&socket, &app, ack, result);
+    reply(&cx.app, cx.ack, result);
 }
 
-async fn on_rooms(mut turn: Turn, socket: SocketRef, ack: AckSender, State(app): Shared) {
-    turn.wait().await;
+async fn on_rooms(cx: EventCx, _: IgnoredAny) {
+    let socket = &cx.socket;
     let result = async {
-        admit(&socket, &app)?;
-        let rooms = app.rooms.list().await?;
+        admit(socket, &cx.app, false)?;
+        let rooms = cx.app.rooms.list().await?;
         Ok(RoomsAck { ok: true, rooms })
     }
     .await;
-    reply(&socket, &app, ack, result);
+    reply(&cx.app, cx.ack, result);
 }
 
-async fn on_unknown(socket: SocketRef, ack: AckSender, State(app): Shared) {
-    let result: Result<OkAck, ErrorBody> = Err(ErrorBody::bad_request("unknown event"));
-    reply(&socket, &app, ack, result);
-}
-
-/// A closed socket leaves every room it was in, as `disconnected`.
-async fn on_disconnect(socket: SocketRef, reason: DisconnectReason, State(app): Shared) {
+/// A closed socket leaves every room it was in, as `disconnected`; one
+/// whose connection dropped is held for its client to recover it.
+async fn on_disconnect(app: Arc<App>, socket: Client, reason: Reason) {
     app.metrics.core.connections.dec();
-    app.hangups.forget(&socket.id.to_string());
-    access::stop_watch(&socket);
-    tracing::debug!(sid = %socket.id, ?reason, "socket closed");
-    let Some(session) = socket.extensions.get::<Arc<Session>>() else {
+    let session = socket.data();
+    session.stop_expiry_watch();
+    tracing::debug!(sid = socket.id(), ?reason, "socket closed");
+    if recovery::hold(&app, &socket, reason).await {
         return;
-    };
-    app.rooms.disconnected(socket.id, &session).await;
+    }
+    app.rooms.disconnected(socket.id(), session).await;
 }
 
-/// The common first steps of an event other than `message`.
-pub(crate) fn admit(socket: &SocketRef, app: &App) -> Result<Arc<Session>, ErrorBody> {
-    admit_as(socket, app, false)
+/// The answer to an event the runtime refuses (unknown, or its data does
+/// not fit): the contract's `bad_request`.
+fn refusal(message: &str) -> Value {
+    let error = ErrorAck::from(ErrorBody::bad_request(message));
+    serde_json::to_value(error).unwrap_or(Value::Null)
 }
 
-fn admit_message(socket: &SocketRef, app: &App) -> Result<Arc<Session>, ErrorBody> {
-    admit_as(socket, app, true)
-}
-
-/// A session, and the rate limit.
-fn admit_as(socket: &SocketRef, app: &App, is_message: bool) -> Result<Arc<Session>, ErrorBody> {
-    let session = socket
-        .extensions
-        .get::<Arc<Session>>()
-        .ok_or_else(unavailable)?;
-    match session.admit(is_message) {
-        Admission::Allowed => Ok(session),
-        Admission::Refused => Err(rate_limited()),
-        Admission::Abusive => {
-            tracing::info!(sid = %socket.id, "flooding far past the rate limit, disconnecting");
-            app.member(socket).cut_off();
+/// The rate limit: an event over it is refused, and a socket far over it
+/// for long is cut off.
+pub(crate) fn admit(socket: &Client, app: &App, is_message: bool) -> Result<(), ErrorBody> {
+    match socket.data().admit(is_message) {
+        RateVerdict::Allowed => Ok(()),
+        RateVerdict::Refused => Err(rate_limited()),
+        RateVerdict::Abusive => {
+            tracing::info!(
+                sid = socket.id(),
+                "flooding far past the rate limit, disconnecting"
+            );
+            app.metrics.core.disconnects_forced.inc();
+            socket.cut_off();
             Err(rate_limited())
         }
     }
@@ -210,29 +201,15 @@ fn rate_limited() -> ErrorBody {
 }
 
 /// Sends the acknowledgement: the success payload, or `{"ok":false,"error":…}`.
-fn reply<T: Serialize>(
-    socket: &SocketRef,
-    app: &App,
-    ack: AckSender,
-    result: Result<T, ErrorBody>,
-) {
+/// An ack that does not fit the socket's queue cuts the socket off in
+/// the runtime: never a silent gap.
+pub(crate) fn reply<T: Serialize>(app: &App, ack: Ack, result: Result<T, ErrorBody>) {
     app.metrics.core.messages_in.inc();
-    let sent = match result {
+    match result {
         Ok(payload) => ack.send(&payload),
         Err(error) => {
             app.metrics.core.count_error(error.code);
-            ack.send(&ErrorAck::from(error))
+            ack.send(&ErrorAck::from(error));
         }
-    };
-    match sent {
-        Ok(()) => {}
-        Err(SendError::Socket(SocketError::InternalChannelFull)) => {
-            // A client waiting for an ack that will never come is a silent
-            // gap: the socket is cut off, and its client re-joins.
-            tracing::info!(sid = %socket.id, "ack does not fit the socket's queue, cutting it off");
-            app.metrics.core.disconnects_forced.inc();
-            app.member(socket).cut_off();
-        }
-        Err(error) => tracing::debug!(sid = %socket.id, %error, "ack not sent"),
     }
 }

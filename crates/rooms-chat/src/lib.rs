@@ -6,8 +6,10 @@
 //! order and publishes it (`cluster`: inside one Lua script; embedded: in
 //! process) → this instance's one subscriber → the room's `room::line`
 //! (in order, gaps repaired by `room::repair`) → `room::delivery` → each
-//! member's `room::outlet` (writes by need, cut-off of a slow socket) →
-//! the socket. Messages, joins, leaves and typing all take this road.
+//! `room::outgoing` (the frame built once, written at once in a quiet
+//! room, by the `clock` in a busy one) → each member's outbox in our
+//! Socket.IO runtime (crates/socketio), which cuts off a socket that falls
+//! too far behind. Messages, joins, leaves and typing all take this road.
 //!
 //! [`app`] builds the shared state from `config`, starts the background
 //! tasks and is what `ops` starts; `routes` is the HTTP surface
@@ -20,17 +22,17 @@
 
 pub(crate) mod access;
 pub mod app;
+pub(crate) mod clock;
 pub mod cluster;
 pub(crate) mod config;
 pub(crate) mod handlers;
-pub(crate) mod hangups;
 pub mod health;
 pub mod metrics;
 pub(crate) mod origin;
 pub(crate) mod recipient;
+pub(crate) mod recovery;
 pub mod room;
 pub(crate) mod rooms_push;
 pub(crate) mod routes;
 pub(crate) mod session;
 pub mod store;
-pub(crate) mod turn;

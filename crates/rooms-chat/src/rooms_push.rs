@@ -5,26 +5,34 @@
 //! is volatile: a socket holds at most the latest one not yet written.
 
 use crate::app::App;
+use crate::session::Session;
 use ops::Shutdown;
 use protocol::rooms::{RoomList, server_event};
-use socketioxide::SocketIo;
+use socketio::{Frame, SocketIo};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 
+/// The `rooms` push of this instance.
 #[derive(Default)]
-pub struct RoomsPush {
+pub(crate) struct RoomsPush {
     changed: Notify,
 }
 
 impl RoomsPush {
     /// Something changed: a push will follow.
-    pub fn changed(&self) {
+    pub(crate) fn changed(&self) {
         self.changed.notify_one();
     }
 
     /// Pushes the list to this instance's clients after each burst of changes.
-    pub async fn run(&self, app: Arc<App>, io: SocketIo, delay: Duration, shutdown: Shutdown) {
+    pub(crate) async fn run(
+        &self,
+        app: Arc<App>,
+        io: SocketIo<App, Session>,
+        delay: Duration,
+        shutdown: Shutdown,
+    ) {
         loop {
             tokio::select! {
                 _ = self.changed.notified() => {}
@@ -45,16 +53,19 @@ impl RoomsPush {
                     continue;
                 }
             };
-            // One encoding shared by every socket (a frame per socket would
-            // cost each its own copy of the list), and volatile: each
-            // socket holds at most the latest snapshot not yet written, so a
-            // burst of pushes never stacks copies of the list in a socket's
-            // queue and write buffer (which keeps its largest size for good).
-            let push = io.local().volatile();
-            if let Err(error) = push.emit(server_event::ROOMS, &RoomList { rooms }).await {
-                app.metrics.volatile_dropped.inc();
-                tracing::debug!(%error, "a rooms push missed some sockets");
-            }
+            // One frame shared by every socket (a frame per socket would
+            // cost each its own copy of the list), and volatile: a socket
+            // that is behind skips this snapshot, so a burst of pushes never
+            // stacks copies of the list in a slow socket's queue.
+            let frame = match Frame::event(server_event::ROOMS, &RoomList { rooms }) {
+                Ok(frame) => frame,
+                Err(error) => {
+                    tracing::error!(%error, "cannot encode the room list");
+                    continue;
+                }
+            };
+            let dropped = io.send_volatile_to_all(&frame);
+            app.metrics.volatile_dropped.inc_by(dropped as u64);
         }
     }
 }

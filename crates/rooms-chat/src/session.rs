@@ -1,25 +1,16 @@
 //! What the server remembers about one socket: the rooms it joined under
-//! which name, its rate limits, its outlet, its chain of turns and, with
-//! token authentication, who holds it. Kept in the socket's extensions,
-//! where a handler's [`Turn`] is taken from.
+//! which name, its rate limits and, with token authentication, who holds
+//! it and the watch that ends it when the token expires. The runtime keeps
+//! it as the socket's data (`socket.data()`).
 
-use crate::room::outlet::Outlet;
-use crate::turn::{Turn, TurnChain};
 use auth::Identity;
 use ops::rate::{AbuseCounter, TokenBucket};
 use parking_lot::Mutex;
 use protocol::{ErrorBody, ErrorCode};
-use socketioxide::adapter::LocalAdapter;
-use socketioxide::handler::{FromMessageParts, Value};
-use socketioxide::socket::Socket;
-use std::convert::Infallible;
-use std::sync::Arc;
+use tokio::task::AbortHandle;
 
-pub struct Session {
-    /// Events are handled one at a time, in order.
-    pub turns: TurnChain,
-    /// Frames on their way to the socket (see `room::outlet`).
-    pub outlet: Arc<Outlet>,
+/// One socket's state in rooms-chat.
+pub(crate) struct Session {
     /// (room, the name this socket holds in it). A list, not a map: a
     /// socket is in one room or a few, and a map's table costs every idle
     /// socket more than the entries.
@@ -28,6 +19,8 @@ pub struct Session {
     /// Who holds the socket, from its token (token authentication only;
     /// boxed, so that a socket without one pays a pointer).
     identity: Mutex<Option<Box<Identity>>>,
+    /// The task that ends the socket when its token expires.
+    expiry: Mutex<Option<AbortHandle>>,
 }
 
 struct Limits {
@@ -38,19 +31,22 @@ struct Limits {
     abuse: AbuseCounter,
 }
 
-/// Whether an event may go on, and if not, whether to cut the socket off.
+/// Whether an event may go on under the rate limits, and if not, whether
+/// to cut the socket off.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Admission {
+pub(crate) enum RateVerdict {
+    /// Within the limits.
     Allowed,
+    /// Over the limits: the event is refused.
     Refused,
+    /// Far over them for long: the socket is cut off.
     Abusive,
 }
 
 impl Session {
-    pub fn new(msg_rate: u32) -> Session {
+    /// A socket's state, allowed `msg_rate` events of each kind per second.
+    pub(crate) fn new(msg_rate: u32) -> Session {
         Session {
-            turns: TurnChain::default(),
-            outlet: Arc::default(),
             rooms: Mutex::new(Vec::new()),
             limits: Mutex::new(Limits {
                 messages: TokenBucket::new(msg_rate),
@@ -58,20 +54,45 @@ impl Session {
                 abuse: AbuseCounter::default(),
             }),
             identity: Mutex::new(None),
+            expiry: Mutex::new(None),
         }
     }
 
+    /// The session was restored by a recovery: its rooms and names back.
+    pub(crate) fn with_rooms(self, rooms: Vec<(String, String)>) -> Session {
+        *self.rooms.lock() = rooms;
+        self
+    }
+
+    /// Keeps the watch that ends the socket at its token's expiry.
+    pub(crate) fn set_expiry_watch(&self, watch: AbortHandle) {
+        *self.expiry.lock() = Some(watch);
+    }
+
+    /// The socket is gone: its expiry watch too.
+    pub(crate) fn stop_expiry_watch(&self) {
+        if let Some(watch) = self.expiry.lock().take() {
+            watch.abort();
+        }
+    }
+
+    /// Every (room, name) this socket holds, as it is now.
+    pub(crate) fn rooms(&self) -> Vec<(String, String)> {
+        self.rooms.lock().clone()
+    }
+
     /// Who holds the socket (`None` without token authentication).
-    pub fn identity(&self) -> Option<Identity> {
+    pub(crate) fn identity(&self) -> Option<Identity> {
         self.identity.lock().as_deref().cloned()
     }
 
     /// Sets who holds the socket: at connect, and with each fresh token.
-    pub fn set_identity(&self, identity: Identity) {
+    pub(crate) fn set_identity(&self, identity: Identity) {
         *self.identity.lock() = Some(Box::new(identity));
     }
 
-    pub fn admit(&self, is_message: bool) -> Admission {
+    /// Counts one event against the limits (`message` events have their own).
+    pub(crate) fn admit(&self, is_message: bool) -> RateVerdict {
         let mut limits = self.limits.lock();
         let accepted = if is_message {
             limits.messages.try_take()
@@ -79,14 +100,14 @@ impl Session {
             limits.others.try_take()
         };
         match (accepted, limits.abuse.record(accepted)) {
-            (true, _) => Admission::Allowed,
-            (false, false) => Admission::Refused,
-            (false, true) => Admission::Abusive,
+            (true, _) => RateVerdict::Allowed,
+            (false, false) => RateVerdict::Refused,
+            (false, true) => RateVerdict::Abusive,
         }
     }
 
     /// The name this socket holds in `room`.
-    pub fn name_in(&self, room: &str) -> Option<String> {
+    pub(crate) fn name_in(&self, room: &str) -> Option<String> {
         let rooms = self.rooms.lock();
         rooms
             .iter()
@@ -95,7 +116,7 @@ impl Session {
     }
 
     /// The name in `room`, or the contract's `not_in_room`.
-    pub fn require_room(&self, room: &str) -> Result<String, ErrorBody> {
+    pub(crate) fn require_room(&self, room: &str) -> Result<String, ErrorBody> {
         self.name_in(room).ok_or_else(|| {
             ErrorBody::new(
                 ErrorCode::NotInRoom,
@@ -104,7 +125,8 @@ impl Session {
         })
     }
 
-    pub fn enter(&self, room: &str, name: &str) {
+    /// The socket joined `room` as `name`.
+    pub(crate) fn enter(&self, room: &str, name: &str) {
         let mut rooms = self.rooms.lock();
         match rooms.iter_mut().find(|(joined, _)| joined == room) {
             Some((_, held)) => *held = name.to_owned(),
@@ -112,31 +134,15 @@ impl Session {
         }
     }
 
-    pub fn exit(&self, room: &str) -> Option<String> {
+    /// The socket left `room`: the name it held there.
+    pub(crate) fn exit(&self, room: &str) -> Option<String> {
         let mut rooms = self.rooms.lock();
         let index = rooms.iter().position(|(joined, _)| joined == room)?;
         Some(rooms.swap_remove(index).1)
     }
 
     /// Every (room, name) this socket holds, emptying the list.
-    pub fn exit_all(&self) -> Vec<(String, String)> {
+    pub(crate) fn exit_all(&self) -> Vec<(String, String)> {
         std::mem::take(&mut *self.rooms.lock())
-    }
-}
-
-/// A handler's turn, taken from its socket's session when the packet is read.
-impl FromMessageParts<LocalAdapter> for Turn {
-    type Error = Infallible;
-
-    fn from_message_parts(
-        socket: &Arc<Socket<LocalAdapter>>,
-        _: &mut Value,
-        _: &Option<i64>,
-    ) -> Result<Turn, Infallible> {
-        Ok(match socket.extensions.get::<Arc<Session>>() {
-            Some(session) => session.turns.take(),
-            // No session (cannot happen after set-up): nothing to wait for.
-            None => TurnChain::default().take(),
-        })
     }
 }

@@ -168,19 +168,19 @@ impl Link {
         }
     }
 
-    /// Sends a packet only worth sending now: dropped (false) when packets
-    /// wait before it.
+    /// Sends a packet only worth sending now: dropped (false) for a
+    /// WebSocket client that is behind, or a session that is over.
     pub(crate) fn send_volatile(&self, frame: &Frame) -> bool {
         let way = self.way.lock();
         let outbox = match &*way {
             Way::WebSocket(outbox) => outbox.clone(),
             Way::Polling(polling) => {
-                let behind = polling.closed || !polling.queue.is_empty();
+                let closed = polling.closed;
                 drop(way);
-                if !behind {
+                if !closed {
                     self.send(frame, true);
                 }
-                return !behind;
+                return !closed;
             }
         };
         drop(way);

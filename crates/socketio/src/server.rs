@@ -96,8 +96,8 @@ impl<A: Send + Sync + 'static, C: Send + Sync + 'static> SocketIo<A, C> {
     }
 
     /// Sends `frame` to every connected socket, as a volatile packet (a
-    /// snapshot the next one replaces): dropped for a socket that has
-    /// packets waiting. How many sockets it was dropped for.
+    /// snapshot the next one replaces): dropped for a socket that is
+    /// behind. How many sockets it was dropped for.
     pub fn send_volatile_to_all(&self, frame: &Frame) -> usize {
         let sessions: Vec<Arc<Engine>> = self.inner.sessions.lock().values().cloned().collect();
         sessions

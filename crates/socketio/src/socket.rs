@@ -71,8 +71,8 @@ impl<C> Socket<C> {
     }
 
     /// Sends a packet only worth sending now (a typing notice, a snapshot
-    /// the next one replaces): dropped, and false, when packets wait for
-    /// the client before it.
+    /// the next one replaces): dropped, and false, for a client that is
+    /// behind (it did not take the last write).
     pub fn send_volatile(&self, frame: &Frame) -> bool {
         self.engine.link.send_volatile(frame)
     }

@@ -278,7 +278,7 @@ impl Liveness {
             for member in room.members {
                 let member = Member {
                     name: member.name,
-                    sid: member.socket.socket.id.to_string(),
+                    sid: member.socket.id().to_owned(),
                     client_id: member.client_id,
                     sub: member.sub,
                 };

@@ -1,6 +1,6 @@
 //! The rooms with members on this instance (each a [`LocalRoom`]): joins
 //! and leaves of local members, and arriving events handed to the room's
-//! line, whose released events go to the members' outlets.
+//! line, whose released events go to the members (see `outgoing`).
 //!
 //! The join ack is sent while the room is locked, before any live event
 //! can reach the new member; events the line released between the store's
@@ -12,10 +12,9 @@ use crate::metrics::Metrics;
 use crate::recipient::Recipient;
 use crate::room::event::RoomEvent;
 use crate::room::local::{Attached, LocalMember, LocalRoom, send_to};
-use crate::room::outlet::Writer;
+use crate::room::outgoing::Outgoing;
 use crate::store::name_key;
 use parking_lot::Mutex;
-use socketioxide::socket::Sid;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -28,15 +27,15 @@ pub(super) type SharedRoom<R> = Arc<Mutex<LocalRoom<R>>>;
 
 pub struct Delivery<R: Recipient> {
     rooms: Mutex<HashMap<String, SharedRoom<R>>>,
-    pub(super) writer: Arc<Writer<R>>,
+    pub(crate) outgoing: Outgoing,
     pub(super) metrics: Metrics,
 }
 
 impl<R: Recipient> Delivery<R> {
-    pub fn new(writer: Arc<Writer<R>>, metrics: Metrics) -> Delivery<R> {
+    pub fn new(outgoing: Outgoing, metrics: Metrics) -> Delivery<R> {
         Delivery {
             rooms: Mutex::new(HashMap::new()),
-            writer,
+            outgoing,
             metrics,
         }
     }
@@ -93,7 +92,7 @@ impl<R: Recipient> Delivery<R> {
         let mut local = shared.lock();
         if !local.line.is_started() {
             let released = local.line.start_after(join_pos);
-            local.fan_out(released, &self.writer);
+            local.fan_out(released, &self.outgoing);
         }
         let delivered = local.line.delivered();
         let Some(missed) = local.released_after(join_pos, fetched) else {
@@ -105,32 +104,31 @@ impl<R: Recipient> Delivery<R> {
             start: join_pos,
             member,
         };
-        // Frames still waiting in the outlet (another room's, or this
-        // room's from before a re-join) leave before the ack.
-        self.writer
-            .flush(&attached.member.socket, &attached.member.outlet);
+        // Frames still queued for the socket (a busy room's) leave before
+        // the ack, which is written at once after them.
         welcome();
         for event in &missed {
             let about = event
                 .kind
                 .is_for_the_others()
                 .then(|| name_key(&event.name));
-            send_to(&attached, event, about.as_deref(), &self.writer);
+            send_to(&attached, event, about.as_deref(), &self.outgoing, true);
         }
         let attached = Attached {
             start: join_pos.max(delivered),
             ..attached
         };
-        local.members.insert(attached.member.socket.sid(), attached);
+        let id = attached.member.socket.id().into();
+        local.members.insert(id, attached);
         Ok(())
     }
 
     /// Stops delivering `room` to socket `sid`; the member, if it was one.
-    pub fn detach(&self, room: &str, sid: Sid) -> Option<LocalMember<R>> {
+    pub fn detach(&self, room: &str, sid: &str) -> Option<LocalMember<R>> {
         let mut rooms = self.rooms.lock();
         let shared = rooms.get(room)?.clone();
         let mut local = shared.lock();
-        let attached = local.members.remove(&sid)?;
+        let attached = local.members.remove(sid)?;
         if local.is_unused() {
             rooms.remove(room);
             self.metrics.local_rooms.set(rooms.len() as i64);
@@ -154,8 +152,21 @@ impl<R: Recipient> Delivery<R> {
         let before = local.line.delivered();
         let released = local.line.accept(event, Instant::now());
         let fresh = !released.is_empty() || local.line.delivered() != before;
-        local.fan_out(released, &self.writer);
+        local.fan_out(released, &self.outgoing);
         fresh
+    }
+
+    /// For the clock: the members of every room whose frames wait for a
+    /// flush since the last call.
+    pub fn take_queued(&self) -> Vec<R> {
+        let mut members = Vec::new();
+        for (_, shared) in self.rooms_now() {
+            let mut local = shared.lock();
+            if std::mem::take(&mut local.queued) {
+                members.extend(local.members.values().map(|a| a.member.socket.clone()));
+            }
+        }
+        members
     }
 
     /// The rooms as they are now, copied out of the map's lock so that each
@@ -178,19 +189,13 @@ mod tests {
     use std::time::Duration;
 
     fn delivery() -> Delivery<Probe> {
-        let writer = Arc::new(Writer::new(
-            Duration::ZERO,
-            64,
-            usize::MAX,
-            Metrics::default(),
-        ));
-        Delivery::new(writer, Metrics::default())
+        let outgoing = Outgoing::new(Duration::ZERO, Metrics::default());
+        Delivery::new(outgoing, Metrics::default())
     }
 
     fn member(probe: &Probe, name: &str) -> LocalMember<Probe> {
         LocalMember {
             socket: probe.clone(),
-            outlet: Arc::default(),
             name: name.into(),
             client_id: None,
             sub: None,

@@ -9,13 +9,15 @@
 //! and is delivered only to a line that has delivered that far (volatile).
 //!
 //! The event's wire JSON (`json`) is built once, by whoever fixed its place,
-//! and every member's frame reuses it.
+//! and its frame once per instance, for every local member (see
+//! `outgoing`).
 
+use crate::room::outgoing::Sent;
 use anyhow::{Context, Result, bail};
 use protocol::rooms::server_event;
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// The kind of a room event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +72,8 @@ pub struct RoomEvent {
     pub name: String,
     /// The frame's payload, as the contract writes it.
     pub json: Box<RawValue>,
+    /// Its frame, built the first time this instance sends it.
+    pub(crate) sent: OnceLock<Sent>,
 }
 
 impl RoomEvent {
@@ -88,6 +92,7 @@ impl RoomEvent {
             kind,
             name: name.to_owned(),
             json: RawValue::from_string(json).context("keep an event's JSON")?,
+            sent: OnceLock::new(),
         }))
     }
 
@@ -118,6 +123,7 @@ impl RoomEvent {
             kind,
             name: record.name,
             json: record.data,
+            sent: OnceLock::new(),
         }))
     }
 

@@ -8,9 +8,9 @@
 use crate::recipient::Recipient;
 use crate::room::event::RoomEvent;
 use crate::room::line::Line;
-use crate::room::outlet::{Frame, Outlet, Writer};
+use crate::room::outgoing::Outgoing;
 use crate::store::name_key;
-use socketioxide::socket::Sid;
+use ops::pace::Pace;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -21,7 +21,6 @@ pub const RECENT_LEN: usize = 256;
 /// A member of a room on this instance.
 pub struct LocalMember<R: Recipient> {
     pub socket: R,
-    pub outlet: Arc<Outlet>,
     pub name: String,
     pub client_id: Option<String>,
     pub sub: Option<String>,
@@ -31,7 +30,6 @@ impl<R: Recipient> Clone for LocalMember<R> {
     fn clone(&self) -> Self {
         LocalMember {
             socket: self.socket.clone(),
-            outlet: self.outlet.clone(),
             name: self.name.clone(),
             client_id: self.client_id.clone(),
             sub: self.sub.clone(),
@@ -55,7 +53,13 @@ pub struct LocalRoom<R: Recipient> {
     /// The id of the last message released.
     pub last_message_id: u64,
     pub repairing: bool,
-    pub members: HashMap<Sid, Attached<R>>,
+    /// By socket id.
+    pub members: HashMap<Box<str>, Attached<R>>,
+    /// How often the room's events come: a busy room's frames wait for
+    /// the clock.
+    pace: Pace,
+    /// Frames of this room wait in its members' outboxes for the clock.
+    pub queued: bool,
 }
 
 impl<R: Recipient> Default for LocalRoom<R> {
@@ -67,6 +71,8 @@ impl<R: Recipient> Default for LocalRoom<R> {
             last_message_id: 0,
             repairing: false,
             members: HashMap::new(),
+            pace: Pace::default(),
+            queued: false,
         }
     }
 }
@@ -77,8 +83,10 @@ impl<R: Recipient> LocalRoom<R> {
     }
 
     /// Hands released events to the members.
-    pub fn fan_out(&mut self, released: Vec<Arc<RoomEvent>>, writer: &Writer<R>) {
+    pub fn fan_out(&mut self, released: Vec<Arc<RoomEvent>>, outgoing: &Outgoing) {
         for event in released {
+            let at_once = event.kind.is_volatile() || outgoing.leaves_at_once(&mut self.pace);
+            self.queued |= !at_once;
             if !event.kind.is_volatile() {
                 if let Some(id) = event.message_id() {
                     self.last_message_id = id;
@@ -93,7 +101,7 @@ impl<R: Recipient> LocalRoom<R> {
                 .is_for_the_others()
                 .then(|| name_key(&event.name));
             for attached in self.members.values() {
-                send_to(attached, &event, about.as_deref(), writer);
+                send_to(attached, &event, about.as_deref(), outgoing, at_once);
             }
         }
     }
@@ -153,7 +161,8 @@ pub fn send_to<R: Recipient>(
     attached: &Attached<R>,
     event: &Arc<RoomEvent>,
     about: Option<&str>,
-    writer: &Writer<R>,
+    outgoing: &Outgoing,
+    at_once: bool,
 ) {
     let volatile = event.kind.is_volatile();
     // A volatile event carries the position before it.
@@ -165,11 +174,5 @@ pub fn send_to<R: Recipient>(
     if before_join || about == Some(attached.name_key.as_str()) {
         return;
     }
-    let member = &attached.member;
-    writer.send(
-        &member.socket,
-        &member.outlet,
-        Frame::Room(event.clone()),
-        volatile,
-    );
+    outgoing.send(&attached.member.socket, event, at_once);
 }

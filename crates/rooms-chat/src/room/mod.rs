@@ -3,20 +3,20 @@
 //!
 //! Each rule asks the store, which fixes the event's place in the room's
 //! order and publishes it; what a member sees then comes back the one road
-//! every event takes: bus → `line` → `delivery` → `outlet`. A rule
+//! every event takes: bus → `line` → `delivery` → `outgoing`. A rule
 //! never waits on a store that is known down: it answers `unavailable`.
 
 pub(crate) mod delivery;
 pub mod event;
 pub(crate) mod line;
 pub(crate) mod local;
-pub(crate) mod outlet;
+pub(crate) mod outgoing;
 pub(crate) mod repair;
 pub(crate) mod upkeep;
 
 use crate::health::{Link, unavailable};
 use crate::metrics::Metrics;
-use crate::recipient::Member as Socket;
+use crate::recipient::{Client, Recipient};
 use crate::session::Session;
 use crate::store::{JoinOutcome, Member, Store, name_key};
 use delivery::{Delivery, NeedEventsAfter};
@@ -26,9 +26,7 @@ use protocol::rooms::{
     JoinAck, JoinRequest, LeaveReason, MessageAck, MessageRequest, RoomCount, TypingRequest,
 };
 use protocol::{ErrorBody, ErrorCode};
-use socketioxide::socket::Sid;
 use std::future::Future;
-use std::str::FromStr;
 use std::sync::Arc;
 
 /// How many times a join behind this instance's line fetches the events
@@ -46,7 +44,7 @@ pub(crate) struct PendingLeave {
 /// delivery of what comes back.
 pub(crate) struct Rooms {
     pub store: Arc<dyn Store>,
-    pub delivery: Delivery<Socket>,
+    pub delivery: Delivery<Client>,
     pub link: Arc<Link>,
     pub metrics: Metrics,
     /// Retried once the store is back, so that a name never stays taken
@@ -78,13 +76,13 @@ impl Rooms {
     /// event of the room can reach the socket.
     pub async fn join(
         &self,
-        socket: &Socket,
-        session: &Session,
+        socket: &Client,
         request: JoinRequest,
         welcome: impl FnOnce(JoinAck),
     ) -> Result<(), ErrorBody> {
+        let session = socket.data();
         let room = request.room;
-        let sid = socket.socket.id;
+        let sid = socket.id();
         if let Some(held) = session.name_in(&room) {
             if name_key(&held) != name_key(&request.name) {
                 return Err(ErrorBody::bad_request(format!(
@@ -121,7 +119,6 @@ impl Rooms {
         };
         let local = LocalMember {
             socket: socket.clone(),
-            outlet: session.outlet.clone(),
             name: member.name.clone(),
             client_id: member.client_id.clone(),
             sub: member.sub.clone(),
@@ -184,19 +181,22 @@ impl Rooms {
         Ok(())
     }
 
-    pub async fn leave(&self, sid: Sid, session: &Session, room: &str) -> Result<(), ErrorBody> {
-        let name = session.require_room(room)?;
+    /// Leaves `room` for good: the others see `user_left`.
+    pub async fn leave(&self, socket: &Client, room: &str) -> Result<(), ErrorBody> {
+        let sid = socket.id();
+        let name = socket.data().require_room(room)?;
         self.ask(
             "leave",
-            self.store
-                .leave(room, &name, &sid.to_string(), LeaveReason::Left),
+            self.store.leave(room, &name, sid, LeaveReason::Left),
         )
         .await?;
+        let session = socket.data();
         session.exit(room);
         self.delivery.detach(room, sid);
         Ok(())
     }
 
+    /// Posts a message to a room the session joined.
     pub async fn post(
         &self,
         session: &Session,
@@ -253,37 +253,42 @@ impl Rooms {
     }
 
     /// A closed socket leaves every room it was in, as `disconnected`.
-    pub async fn disconnected(&self, sid: Sid, session: &Session) {
+    pub async fn disconnected(&self, sid: &str, session: &Session) {
         for (room, name) in session.exit_all() {
             self.delivery.detach(&room, sid);
-            let left = self
-                .ask(
-                    "disconnect",
-                    self.store
-                        .leave(&room, &name, &sid.to_string(), LeaveReason::Disconnected),
-                )
-                .await;
-            if left.is_err() {
-                self.pending_leaves.lock().push(PendingLeave {
-                    room,
-                    name,
-                    sid: sid.to_string(),
-                });
-            }
+            self.leave_as_disconnected(room, name, sid).await;
+        }
+    }
+
+    /// Records that `sid` left `room` with its connection, now or once the
+    /// store is back.
+    pub async fn leave_as_disconnected(&self, room: String, name: String, sid: &str) {
+        let left = self
+            .ask(
+                "disconnect",
+                self.store
+                    .leave(&room, &name, sid, LeaveReason::Disconnected),
+            )
+            .await;
+        if left.is_err() {
+            self.pending_leaves.lock().push(PendingLeave {
+                room,
+                name,
+                sid: sid.to_owned(),
+            });
         }
     }
 
     /// `sid` lost its name in `room` to a newer socket of the same client:
     /// it leaves the room quietly (the others see no leave and no join).
     pub fn evict(&self, room: &str, sid: &str) {
-        let Ok(sid) = Sid::from_str(sid) else {
-            return;
-        };
         if let Some(member) = self.delivery.detach(room, sid) {
-            if let Some(session) = member.socket.socket.extensions.get::<Arc<Session>>() {
-                session.exit(room);
-            }
-            tracing::debug!(%sid, room, "socket replaced by a newer one of the same client");
+            member.socket.data().exit(room);
+            tracing::debug!(
+                sid,
+                room,
+                "socket replaced by a newer one of the same client"
+            );
         }
     }
 

@@ -62,7 +62,7 @@ mod tests {
     use super::*;
     use crate::recipient::testing::Probe;
     use crate::room::local::LocalMember;
-    use crate::room::outlet::Writer;
+    use crate::room::outgoing::Outgoing;
     use crate::store::memory::MemoryStore;
     use crate::store::{JoinOutcome, Member};
     use std::sync::Arc;
@@ -83,13 +83,12 @@ mod tests {
             store.append("r", "a", "hi").await.unwrap();
         }
         let metrics = Metrics::default();
-        let writer = Arc::new(Writer::new(Duration::ZERO, 64, usize::MAX, metrics.clone()));
-        let delivery = Delivery::new(writer, metrics.clone());
+        let outgoing = Outgoing::new(Duration::ZERO, metrics.clone());
+        let delivery = Delivery::new(outgoing, metrics.clone());
         let probe = Probe::new();
         delivery.prepare("r");
         let local = LocalMember {
             socket: probe.clone(),
-            outlet: Arc::default(),
             name: "b".into(),
             client_id: None,
             sub: None,

@@ -63,7 +63,7 @@ impl<R: Recipient> Delivery<R> {
                 attached.member.socket.cut_off();
             }
         }
-        local.fan_out(released, &self.writer);
+        local.fan_out(released, &self.outgoing);
     }
 
     /// After a failover, `room`'s order goes on after `pos`, past what any
@@ -86,7 +86,7 @@ impl<R: Recipient> Delivery<R> {
             local.recent.clear();
         }
         let released = local.line.release(Instant::now());
-        local.fan_out(released, &self.writer);
+        local.fan_out(released, &self.outgoing);
     }
 
     /// Every room whose line has started, with its last position delivered.
@@ -150,7 +150,7 @@ mod tests {
     use crate::metrics::Metrics;
     use crate::recipient::testing::Probe;
     use crate::room::event::{Kind, RoomEvent};
-    use crate::room::outlet::Writer;
+    use crate::room::outgoing::Outgoing;
     use std::sync::Arc;
 
     fn message(pos: u64) -> Arc<RoomEvent> {
@@ -160,17 +160,11 @@ mod tests {
 
     /// A delivery with room `r` and one member in it, from the start.
     fn one_member() -> (Delivery<Probe>, Probe) {
-        let writer = Arc::new(Writer::new(
-            Duration::ZERO,
-            64,
-            usize::MAX,
-            Metrics::default(),
-        ));
-        let delivery = Delivery::new(writer, Metrics::default());
+        let outgoing = Outgoing::new(Duration::ZERO, Metrics::default());
+        let delivery = Delivery::new(outgoing, Metrics::default());
         let probe = Probe::new();
         let member = LocalMember {
             socket: probe.clone(),
-            outlet: Arc::default(),
             name: "p".into(),
             client_id: None,
             sub: None,
