@@ -62,7 +62,7 @@ async fn on_connect(request: Connect<App>) -> Result<Accepted<Session>, Refusal>
         && let Some(restored) = recovery::claim(app, &resume, &session).await
     {
         return Ok(Accepted::recovered(
-            session.with_rooms(restored.rooms),
+            session.with_recovery(restored.rooms, restored.rejoins),
             &restored.sid,
             &resume.pid,
         ));

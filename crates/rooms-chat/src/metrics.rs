@@ -34,6 +34,8 @@ pub struct Metrics {
     pub(crate) dead_instances_claimed: Counter,
     /// Rooms with members on this instance.
     pub(crate) local_rooms: Gauge,
+    /// Sockets recovered after their connection dropped.
+    pub(crate) recoveries: Counter,
 }
 
 impl Metrics {
@@ -88,6 +90,11 @@ impl Metrics {
             "dead_instances_claimed",
             "Dead instances whose members this instance removed",
             metrics.dead_instances_claimed.clone(),
+        );
+        rooms.register(
+            "recoveries",
+            "Sockets recovered after their connection dropped",
+            metrics.recoveries.clone(),
         );
         rooms.register(
             "local_rooms",

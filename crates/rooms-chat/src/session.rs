@@ -3,6 +3,7 @@
 //! it and the watch that ends it when the token expires. The runtime keeps
 //! it as the socket's data (`socket.data()`).
 
+use crate::recovery::Rejoin;
 use auth::Identity;
 use ops::rate::{AbuseCounter, TokenBucket};
 use parking_lot::Mutex;
@@ -21,6 +22,9 @@ pub(crate) struct Session {
     identity: Mutex<Option<Box<Identity>>>,
     /// The task that ends the socket when its token expires.
     expiry: Mutex<Option<AbortHandle>>,
+    /// A recovered socket's rooms that still owe it their missed events
+    /// (until its connect reply is out; boxed, as rare).
+    rejoins: Mutex<Option<Box<[Rejoin]>>>,
 }
 
 struct Limits {
@@ -55,13 +59,28 @@ impl Session {
             }),
             identity: Mutex::new(None),
             expiry: Mutex::new(None),
+            rejoins: Mutex::new(None),
         }
     }
 
-    /// The session was restored by a recovery: its rooms and names back.
-    pub(crate) fn with_rooms(self, rooms: Vec<(String, String)>) -> Session {
+    /// The session a recovery restored: its rooms and names back, and what
+    /// each room still owes it.
+    pub(crate) fn with_recovery(
+        self,
+        rooms: Vec<(String, String)>,
+        rejoins: Vec<Rejoin>,
+    ) -> Session {
         *self.rooms.lock() = rooms;
+        *self.rejoins.lock() = Some(rejoins.into_boxed_slice());
         self
+    }
+
+    /// What the rooms of a recovered socket still owe it, once.
+    pub(crate) fn take_rejoins(&self) -> Vec<Rejoin> {
+        self.rejoins
+            .lock()
+            .take()
+            .map_or_else(Vec::new, Vec::from)
     }
 
     /// Keeps the watch that ends the socket at its token's expiry.

@@ -26,6 +26,7 @@
 
 pub(crate) mod bus;
 mod events;
+mod held;
 pub(crate) mod liveness;
 mod members;
 pub(crate) mod registry;
@@ -356,5 +357,18 @@ impl Store for RedisStore {
 
     fn rooms(&self) -> BoxFuture<'_, Result<Vec<RoomCount>>> {
         self.room_list().boxed()
+    }
+
+    fn hold<'a>(
+        &'a self,
+        pid: &'a str,
+        state: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<()>> {
+        self.hold_state(pid, state, ttl).boxed()
+    }
+
+    fn take_held<'a>(&'a self, pid: &'a str) -> BoxFuture<'a, Result<Option<String>>> {
+        self.take_held_state(pid).boxed()
     }
 }

@@ -19,6 +19,36 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// The offsets a recovery can look up per room: more events than this
+/// lost on the way mean a re-join with `since` instead.
+const MARKS_KEPT: usize = 64;
+
+/// What a member of a room had, as its offsets tell it: everything up to
+/// `start`, and each event of `sent` (offset count, position) whose
+/// offset it acknowledged by handing back a later one.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RoomMarks {
+    /// The position it had everything up to when it joined.
+    pub start: u64,
+    /// (offset count, position) of the room's events sent to it since, in order.
+    pub sent: Vec<(u64, u64)>,
+    /// `sent` holds every event sent after `start`.
+    pub complete: bool,
+}
+
+impl RoomMarks {
+    /// The position the member had everything up to, given the offset
+    /// count of the last event it received; `None` if the marks cannot tell.
+    pub fn had(&self, offset: u64) -> Option<u64> {
+        let acknowledged = self.sent.iter().filter(|(seq, _)| *seq <= offset);
+        match acknowledged.map(|(_, pos)| *pos).max() {
+            Some(pos) => Some(pos),
+            None if self.complete => Some(self.start),
+            None => None,
+        }
+    }
+}
+
 /// Why a join must fetch the room's events before it can be attached.
 #[derive(Debug, PartialEq, Eq)]
 pub struct NeedEventsAfter(pub u64);
@@ -77,6 +107,7 @@ impl<R: Recipient> Delivery<R> {
     /// this instance released events past `join_pos` already and no longer
     /// remembers them all, the caller fetches the room's events after
     /// `join_pos` and tries again with them as `fetched`.
+    #[cfg(test)]
     pub fn attach(
         &self,
         room: &str,
@@ -85,9 +116,24 @@ impl<R: Recipient> Delivery<R> {
         fetched: Option<&[Arc<RoomEvent>]>,
         welcome: &mut dyn FnMut(),
     ) -> Result<(), NeedEventsAfter> {
+        self.attach_from(room, member, join_pos, join_pos, fetched, welcome)
+    }
+
+    /// As [`Delivery::attach`], for a member that already has the room's
+    /// events up to `had` (a recovered socket, `had` ≤ `join_pos`): it gets
+    /// every event after `had`.
+    pub fn attach_from(
+        &self,
+        room: &str,
+        member: LocalMember<R>,
+        join_pos: u64,
+        had: u64,
+        fetched: Option<&[Arc<RoomEvent>]>,
+        welcome: &mut dyn FnMut(),
+    ) -> Result<(), NeedEventsAfter> {
         let Some(shared) = self.room(room) else {
             // `prepare` keeps the room; without it there is nothing to join.
-            return Err(NeedEventsAfter(join_pos));
+            return Err(NeedEventsAfter(had));
         };
         let mut local = shared.lock();
         if !local.line.is_started() {
@@ -95,13 +141,14 @@ impl<R: Recipient> Delivery<R> {
             local.fan_out(released, &self.outgoing);
         }
         let delivered = local.line.delivered();
-        let Some(missed) = local.released_after(join_pos, fetched) else {
-            return Err(NeedEventsAfter(join_pos));
+        let Some(missed) = local.released_after(had, fetched) else {
+            return Err(NeedEventsAfter(had));
         };
         local.joining = local.joining.saturating_sub(1);
         let attached = Attached {
             name_key: name_key(&member.name),
-            start: join_pos,
+            start: had,
+            caught_up_from_store: fetched.is_some() && !missed.is_empty(),
             member,
         };
         // Frames still queued for the socket (a busy room's) leave before
@@ -115,12 +162,48 @@ impl<R: Recipient> Delivery<R> {
             send_to(&attached, event, about.as_deref(), &self.outgoing, true);
         }
         let attached = Attached {
-            start: join_pos.max(delivered),
+            start: had.max(delivered),
             ..attached
         };
         let id = attached.member.socket.id().into();
         local.members.insert(id, attached);
         Ok(())
+    }
+
+    /// What a recovery needs to know of what member `sid` of `room` had:
+    /// its start and the offsets of the room's recent events after it.
+    pub fn marks(&self, room: &str, sid: &str) -> Option<RoomMarks> {
+        let shared = self.room(room)?;
+        let local = shared.lock();
+        let attached = local.members.get(sid)?;
+        let start = attached.start;
+        if attached.caught_up_from_store {
+            return Some(RoomMarks {
+                start,
+                sent: Vec::new(),
+                complete: false,
+            });
+        }
+        let mut sent: Vec<(u64, u64)> = local
+            .recent
+            .iter()
+            .filter(|event| event.pos > start)
+            .filter_map(|event| event.sent.get().map(|sent| (sent.seq, event.pos)))
+            .collect();
+        let mut complete = start >= local.line.delivered()
+            || local
+                .recent
+                .front()
+                .is_some_and(|first| first.pos <= start + 1);
+        if sent.len() > MARKS_KEPT {
+            sent.drain(..sent.len() - MARKS_KEPT);
+            complete = false;
+        }
+        Some(RoomMarks {
+            start,
+            sent,
+            complete,
+        })
     }
 
     /// Stops delivering `room` to socket `sid`; the member, if it was one.
@@ -183,6 +266,25 @@ impl<R: Recipient> Delivery<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn marks_tell_what_a_member_had_from_its_last_offset() {
+        let marks = RoomMarks {
+            start: 10,
+            sent: vec![(5, 11), (9, 12), (20, 13)],
+            complete: true,
+        };
+        assert_eq!(marks.had(4), Some(10), "nothing after its join");
+        assert_eq!(marks.had(9), Some(12));
+        assert_eq!(marks.had(19), Some(12), "another room's offsets between");
+        assert_eq!(marks.had(25), Some(13));
+        let cut = RoomMarks {
+            complete: false,
+            ..marks
+        };
+        assert_eq!(cut.had(4), None, "older than the marks reach");
+        assert_eq!(cut.had(9), Some(12));
+    }
     use crate::recipient::testing::Probe;
     use crate::room::event::Kind;
     use crate::room::local::RECENT_LEN;

@@ -43,6 +43,10 @@ pub struct Attached<R: Recipient> {
     pub name_key: String,
     /// Its join's position: earlier events are in its ack.
     pub start: u64,
+    /// Its join's catch-up sent copies of events fetched from the store,
+    /// whose offsets say nothing of the room's order here: a recovery
+    /// cannot tell what it had (see `Delivery::marks`).
+    pub caught_up_from_store: bool,
 }
 
 pub struct LocalRoom<R: Recipient> {

@@ -78,7 +78,7 @@ impl Rooms {
         &self,
         socket: &Client,
         request: JoinRequest,
-        welcome: impl FnOnce(JoinAck),
+        welcome: impl FnOnce(JoinAck) + Send,
     ) -> Result<(), ErrorBody> {
         let session = socket.data();
         let room = request.room;
@@ -136,49 +136,75 @@ impl Rooms {
                 welcome(ack);
             }
         };
+        let attached = self
+            .attach_caught_up(
+                &room,
+                local,
+                joined.position,
+                joined.position,
+                &mut send_ack,
+            )
+            .await;
+        if let Err(error) = attached {
+            // The store holds a member that never got its ack; a failure
+            // here leaves it to the disconnect or the retry.
+            if let Err(leave_error) = self
+                .store
+                .leave(&room, &member.name, &member.sid, LeaveReason::Left)
+                .await
+            {
+                tracing::warn!(%leave_error, "cannot undo a join");
+            }
+            return Err(error);
+        }
+        session.enter(&room, &member.name);
+        Ok(())
+    }
+
+    /// Attaches `local` to `room` (after `prepare` and the store's join at
+    /// `join_pos`), with every event after `had`; `welcome` sends the ack
+    /// first. When this instance ran ahead of the store's answer by more
+    /// than it remembers (a room new here, a busy one), it fetches the
+    /// difference and tries again; a line that keeps outrunning the fetch
+    /// gives up with `unavailable` rather than keep the socket waiting.
+    /// On failure the room is abandoned.
+    pub(crate) async fn attach_caught_up(
+        &self,
+        room: &str,
+        local: LocalMember<Client>,
+        join_pos: u64,
+        had: u64,
+        welcome: &mut (dyn FnMut() + Send),
+    ) -> Result<(), ErrorBody> {
         let mut fetched = None;
         let mut catch_ups = 0;
         loop {
-            let attached = self.delivery.attach(
-                &room,
+            let attached = self.delivery.attach_from(
+                room,
                 local.clone(),
-                joined.position,
+                join_pos,
+                had,
                 fetched.as_deref(),
-                &mut send_ack,
+                welcome,
             );
             let Err(NeedEventsAfter(after)) = attached else {
-                break;
+                return Ok(());
             };
-            // This instance ran ahead of the store's answer by more than it
-            // remembers (a room new here, a busy one): fetch the difference
-            // and try again. A line that keeps outrunning the fetch gives up
-            // with `unavailable` rather than keep the socket waiting.
             catch_ups += 1;
             let fetch = if catch_ups > CATCH_UP_ATTEMPTS {
                 Err(unavailable())
             } else {
-                self.ask("catch up", self.store.events_after(&room, after))
+                self.ask("catch up", self.store.events_after(room, after))
                     .await
             };
             match fetch {
                 Ok(events) => fetched = Some(events),
                 Err(error) => {
-                    self.delivery.abandon(&room);
-                    // The store holds a member that never got its ack; a
-                    // failure here leaves it to the disconnect or the retry.
-                    if let Err(leave_error) = self
-                        .store
-                        .leave(&room, &member.name, &member.sid, LeaveReason::Left)
-                        .await
-                    {
-                        tracing::warn!(%leave_error, "cannot undo a join");
-                    }
+                    self.delivery.abandon(room);
                     return Err(error);
                 }
             }
         }
-        session.enter(&room, &member.name);
-        Ok(())
     }
 
     /// Leaves `room` for good: the others see `user_left`.

@@ -12,7 +12,8 @@
 //! The offset (`<epoch>.<seq>`, the last argument of every event frame) is
 //! this instance's count of the room events it sent, under a name drawn
 //! at start: the official client hands the last one back when it
-//! reconnects, and the offset says which events it had (see `recovery`).
+//! reconnects, and the offset says which events it had (see
+//! `crate::recovery`).
 
 use crate::metrics::Metrics;
 use crate::recipient::Recipient;
@@ -75,18 +76,9 @@ impl Outgoing {
         })
     }
 
-    /// The count of an offset this instance wrote, `None` for another's.
-    pub(crate) fn seq_of(&self, offset: &str) -> Option<u64> {
-        let (epoch, seq) = offset.split_once('.')?;
-        if epoch != &*self.epoch {
-            return None;
-        }
-        seq.parse().ok()
-    }
-
-    /// The count of the last event sent so far.
-    pub(crate) fn last_seq(&self) -> u64 {
-        self.next_seq.load(Ordering::Relaxed) - 1
+    /// The name of this instance's offsets.
+    pub(crate) fn epoch(&self) -> &str {
+        &self.epoch
     }
 
     /// Counts one event of the room whose pace is `pace`: whether its
@@ -130,10 +122,7 @@ mod tests {
         let packet = String::from_utf8(sent.frame.packet().to_vec()).unwrap();
         let offset = format!("{}.{}", outgoing.epoch, sent.seq);
         assert_eq!(packet, format!(r#"42["message",{{"id":2}},"{offset}"]"#));
-        assert_eq!(outgoing.seq_of(&offset), Some(sent.seq));
-        assert_eq!(outgoing.seq_of("other.1"), None);
         assert_eq!(outgoing.sent(&event).seq, sent.seq, "built once");
-        assert_eq!(outgoing.last_seq(), sent.seq);
     }
 
     #[test]

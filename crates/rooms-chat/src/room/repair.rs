@@ -65,7 +65,6 @@ mod tests {
     use crate::room::outgoing::Outgoing;
     use crate::store::memory::MemoryStore;
     use crate::store::{JoinOutcome, Member};
-    use std::sync::Arc;
 
     #[tokio::test]
     async fn a_lasting_gap_is_filled_from_the_log() {

@@ -11,6 +11,7 @@ use parking_lot::Mutex;
 use protocol::rooms::{LeaveReason, RoomCount, RoomMessage, Typing, UserJoined, UserLeft};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 /// One room: members by name key, its order, sequence and recent history.
@@ -57,6 +58,8 @@ pub struct MemoryStore {
     rooms: Mutex<BTreeMap<String, Room>>,
     history_keep: usize,
     events: mpsc::UnboundedSender<StoreEvent>,
+    /// What dropped sockets need to be recovered, by pid, until when.
+    held: Mutex<HashMap<String, (String, Instant)>>,
 }
 
 impl MemoryStore {
@@ -67,6 +70,7 @@ impl MemoryStore {
             rooms: Mutex::new(BTreeMap::new()),
             history_keep,
             events,
+            held: Mutex::new(HashMap::new()),
         };
         (store, receiver)
     }
@@ -338,5 +342,27 @@ impl Store for MemoryStore {
             })
             .collect();
         async move { Ok(list) }.boxed()
+    }
+
+    fn hold<'a>(
+        &'a self,
+        pid: &'a str,
+        state: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<()>> {
+        let now = Instant::now();
+        let mut held = self.held.lock();
+        // Whoever never came back is forgotten here, as Redis expires it.
+        held.retain(|_, (_, until)| *until > now);
+        held.insert(pid.to_owned(), (state.to_owned(), now + ttl));
+        async { Ok(()) }.boxed()
+    }
+
+    fn take_held<'a>(&'a self, pid: &'a str) -> BoxFuture<'a, Result<Option<String>>> {
+        let taken = self.held.lock().remove(pid);
+        let state = taken
+            .filter(|(_, until)| *until > Instant::now())
+            .map(|(state, _)| state);
+        async move { Ok(state) }.boxed()
     }
 }

@@ -17,6 +17,8 @@ use anyhow::Result;
 use futures::future::BoxFuture;
 use protocol::rooms::{LeaveReason, RoomCount, RoomMessage};
 use std::sync::Arc;
+use std::time::Duration;
+
 /// A socket asking to be a member of a room.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
@@ -136,6 +138,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Rooms that have members, with their member counts, sorted by name.
     fn rooms(&self) -> BoxFuture<'_, Result<Vec<RoomCount>>>;
+
+    /// Keeps what a dropped socket needs to be recovered (see `recovery`)
+    /// under its private id `pid`, for `ttl`.
+    fn hold<'a>(&'a self, pid: &'a str, state: &'a str, ttl: Duration)
+    -> BoxFuture<'a, Result<()>>;
+
+    /// Takes what [`Store::hold`] kept under `pid`, if it is still there:
+    /// once, whoever asks (the recovering instance, or the one whose
+    /// window ran out).
+    fn take_held<'a>(&'a self, pid: &'a str) -> BoxFuture<'a, Result<Option<String>>>;
 }
 
 /// The key under which names are unique: case-insensitive.
