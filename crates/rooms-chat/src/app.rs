@@ -58,6 +58,9 @@ pub(crate) struct App {
     pub(crate) write_delay: Duration,
     /// `RECOVERY_MS`: how long a dropped socket is held for its client.
     pub(crate) recovery: Duration,
+    /// `PRESENCE_GRACE_MS`: how long a dropped socket still counts as
+    /// present in its rooms.
+    pub(crate) presence_grace: Duration,
     /// Token authentication, when `AUTH_JWT_*` turns it on.
     pub(crate) auth: Option<auth::Verifier>,
 }
@@ -211,6 +214,7 @@ async fn start(config: Config, shutdown: &Shutdown) -> Result<Server> {
         msg_rate: config.msg_rate,
         write_delay: config.write_delay,
         recovery: config.recovery,
+        presence_grace: config.presence_grace,
         auth: config.auth.clone().map(auth::Verifier::new),
     });
     // Long-polling clients without keep-alive open a connection per

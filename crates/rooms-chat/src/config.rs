@@ -27,6 +27,11 @@ const DEFAULT_MAX_QUEUED_BYTES: usize = 1024 * 1024;
 /// socket.io's default window of connection state recovery.
 const DEFAULT_RECOVERY_MS: u64 = 120_000;
 
+/// A blip this short (a network switch, a tab woken up) shows the others
+/// nothing; a longer one shows `user_left`, then `user_joined` if the
+/// client comes back and is recovered.
+const DEFAULT_PRESENCE_GRACE_MS: u64 = 5_000;
+
 /// How long a client event may wait on Redis before it is `unavailable`.
 const DEFAULT_REDIS_TIMEOUT_MS: u64 = 1000;
 
@@ -50,6 +55,9 @@ pub struct Config {
     /// `RECOVERY_MS`: how long a socket whose connection dropped is held
     /// for its client to recover it (0: no recovery).
     pub recovery: Duration,
+    /// `PRESENCE_GRACE_MS`: how long a socket whose connection dropped
+    /// still counts as present: a shorter blip shows the others nothing.
+    pub presence_grace: Duration,
     /// `WRITE_DELAY_MS`: the least time between two writes of a busy socket,
     /// whose frames meanwhile gather into one write (0: every frame at once).
     pub write_delay: Duration,
@@ -89,6 +97,10 @@ impl Config {
             max_buffer: env_or("MAX_BUFFER", DEFAULT_MAX_BUFFER)?,
             max_queued_bytes: env_or("MAX_QUEUED_BYTES", DEFAULT_MAX_QUEUED_BYTES)?,
             recovery: Duration::from_millis(env_or("RECOVERY_MS", DEFAULT_RECOVERY_MS)?),
+            presence_grace: Duration::from_millis(env_or(
+                "PRESENCE_GRACE_MS",
+                DEFAULT_PRESENCE_GRACE_MS,
+            )?),
             write_delay: Duration::from_millis(env_or("WRITE_DELAY_MS", DEFAULT_WRITE_DELAY_MS)?),
             redis_timeout: millis("REDIS_TIMEOUT_MS", DEFAULT_REDIS_TIMEOUT_MS)?,
             wait_replicas: env_or("REDIS_WAIT_REPLICAS", 0)?,

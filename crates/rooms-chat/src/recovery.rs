@@ -17,8 +17,11 @@
 //! - **Resume** (right after the connect reply): each room gives the
 //!   socket every event after what it had, from the room's recent events
 //!   or the store's log, then the live ones: once each, in order.
-//! - **Expiry**: a socket not claimed in time leaves its rooms as
-//!   `disconnected`, as it would have at once without recovery.
+//! - **Grace**: a socket not claimed within `PRESENCE_GRACE_MS` leaves its
+//!   rooms as `disconnected` (the others see `user_left`), but stays
+//!   recoverable: claimed later, it joins them again and the others see
+//!   `user_joined`. A blip shorter than the grace shows nothing.
+//! - **Expiry**: past `RECOVERY_MS` the state is dropped.
 //!
 //! Whatever cannot be told for sure (another instance's offset, marks that
 //! do not reach back, a room whose name was taken meanwhile) is not
@@ -37,7 +40,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// How long the store keeps a held state past the window, so that the
-/// holder's expiry always finds it unless a recovery took it.
+/// holder's end of the grace always finds it unless a recovery took it.
 const STORE_GRACE: Duration = Duration::from_secs(60);
 
 /// What the store keeps about a held socket.
@@ -49,6 +52,8 @@ struct Held {
     epoch: String,
     /// When the window closes (Unix ms).
     until_ms: i64,
+    /// The grace ran out: the socket left its rooms already.
+    left: bool,
     rooms: Vec<HeldRoom>,
 }
 
@@ -115,6 +120,7 @@ pub(crate) async fn hold(app: &Arc<App>, socket: &Client, reason: Reason) -> boo
         sid: sid.to_owned(),
         epoch: rooms.delivery.outgoing.epoch().to_owned(),
         until_ms: protocol::now_ms().saturating_add(millis(app.recovery)),
+        left: false,
         rooms: Vec::new(),
     };
     for (room, name) in session.exit_all() {
@@ -147,26 +153,43 @@ pub(crate) async fn hold(app: &Arc<App>, socket: &Client, reason: Reason) -> boo
     let app = app.clone();
     let pid = pid.to_owned();
     tokio::spawn(async move {
-        tokio::time::sleep(app.recovery).await;
-        expire(&app, &pid).await;
+        let grace = app.presence_grace.min(app.recovery);
+        tokio::time::sleep(grace).await;
+        end_grace(&app, &pid).await;
     });
     true
 }
 
-/// The window of `pid` closed: unless a recovery took its state, the socket
-/// leaves its rooms as `disconnected`.
-async fn expire(app: &App, pid: &str) {
-    loop {
-        match app.rooms.store.take_held(pid).await {
-            Ok(Some(state)) => {
-                if let Ok(held) = serde_json::from_str::<Held>(&state) {
-                    leave_all(app, held).await;
-                }
-                return;
-            }
+/// The grace of `pid` ran out: unless a recovery took its state, the
+/// socket leaves its rooms as `disconnected` and stays recoverable for the
+/// rest of the window.
+async fn end_grace(app: &App, pid: &str) {
+    let store = &app.rooms.store;
+    let state = loop {
+        match store.take_held(pid).await {
+            Ok(Some(state)) => break state,
             Ok(None) => return,
-            // The store is away: its grace outlasts the retries.
+            // The store is away: its own grace outlasts the retries.
             Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+        }
+    };
+    let Ok(mut held) = serde_json::from_str::<Held>(&state) else {
+        return;
+    };
+    for room in &held.rooms {
+        app.rooms
+            .leave_as_disconnected(room.room.clone(), room.name.clone(), &held.sid)
+            .await;
+    }
+    held.left = true;
+    let left_for = held.until_ms.saturating_sub(protocol::now_ms());
+    let Ok(left_for) = u64::try_from(left_for) else {
+        return;
+    };
+    if let Ok(state) = serde_json::to_string(&held) {
+        let ttl = Duration::from_millis(left_for);
+        if let Err(error) = store.hold(pid, &state, ttl).await {
+            tracing::debug!("a socket past its grace is not recoverable: {error:#}");
         }
     }
 }
@@ -192,7 +215,9 @@ pub(crate) async fn claim(app: &Arc<App>, resume: &Resume, session: &Session) ->
         && held.rooms.iter().all(|room| room.sub == sub);
     let (true, Some(had)) = (usable, had) else {
         tracing::debug!(sid = held.sid, "a socket that cannot be recovered");
-        leave_all(app, held).await;
+        if !held.left {
+            leave_all(app, held).await;
+        }
         return None;
     };
     let rooms = &app.rooms;
@@ -224,6 +249,8 @@ pub(crate) async fn claim(app: &Arc<App>, resume: &Resume, session: &Session) ->
                 for rejoin in &rejoins {
                     rooms.delivery.abandon(&rejoin.room);
                 }
+                // Past its grace it left already; before, the rooms joined
+                // again silently are left as the others last knew it.
                 leave_all(app, held).await;
                 return None;
             }
