@@ -5,17 +5,30 @@
 //!
 //! Reading and parsing are two calls, so that a reader can race the read
 //! against its timers in `select!` and parse outside it; parsing hands out
-//! borrowed items and allocates nothing per event.
+//! borrowed items and allocates nothing per event. A reader that wants
+//! events one at a time, owned, asks [`EventStream::next_event`] instead.
 
 use crate::codec::sse::{SseItem, SseParser};
 use crate::http::{self, BodyDecoder};
 use anyhow::{Context, bail};
 use bytes::BytesMut;
+use std::collections::VecDeque;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
 /// The media type of an event stream.
 pub const CONTENT_TYPE: &str = "text/event-stream";
+
+/// One dispatched event, owned (comments and `retry` are not events).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// The `event:` field, `message` when the server named none.
+    pub event: String,
+    /// The `data:` lines, joined by newlines.
+    pub data: String,
+    /// The stream's last event id when this one was dispatched.
+    pub id: String,
+}
 
 /// One open event stream.
 #[derive(Debug)]
@@ -25,6 +38,8 @@ pub struct EventStream {
     parser: SseParser,
     /// Body bytes read and not parsed yet.
     buffer: BytesMut,
+    /// Events parsed by [`EventStream::next_event`] and not handed out yet.
+    pending: VecDeque<Event>,
 }
 
 impl EventStream {
@@ -57,7 +72,36 @@ impl EventStream {
             decoder: BodyDecoder::for_head(&head),
             parser: SseParser::new(),
             buffer: head.body_start,
+            pending: VecDeque::new(),
         })
+    }
+
+    /// The next event, owned, however long it takes; `None` once the server
+    /// ended the stream. Not for a reader that also calls
+    /// [`EventStream::parse`], which would skip what this one keeps.
+    pub async fn next_event(&mut self) -> anyhow::Result<Option<Event>> {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Ok(Some(event));
+            }
+            if !self.has_buffered() && !self.read().await? {
+                return Ok(None);
+            }
+            let pending = &mut self.pending;
+            let parser = &mut self.parser;
+            self.decoder.feed(&self.buffer, |body| {
+                parser.feed(body, |item| {
+                    if let SseItem::Event { event, data, id } = item {
+                        pending.push_back(Event {
+                            event: event.to_owned(),
+                            data: data.to_owned(),
+                            id: id.to_owned(),
+                        });
+                    }
+                })
+            })?;
+            self.buffer.clear();
+        }
     }
 
     /// Reads what the socket has into the buffer; `false` when the server

@@ -38,15 +38,19 @@ async fn open(host: &str, headers: &[(&str, &str)]) -> anyhow::Result<EventStrea
     EventStream::open(socket, host, "/events", headers).await
 }
 
-#[tokio::test]
-async fn a_chunked_stream_split_mid_field_gives_its_events() {
-    let (host, server) = serve_once(vec![
+/// A chunked stream cut mid-field, mid-chunk and between chunks.
+fn chunked_stream() -> Vec<&'static [u8]> {
+    vec![
         b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n",
         b"Transfer-Encoding: chunked\r\n\r\n1c\r\nretry: 1000\n\nid: 7\nevent: ti",
         b"\r\n19\r\nck\ndata: {\"a\":1}\n\n: ping\n\r\n",
         b"f\r\nid: 8\ndata: x\n\n\r\n0\r\n\r\n",
-    ])
-    .await;
+    ]
+}
+
+#[tokio::test]
+async fn a_chunked_stream_split_mid_field_gives_its_items() {
+    let (host, server) = serve_once(chunked_stream()).await;
     let mut stream = open(&host, &[("Last-Event-ID", "6")]).await.unwrap();
     let mut seen = Vec::new();
     loop {
@@ -75,6 +79,17 @@ async fn a_chunked_stream_split_mid_field_gives_its_events() {
         "{request}"
     );
     assert!(request.contains("Last-Event-ID: 6\r\n"), "{request}");
+}
+
+#[tokio::test]
+async fn events_one_at_a_time_skip_comments_and_retry_then_end() {
+    let (host, _server) = serve_once(chunked_stream()).await;
+    let mut stream = open(&host, &[]).await.unwrap();
+    let mut events = Vec::new();
+    while let Some(event) = stream.next_event().await.unwrap() {
+        events.push(format!("{}|{}|{}", event.event, event.data, event.id));
+    }
+    assert_eq!(events, ["tick|{\"a\":1}|7", "message|x|8"]);
 }
 
 #[tokio::test]

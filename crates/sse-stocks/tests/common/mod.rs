@@ -5,11 +5,10 @@
 
 use futures::StreamExt;
 use protocol::sse::Quote;
-use std::collections::VecDeque;
 use std::time::Duration;
 use testkit::TestServer;
 use tokio::net::TcpStream;
-use wire_clients::codec::sse::SseItem;
+pub use wire_clients::sse::Event;
 use wire_clients::sse::EventStream;
 
 pub const BINARY: &str = env!("CARGO_BIN_EXE_sse-stocks");
@@ -26,22 +25,8 @@ pub async fn server(extra: &[(&str, &str)]) -> TestServer {
         .expect("server starts")
 }
 
-/// One event as a test sees it (comments and `retry` are not events).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Event {
-    /// `message` when the server named none.
-    pub event: String,
-    pub data: String,
-    /// The stream's last event id when this one was dispatched.
-    pub id: String,
-}
-
 /// One open `/events` stream.
-pub struct Sse {
-    stream: EventStream,
-    /// Events parsed from a read and not handed out yet.
-    events: VecDeque<Event>,
-}
+pub struct Sse(EventStream);
 
 /// A tick as a test sees it: its id and its quote.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,10 +56,7 @@ pub async fn open_with(url: &str, headers: &[(&str, &str)]) -> Sse {
     let stream = EventStream::open(socket, host, path, headers)
         .await
         .unwrap_or_else(|error| panic!("GET {url}: {error:#}"));
-    Sse {
-        stream,
-        events: VecDeque::new(),
-    }
+    Sse(stream)
 }
 
 pub async fn request(url: &str, last_event_id: Option<&str>) -> reqwest::Response {
@@ -89,24 +71,7 @@ impl Sse {
     /// The next event, however long it takes; `Ok(None)` when the stream
     /// ended.
     pub async fn try_next(&mut self) -> anyhow::Result<Option<Event>> {
-        loop {
-            if let Some(event) = self.events.pop_front() {
-                return Ok(Some(event));
-            }
-            if !self.stream.read().await? {
-                return Ok(None);
-            }
-            let events = &mut self.events;
-            self.stream.parse(|item| {
-                if let SseItem::Event { event, data, id } = item {
-                    events.push_back(Event {
-                        event: event.to_owned(),
-                        data: data.to_owned(),
-                        id: id.to_owned(),
-                    });
-                }
-            })?;
-        }
+        self.0.next_event().await
     }
 
     /// The next event; panics if the stream ends or stays silent.
