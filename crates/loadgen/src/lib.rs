@@ -1,10 +1,12 @@
 //! The load generator of the three servers (and of a raw TCP reference):
-//! real clients of each protocol, scenarios that drive thousands of them,
-//! and exact accounting of what arrived, when, and at what server cost.
+//! real clients of each protocol (`wire_clients`, which the apps' tests
+//! use too), scenarios that drive thousands of them, and exact accounting
+//! of what arrived, when, and at what server cost.
 //!
 //! The binary parses [`cli::Args`] and hands them to [`app::run`]; the
-//! wire formats in [`codec`] are public too, for the property tests that
-//! feed them any input.
+//! formats in [`codec`] (the messages' stamps, the probes of the frames
+//! measured) are public too, for the property tests that feed them any
+//! input.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -1,6 +1,7 @@
-//! Property tests over arbitrary input for the load generator's codecs: a
-//! server under test may send anything, and a measurement must not panic
-//! on it or depend on how TCP split the bytes. Never a panic, nothing kept
+//! Property tests over arbitrary input for the codecs the load generator
+//! reads servers with (`wire_clients::codec`, and its own probes and
+//! stamps): a server under test may send anything, and a measurement must
+//! not panic on it or depend on how TCP split the bytes. Never a panic, nothing kept
 //! beyond the input, the same items however the input is cut, and every
 //! encoder's output decodes back to what was encoded.
 //!
@@ -9,12 +10,12 @@
 // Test code: a failed unwrap is a failed test, with its message.
 #![allow(clippy::unwrap_used)]
 
-use loadgen::codec::chunked::ChunkedDecoder;
 use loadgen::codec::probe;
-use loadgen::codec::socketio::{self, Inbound};
-use loadgen::codec::sse::{SseItem, SseParser};
 use loadgen::codec::stamp::Stamp;
 use proptest::prelude::*;
+use wire_clients::codec::chunked::ChunkedDecoder;
+use wire_clients::codec::socketio::{self, Inbound};
+use wire_clients::codec::sse::{SseItem, SseParser};
 
 /// An owned copy of what the SSE parser hands out.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,9 +10,7 @@
 
 mod common;
 
-use common::{BINARY, get_json, server, symbols_of};
-use eventsource_stream::Eventsource;
-use futures::StreamExt;
+use common::{BINARY, Sse, get_json, open_with, server, symbols_of};
 use protocol::sse::Quote;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -35,41 +33,58 @@ enum Carrier {
 
 const CARRIERS: [Carrier; 3] = [Carrier::Bearer, Carrier::Query, Carrier::Cookie];
 
-/// `GET /events?<query>` with `token` where `carrier` puts it.
+/// The URL of `/events?<query>` and the headers of a request carrying
+/// `token` where `carrier` puts it.
+fn carried(
+    server: &TestServer,
+    query: &str,
+    carrier: Carrier,
+    token: Option<&str>,
+) -> (String, Vec<(&'static str, String)>) {
+    let mut url = server.url(&format!("/events?{query}"));
+    let mut headers = Vec::new();
+    if let Some(token) = token {
+        match carrier {
+            Carrier::Bearer => headers.push(("Authorization", format!("Bearer {token}"))),
+            Carrier::Cookie => {
+                headers.push(("Cookie", format!("theme=dark; access_token={token}")))
+            }
+            Carrier::Query => url.push_str(&format!("&access_token={token}")),
+        }
+    }
+    (url, headers)
+}
+
+/// `GET /events?<query>` with `token` where `carrier` puts it, as a plain
+/// HTTP request: what a refused stream answers.
 async fn events(
     server: &TestServer,
     query: &str,
     carrier: Carrier,
     token: Option<&str>,
 ) -> reqwest::Response {
-    let mut url = server.url(&format!("/events?{query}"));
+    let (url, headers) = carried(server, query, carrier, token);
     let mut request = reqwest::Client::new().get(&url);
-    if let Some(token) = token {
-        request = match carrier {
-            Carrier::Bearer => request.header("Authorization", format!("Bearer {token}")),
-            Carrier::Cookie => {
-                request.header("Cookie", format!("theme=dark; access_token={token}"))
-            }
-            Carrier::Query => {
-                url.push_str(&format!("&access_token={token}"));
-                reqwest::Client::new().get(&url)
-            }
-        };
+    for (name, value) in headers {
+        request = request.header(name, value);
     }
     request.send().await.unwrap()
 }
 
+/// The stream `GET /events?<query>` opens with `token` where `carrier`
+/// puts it; panics unless it opens.
+async fn stream(server: &TestServer, query: &str, carrier: Carrier, token: Option<&str>) -> Sse {
+    let (url, headers) = carried(server, query, carrier, token);
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect();
+    open_with(&url, &headers).await
+}
+
 /// The first event of a stream that must open: the snapshot's symbols.
-async fn snapshot_symbols(response: reqwest::Response) -> Vec<String> {
-    assert_eq!(response.status(), 200);
-    let mut events = response.bytes_stream().eventsource();
-    let event = tokio::time::timeout(Duration::from_secs(5), events.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    assert_eq!(event.event, "snapshot", "{event:?}");
-    let quotes: Vec<Quote> = serde_json::from_str(&event.data).unwrap();
+async fn snapshot_symbols(mut stream: Sse) -> Vec<String> {
+    let (_, quotes): (String, Vec<Quote>) = stream.quotes("snapshot").await;
     symbols_of(&quotes).into_iter().map(str::to_owned).collect()
 }
 
@@ -104,9 +119,9 @@ async fn a_good_token_streams_wherever_it_travels() {
     assert_eq!(health["auth"], "token", "the page learns a token is needed");
     let token = signed(&claims("42", "Ada"));
     for carrier in CARRIERS {
-        let response = events(&server, "symbols=AAPL,MSFT", carrier, Some(&token)).await;
+        let opened = stream(&server, "symbols=AAPL,MSFT", carrier, Some(&token)).await;
         assert_eq!(
-            snapshot_symbols(response).await,
+            snapshot_symbols(opened).await,
             vec!["AAPL", "MSFT"],
             "{carrier:?}"
         );
@@ -120,13 +135,13 @@ async fn the_symbols_claim_bounds_the_stream() {
         claims("42", "Ada"),
         json!({"symbols": ["AAPL", "NVDA"]}),
     ));
-    let all = events(&server, "", Carrier::Bearer, Some(&token)).await;
+    let all = stream(&server, "", Carrier::Bearer, Some(&token)).await;
     assert_eq!(
         snapshot_symbols(all).await,
         vec!["AAPL", "NVDA"],
         "no request: the claim's"
     );
-    let one = events(&server, "symbols=NVDA", Carrier::Bearer, Some(&token)).await;
+    let one = stream(&server, "symbols=NVDA", Carrier::Bearer, Some(&token)).await;
     assert_eq!(snapshot_symbols(one).await, vec!["NVDA"]);
     let outside = events(&server, "symbols=AAPL,MSFT", Carrier::Bearer, Some(&token)).await;
     assert_eq!(outside.status(), 403);
@@ -142,16 +157,14 @@ async fn an_expiring_token_ends_its_stream_with_an_expired_event() {
         claims("9", "Brief"),
         json!({"exp": tokens::now_secs() + 1}),
     ));
-    let response = events(&server, "symbols=AAPL", Carrier::Query, Some(&soon)).await;
-    assert_eq!(response.status(), 200);
-    let mut events = response.bytes_stream().eventsource();
+    let mut events = stream(&server, "symbols=AAPL", Carrier::Query, Some(&soon)).await;
     let last = tokio::time::timeout(Duration::from_secs(15), async {
         loop {
             let event = events
-                .next()
+                .try_next()
                 .await
-                .expect("the stream ended silently")
-                .unwrap();
+                .unwrap()
+                .expect("the stream ended silently");
             if event.event != "tick" && event.event != "snapshot" {
                 return event;
             }
@@ -163,9 +176,9 @@ async fn an_expiring_token_ends_its_stream_with_an_expired_event() {
     let body: Value = serde_json::from_str(&last.data).unwrap();
     assert_eq!(body["code"], "unauthorized");
     assert_eq!(body["message"], "the token has expired");
-    let after = tokio::time::timeout(Duration::from_secs(5), events.next()).await;
+    let after = tokio::time::timeout(Duration::from_secs(5), events.try_next()).await;
     assert!(
-        matches!(after, Ok(None)),
+        matches!(after, Ok(Ok(None))),
         "the stream ends after it: {after:?}"
     );
 }
@@ -181,8 +194,8 @@ async fn the_token_subcommand_mints_what_the_server_accepts() {
     assert!(output.status.success(), "{output:?}");
     let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
     let server = server(&[("AUTH_JWT_SECRET", secret)]).await;
-    let response = events(&server, "", Carrier::Cookie, Some(&token)).await;
-    assert_eq!(snapshot_symbols(response).await, vec!["MSFT"]);
+    let opened = stream(&server, "", Carrier::Cookie, Some(&token)).await;
+    assert_eq!(snapshot_symbols(opened).await, vec!["MSFT"]);
 }
 
 #[tokio::test]
@@ -190,6 +203,6 @@ async fn without_auth_settings_no_token_is_asked() {
     let server = server(&[]).await;
     let (_, health) = get_json(&server.url("/healthz")).await;
     assert!(health.get("auth").is_none(), "{health}");
-    let response = events(&server, "symbols=AAPL", Carrier::Bearer, Some("ignored")).await;
-    assert_eq!(snapshot_symbols(response).await, vec!["AAPL"]);
+    let opened = stream(&server, "symbols=AAPL", Carrier::Bearer, Some("ignored")).await;
+    assert_eq!(snapshot_symbols(opened).await, vec!["AAPL"]);
 }

@@ -8,13 +8,11 @@
 
 mod common;
 
-use common::{Client, http_get, start};
+use common::{Client, http_get, start, upgrade};
 use serde_json::{Value, json};
 use std::time::Duration;
 use testkit::TestServer;
 use testkit::tokens::{self, claims, signed, with};
-use tokio_tungstenite::connect_async;
-use tokio_tungstenite::tungstenite::Error as WsError;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_ws-chat");
 
@@ -31,14 +29,12 @@ async fn open(server: &TestServer, token: Option<&str>) -> Result<Client, (u16, 
         Some(token) => server.ws_url(&format!("/ws?token={token}")),
         None => server.ws_url("/ws"),
     };
-    match connect_async(url).await {
-        Ok((ws, _)) => Ok(Client { ws }),
-        Err(WsError::Http(response)) => {
-            let body = response.body().clone().unwrap_or_default();
-            let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
-            Err((response.status().as_u16(), body))
+    match upgrade(server, url).await {
+        Ok(ws) => Ok(Client { ws }),
+        Err(refusal) => {
+            let body = serde_json::from_slice(&refusal.body).unwrap_or(Value::Null);
+            Err((refusal.status, body))
         }
-        Err(error) => panic!("unexpected upgrade error: {error}"),
     }
 }
 

@@ -5,15 +5,15 @@
 use super::context::{ChatContext, ClientState, SessionEnd};
 use super::{WebSocket, open_websocket};
 use crate::codec::probe;
-use crate::codec::socketio::{self, Inbound};
 use crate::net;
 use crate::run::{Phase, sleep_until_some};
 use anyhow::{Context, bail};
-use futures::{SinkExt, StreamExt};
 use protocol::rooms::{JoinRequest, MessageRequest, client_event, server_event};
 use std::net::SocketAddr;
 use tokio::sync::watch;
-use tokio_tungstenite::tungstenite::Message;
+use wire_clients::codec::socketio::{self, Inbound};
+use wire_clients::socketio::{await_open, connect, send};
+use wire_clients::websocket::next_text;
 
 /// Ack id of the join; message `seq` uses ack id `seq + 1`.
 const JOIN_ACK: u64 = 0;
@@ -50,21 +50,15 @@ pub async fn session(
         let send_at = state.next_send_at(settings, current);
         let cut_at = state.jitter_at(settings, current);
         tokio::select! {
-            frame = websocket.next() => {
-                let text = match frame {
-                    Some(Ok(Message::Text(text))) => text,
-                    Some(Ok(Message::Close(close))) => bail!("server closed the WebSocket: {close:?}"),
-                    Some(Ok(_)) => continue,
-                    Some(Err(error)) => return Err(error).context("reading from rooms-chat"),
-                    None => bail!("rooms-chat closed the connection"),
-                };
+            frame = next_text(&mut websocket) => {
+                let text = frame.context("reading from rooms-chat")?;
                 on_frame(state, context, &mut websocket, &text).await?;
             }
             _ = sleep_until_some(send_at) => {
                 if let Some((seq, text)) = state.take_next_message(settings) {
                     let request = MessageRequest { room: room.clone(), text };
                     let packet = socketio::encode_event(Some(seq as u64 + 1), client_event::MESSAGE, &request);
-                    websocket.send(Message::text(packet)).await.context("sending a message")?;
+                    send(&mut websocket, packet).await.context("sending a message")?;
                 }
             }
             _ = sleep_until_some(cut_at) => {
@@ -96,20 +90,10 @@ async fn handshake_and_join(
 ) -> anyhow::Result<()> {
     let settings = &context.settings;
     *stage = Stage::AwaitingOpen;
-    let open = next_text(websocket).await?;
-    if !matches!(socketio::decode(&open), Inbound::Open(_)) {
-        bail!("expected an Engine.IO open packet, got {open:?}");
-    }
-    websocket.send(Message::text(socketio::CONNECT)).await?;
+    await_open(websocket).await?;
     *stage = Stage::AwaitingConnect;
-    loop {
-        let text = next_text(websocket).await?;
-        match socketio::decode(&text) {
-            Inbound::Connected(_) => break,
-            Inbound::ConnectError(error) => bail!("Socket.IO connect refused: {error}"),
-            Inbound::Ping => websocket.send(Message::text(socketio::PONG)).await?,
-            _ => {}
-        }
+    if let Err(refusal) = connect(websocket, None).await? {
+        bail!("Socket.IO connect refused: {refusal}");
     }
     // A re-join asks for what it missed; a first join ignores old history.
     let rejoining = state.has_joined();
@@ -124,7 +108,7 @@ async fn handshake_and_join(
         client_id: Some(state.client_id(settings)),
     };
     let packet = socketio::encode_event(Some(JOIN_ACK), client_event::JOIN, &join);
-    websocket.send(Message::text(packet)).await?;
+    send(websocket, packet).await?;
     *stage = Stage::AwaitingJoinAck;
     loop {
         let text = next_text(websocket).await?;
@@ -148,18 +132,6 @@ async fn handshake_and_join(
     }
 }
 
-async fn next_text(websocket: &mut WebSocket) -> anyhow::Result<String> {
-    loop {
-        match websocket.next().await {
-            Some(Ok(Message::Text(text))) => return Ok(text.as_str().to_owned()),
-            Some(Ok(Message::Close(close))) => bail!("closed during handshake: {close:?}"),
-            Some(Ok(_)) => {}
-            Some(Err(error)) => return Err(error).context("reading during handshake"),
-            None => bail!("connection closed during handshake"),
-        }
-    }
-}
-
 async fn on_frame(
     state: &mut ClientState,
     context: &ChatContext,
@@ -167,7 +139,7 @@ async fn on_frame(
     text: &str,
 ) -> anyhow::Result<()> {
     match socketio::decode(text) {
-        Inbound::Ping => websocket.send(Message::text(socketio::PONG)).await?,
+        Inbound::Ping => send(websocket, socketio::PONG).await?,
         Inbound::Event { payload, .. }
             if socketio::event_name(payload) == Some(server_event::MESSAGE) =>
         {

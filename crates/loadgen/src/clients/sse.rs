@@ -4,9 +4,7 @@
 //! order can be judged against a reference stream. Under jitter the stream
 //! is cut, and comes back with `Last-Event-ID`.
 
-use super::http::{self, BodyDecoder};
 use crate::codec::probe::raw_field;
-use crate::codec::sse::{SseItem, SseParser};
 use crate::net;
 use crate::run::{Jitter, Phase, RunContext, sleep_until_some};
 use anyhow::{Context, bail};
@@ -17,9 +15,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
 use tokio::time::Instant;
+use wire_clients::codec::sse::SseItem;
+use wire_clients::http;
+use wire_clients::sse::EventStream;
 
 #[derive(Debug, Clone)]
 pub struct StreamSettings {
@@ -197,61 +197,50 @@ async fn session(
 ) -> anyhow::Result<bool> {
     let settings = &context.settings;
     let path = state.path(settings);
-    let (mut stream, head) = {
+    let mut stream = {
         let _slot = context.connect_slots.acquire().await?;
         tokio::time::timeout(settings.join_timeout, async {
-            let mut stream = context.sources.connect(target).await?;
-            let mut headers = vec![("Accept", "text/event-stream")];
+            let socket = context.sources.connect(target).await?;
+            let mut headers = Vec::with_capacity(1);
             if let Some(id) = &state.last_event_id {
                 headers.push(("Last-Event-ID", id.as_str()));
             }
-            http::write_get(&mut stream, &target.to_string(), &path, &headers).await?;
-            let head = http::read_head(&mut stream).await?;
-            anyhow::Ok((stream, head))
+            EventStream::open(socket, &target.to_string(), &path, &headers).await
         })
         .await
         .context("no stream response in time")??
     };
-    if head.status != 200 {
-        bail!("GET {path} answered {}", head.status);
-    }
     if !state.joined_once {
         state.joined_once = true;
         context.joined.fetch_add(1, Ordering::Relaxed);
     }
     state.jitter_deadline = None;
-    let mut decoder = BodyDecoder::for_head(&head);
-    let mut parser = SseParser::new();
-    let mut buffer = head.body_start;
     loop {
         let current = *phase.borrow_and_update();
         if current == Phase::Stopped {
             return Ok(true);
         }
         let measuring = matches!(current, Phase::Sending { .. });
-        if !buffer.is_empty() {
+        if stream.has_buffered() {
             let ticks_before = state.ticks;
-            decoder.feed(&buffer, |body| {
-                parser.feed(body, |item| state.on_item(context, measuring, item))
-            })?;
-            buffer.clear();
+            stream.parse(|item| state.on_item(context, measuring, item))?;
             // One shared add per read, not per tick.
             context
                 .deliveries
                 .fetch_add(state.ticks - ticks_before, Ordering::Relaxed);
-            if !parser.last_event_id().is_empty() {
-                state.last_event_id = Some(parser.last_event_id().to_owned());
+            if !stream.last_event_id().is_empty() {
+                state.last_event_id = Some(stream.last_event_id().to_owned());
             }
         }
         let cut_at = state.cut_at(settings, current);
         tokio::select! {
-            read = stream.read_buf(&mut buffer) => {
-                if read.context("reading the stream")? == 0 {
+            read = stream.read() => {
+                if !read? {
                     bail!("the server ended the stream");
                 }
             }
             _ = sleep_until_some(cut_at) => {
-                net::reset(&stream);
+                net::reset(stream.socket());
                 return Ok(false);
             }
             changed = phase.changed() => if changed.is_err() {

@@ -5,12 +5,12 @@ use super::context::{ChatContext, ClientState, SessionEnd};
 use super::open_websocket;
 use crate::codec::probe::{WsChatFrame, is_ws_presence_notice};
 use crate::run::{Phase, sleep_until_some};
-use anyhow::{Context, bail};
-use futures::{SinkExt, StreamExt};
+use anyhow::Context;
 use protocol::ws::ClientFrame;
 use std::net::SocketAddr;
 use tokio::sync::watch;
-use tokio_tungstenite::tungstenite::Message;
+use wire_clients::websocket::next_text;
+use wire_clients::ws_chat;
 
 pub async fn session(
     state: &mut ClientState,
@@ -21,15 +21,17 @@ pub async fn session(
     let settings = &context.settings;
     let mut websocket = {
         let _slot = context.connect_slots.acquire().await?;
-        let mut websocket = open_websocket(&context.sources, target, "/ws").await?;
+        let mut websocket = open_websocket(&context.sources, target, ws_chat::PATH).await?;
         let hello = ClientFrame::Hello {
             name: state.name(settings),
             client_id: Some(state.client_id(settings)),
         };
-        websocket.send(Message::text(hello.to_json())).await?;
-        tokio::time::timeout(settings.join_timeout, wait_for_welcome(&mut websocket))
-            .await
-            .context("no welcome in time")??;
+        tokio::time::timeout(
+            settings.join_timeout,
+            ws_chat::hello(&mut websocket, hello.to_json()),
+        )
+        .await
+        .context("no welcome in time")??;
         websocket
     };
     state.joined(context);
@@ -40,17 +42,13 @@ pub async fn session(
         }
         let send_at = state.next_send_at(settings, current);
         tokio::select! {
-            frame = websocket.next() => match frame {
-                Some(Ok(Message::Text(text))) => on_frame(state, context, &text),
-                Some(Ok(Message::Close(close))) => bail!("server closed the WebSocket: {close:?}"),
-                Some(Ok(_)) => {} // pings are answered by tungstenite itself
-                Some(Err(error)) => return Err(error).context("reading from ws-chat"),
-                None => bail!("ws-chat closed the connection"),
-            },
+            frame = next_text(&mut websocket) => {
+                on_frame(state, context, &frame.context("reading from ws-chat")?);
+            }
             _ = sleep_until_some(send_at) => {
                 if let Some((seq, text)) = state.take_next_message(settings) {
                     let frame = ClientFrame::Message { text }.to_json();
-                    websocket.send(Message::text(frame)).await.context("sending a message")?;
+                    ws_chat::send(&mut websocket, frame).await.context("sending a message")?;
                     // ws-chat has no acks: a message written is a message accepted,
                     // unless an error frame comes back (counted as rejected).
                     if let Some(sender) = state.sender.as_mut() {
@@ -63,20 +61,6 @@ pub async fn session(
             },
         }
     }
-}
-
-async fn wait_for_welcome(websocket: &mut super::WebSocket) -> anyhow::Result<()> {
-    while let Some(frame) = websocket.next().await {
-        if let Message::Text(text) = frame? {
-            let frame: WsChatFrame = serde_json::from_str(&text).context("bad JSON frame")?;
-            match frame.kind.as_ref() {
-                "welcome" => return Ok(()),
-                "error" => bail!("hello refused: {}", frame.code.unwrap_or_default()),
-                _ => {}
-            }
-        }
-    }
-    bail!("closed before welcome")
 }
 
 fn on_frame(state: &mut ClientState, context: &ChatContext, text: &str) {

@@ -1,8 +1,6 @@
-//! The wire formats the load generator speaks, each in its own module and
-//! free of I/O so that every one is unit-tested on its own.
+//! The formats only the load generator needs, each free of I/O: the stamp
+//! its messages carry, and cheap views of the frames it measures. The
+//! protocols' own wire formats are in `wire_clients::codec`.
 
-pub mod chunked;
 pub mod probe;
-pub mod socketio;
-pub mod sse;
 pub mod stamp;

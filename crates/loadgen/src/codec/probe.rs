@@ -15,8 +15,6 @@ pub(crate) struct WsChatFrame<'a> {
     pub text: Option<Cow<'a, str>>,
     #[serde(default)]
     pub id: Option<u64>,
-    #[serde(default, borrow)]
-    pub code: Option<Cow<'a, str>>,
 }
 
 /// A rooms-chat `message` event's argument.

@@ -18,7 +18,6 @@
 
 use super::churn_client::{self, Lifecycle};
 use crate::cli::{Args, Proto};
-use crate::clients::http;
 use crate::net::SourceAddrs;
 use anyhow::{Context, bail};
 use serde::Serialize;
@@ -27,6 +26,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
+use wire_clients::http;
 
 /// Descriptors or tasks a settled server may hold above its baseline (a
 /// scrape in flight, a timer between two runs).

@@ -3,16 +3,16 @@
 //! rooms-chat over the WebSocket or over HTTP long-polling.
 
 use crate::cli::Proto;
-use crate::clients::{self, http};
-use crate::codec::socketio::{self, Inbound};
 use crate::net;
 use anyhow::{Context, bail};
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use serde_json::json;
 use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
+use wire_clients::codec::socketio::{self, Inbound};
+use wire_clients::websocket::{self, WebSocket, next_text};
+use wire_clients::{http, ws_chat};
 
 /// How one client of a round behaves.
 #[derive(Debug, Clone, Copy)]
@@ -42,21 +42,8 @@ pub async fn run(
     }
 }
 
-/// A WebSocket over an already connected socket.
-async fn websocket(
-    tcp: TcpStream,
-    target: SocketAddr,
-    path: &str,
-) -> anyhow::Result<clients::WebSocket> {
-    let url = format!("ws://{target}{path}");
-    let (websocket, _) = tokio_tungstenite::client_async(url.as_str(), tcp)
-        .await
-        .with_context(|| format!("WebSocket handshake with {url}"))?;
-    Ok(websocket)
-}
-
 /// Ends a WebSocket client: a reset, or a close handshake.
-async fn goodbye(mut websocket: clients::WebSocket, lifecycle: Lifecycle) -> anyhow::Result<()> {
+async fn goodbye(mut websocket: WebSocket, lifecycle: Lifecycle) -> anyhow::Result<()> {
     if lifecycle.reset {
         net::reset(websocket.get_ref());
         return Ok(());
@@ -73,20 +60,15 @@ async fn goodbye(mut websocket: clients::WebSocket, lifecycle: Lifecycle) -> any
 
 /// Reads text frames until `done` says so; answers Engine.IO pings.
 async fn read_until(
-    websocket: &mut clients::WebSocket,
+    websocket: &mut WebSocket,
     mut done: impl FnMut(&str) -> bool,
 ) -> anyhow::Result<()> {
     loop {
-        let message = websocket
-            .next()
-            .await
-            .context("the server closed the socket")??;
-        if let Message::Text(text) = message {
-            if text.as_str() == "2" {
-                websocket.send(Message::text(socketio::PONG)).await?;
-            } else if done(text.as_str()) {
-                return Ok(());
-            }
+        let text = next_text(websocket).await?;
+        if socketio::decode(&text) == Inbound::Ping {
+            wire_clients::socketio::send(websocket, socketio::PONG).await?;
+        } else if done(&text) {
+            return Ok(());
         }
     }
 }
@@ -97,16 +79,12 @@ async fn ws_chat(
     name: &str,
     lifecycle: Lifecycle,
 ) -> anyhow::Result<()> {
-    let mut websocket = websocket(tcp, target, "/ws").await?;
+    let mut websocket = websocket::open(tcp, target, ws_chat::PATH).await?;
     let hello = json!({"type": "hello", "name": name}).to_string();
-    websocket.send(Message::text(hello)).await?;
-    read_until(&mut websocket, |frame| {
-        frame.contains("\"type\":\"welcome\"")
-    })
-    .await?;
+    ws_chat::hello(&mut websocket, hello).await?;
     let text = format!("bye from {name}");
     let message = json!({"type": "message", "text": text}).to_string();
-    websocket.send(Message::text(message)).await?;
+    ws_chat::send(&mut websocket, message).await?;
     read_until(&mut websocket, |frame| {
         frame.contains("\"type\":\"message\"") && frame.contains(&text)
     })
@@ -125,16 +103,8 @@ async fn rooms_chat_websocket(
     name: &str,
     lifecycle: Lifecycle,
 ) -> anyhow::Result<()> {
-    let mut websocket = websocket(tcp, target, socketio::WEBSOCKET_PATH).await?;
-    read_until(&mut websocket, |frame| {
-        matches!(socketio::decode(frame), Inbound::Open(_))
-    })
-    .await?;
-    websocket.send(Message::text(socketio::CONNECT)).await?;
-    read_until(&mut websocket, |frame| {
-        matches!(socketio::decode(frame), Inbound::Connected(_))
-    })
-    .await?;
+    let mut websocket = websocket::open(tcp, target, socketio::WEBSOCKET_PATH).await?;
+    wire_clients::socketio::handshake(&mut websocket).await?;
     let room = room_of(name);
     let requests = [
         ("join", json!({"room": room, "name": name})),
@@ -145,13 +115,8 @@ async fn rooms_chat_websocket(
         ("leave", json!({"room": room})),
     ];
     for (id, (event, data)) in (1u64..).zip(requests) {
-        websocket
-            .send(Message::text(socketio::encode_event(
-                Some(id),
-                event,
-                &data,
-            )))
-            .await?;
+        let packet = socketio::encode_event(Some(id), event, &data);
+        wire_clients::socketio::send(&mut websocket, packet).await?;
         let mut answer = String::new();
         read_until(&mut websocket, |frame| match socketio::decode(frame) {
             Inbound::Ack { id: acked, payload } if acked == id => {

@@ -11,11 +11,10 @@
 
 use super::outcome::Outcome;
 use crate::clients::{WebSocket, open_websocket};
-use crate::codec::socketio::{self, Inbound};
 use crate::gate::Gate;
 use crate::net::SourceAddrs;
 use anyhow::{Context, bail};
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use protocol::rooms::{JoinRequest, client_event, server_event};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
@@ -26,6 +25,9 @@ use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
+use wire_clients::codec::socketio::{self, Inbound};
+use wire_clients::socketio::{handshake, send};
+use wire_clients::websocket::next_text;
 
 /// Ack id of the join.
 const JOIN_ACK: u64 = 0;
@@ -237,20 +239,7 @@ async fn join(
     sources: &SourceAddrs,
 ) -> anyhow::Result<WebSocket> {
     let mut websocket = open_websocket(sources, target, socketio::WEBSOCKET_PATH).await?;
-    let open = next_text(&mut websocket).await?;
-    if !matches!(socketio::decode(&open), Inbound::Open(_)) {
-        bail!("expected an Engine.IO open packet, got {open:?}");
-    }
-    websocket.send(Message::text(socketio::CONNECT)).await?;
-    loop {
-        let text = next_text(&mut websocket).await?;
-        match socketio::decode(&text) {
-            Inbound::Connected(_) => break,
-            Inbound::ConnectError(error) => bail!("Socket.IO connect refused: {error}"),
-            Inbound::Ping => websocket.send(Message::text(socketio::PONG)).await?,
-            _ => {}
-        }
-    }
+    handshake(&mut websocket).await?;
     let request = JoinRequest {
         room: room.to_owned(),
         name: member.name.clone(),
@@ -258,9 +247,11 @@ async fn join(
         client_id: None,
     };
     let packet = socketio::encode_event(Some(JOIN_ACK), client_event::JOIN, &request);
-    websocket.send(Message::text(packet)).await?;
+    send(&mut websocket, packet).await?;
     loop {
-        let text = next_text(&mut websocket).await?;
+        let text = next_text(&mut websocket)
+            .await
+            .context("reading during the join")?;
         match socketio::decode(&text) {
             Inbound::Ack {
                 id: JOIN_ACK,
@@ -274,7 +265,7 @@ async fn join(
                 member.in_ack = ack.members;
                 return Ok(websocket);
             }
-            Inbound::Ping => websocket.send(Message::text(socketio::PONG)).await?,
+            Inbound::Ping => send(&mut websocket, socketio::PONG).await?,
             Inbound::Event { payload, .. } => {
                 if let Some(name) = user_joined(payload) {
                     member.notices.push(name);
@@ -292,7 +283,7 @@ async fn on_frame(
     progress: &Progress,
 ) -> anyhow::Result<()> {
     match socketio::decode(text) {
-        Inbound::Ping => websocket.send(Message::text(socketio::PONG)).await?,
+        Inbound::Ping => send(websocket, socketio::PONG).await?,
         Inbound::Event { payload, .. } => {
             if let Some(name) = user_joined(payload) {
                 member.notices.push(name);
@@ -303,18 +294,6 @@ async fn on_frame(
         _ => {}
     }
     Ok(())
-}
-
-async fn next_text(websocket: &mut WebSocket) -> anyhow::Result<String> {
-    loop {
-        match websocket.next().await {
-            Some(Ok(Message::Text(text))) => return Ok(text.as_str().to_owned()),
-            Some(Ok(Message::Close(close))) => bail!("closed during the join: {close:?}"),
-            Some(Ok(_)) => {}
-            Some(Err(error)) => return Err(error).context("reading during the join"),
-            None => bail!("connection closed during the join"),
-        }
-    }
 }
 
 #[derive(Deserialize)]

@@ -1,14 +1,15 @@
-//! What the integration tests share: the server binary, and an SSE client
-//! made of reqwest and the `eventsource-stream` parser, as any Rust client
-//! of the service would be.
+//! What the integration tests share: the server binary, and an SSE client:
+//! `wire_clients::sse`, the same code the load generator reads streams
+//! with, parsing the body as the `EventSource` specification says.
 #![allow(dead_code)]
 
-use eventsource_stream::{Event, Eventsource};
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use protocol::sse::Quote;
-use std::pin::Pin;
 use std::time::Duration;
 use testkit::TestServer;
+use tokio::net::TcpStream;
+pub use wire_clients::sse::Event;
+use wire_clients::sse::EventStream;
 
 pub const BINARY: &str = env!("CARGO_BIN_EXE_sse-stocks");
 
@@ -24,12 +25,8 @@ pub async fn server(extra: &[(&str, &str)]) -> TestServer {
         .expect("server starts")
 }
 
-type Events = Pin<Box<dyn Stream<Item = Result<Event, String>> + Send>>;
-
 /// One open `/events` stream.
-pub struct Sse {
-    events: Events,
-}
+pub struct Sse(EventStream);
 
 /// A tick as a test sees it: its id and its quote.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,19 +38,25 @@ pub struct Tick {
 /// `GET url` with an optional `Last-Event-ID` header; panics unless the
 /// answer is a 200 event stream.
 pub async fn open(url: &str, last_event_id: Option<&str>) -> Sse {
-    let response = request(url, last_event_id).await;
-    assert_eq!(response.status(), 200, "GET {url}");
-    assert_eq!(
-        response.headers()["content-type"].to_str().unwrap(),
-        "text/event-stream"
-    );
-    let events = response
-        .bytes_stream()
-        .eventsource()
-        .map(|event| event.map_err(|error| error.to_string()));
-    Sse {
-        events: Box::pin(events),
-    }
+    let headers: Vec<(&str, &str)> = last_event_id
+        .map(|id| ("Last-Event-ID", id))
+        .into_iter()
+        .collect();
+    open_with(url, &headers).await
+}
+
+/// `GET url` with `headers`; panics unless the answer is a 200 event
+/// stream.
+pub async fn open_with(url: &str, headers: &[(&str, &str)]) -> Sse {
+    let (host, path) = url
+        .strip_prefix("http://")
+        .and_then(|rest| rest.find('/').map(|slash| rest.split_at(slash)))
+        .unwrap_or_else(|| panic!("not an http:// URL with a path: {url}"));
+    let socket = TcpStream::connect(host).await.expect("connected");
+    let stream = EventStream::open(socket, host, path, headers)
+        .await
+        .unwrap_or_else(|error| panic!("GET {url}: {error:#}"));
+    Sse(stream)
 }
 
 pub async fn request(url: &str, last_event_id: Option<&str>) -> reqwest::Response {
@@ -65,21 +68,27 @@ pub async fn request(url: &str, last_event_id: Option<&str>) -> reqwest::Respons
 }
 
 impl Sse {
+    /// The next event, however long it takes; `Ok(None)` when the stream
+    /// ended.
+    pub async fn try_next(&mut self) -> anyhow::Result<Option<Event>> {
+        self.0.next_event().await
+    }
+
     /// The next event; panics if the stream ends or stays silent.
     pub async fn next(&mut self) -> Event {
-        match tokio::time::timeout(EVENT_TIMEOUT, self.events.next()).await {
-            Ok(Some(Ok(event))) => event,
-            Ok(Some(Err(error))) => panic!("stream failed: {error}"),
-            Ok(None) => panic!("stream ended"),
+        match tokio::time::timeout(EVENT_TIMEOUT, self.try_next()).await {
+            Ok(Ok(Some(event))) => event,
+            Ok(Err(error)) => panic!("stream failed: {error:#}"),
+            Ok(Ok(None)) => panic!("stream ended"),
             Err(_) => panic!("no event within {EVENT_TIMEOUT:?}"),
         }
     }
 
     /// The next event, or None if the stream ended.
     pub async fn next_or_end(&mut self, timeout: Duration) -> Option<Event> {
-        match tokio::time::timeout(timeout, self.events.next()).await {
-            Ok(Some(Ok(event))) => Some(event),
-            Ok(Some(Err(_))) | Ok(None) => None,
+        match tokio::time::timeout(timeout, self.try_next()).await {
+            Ok(Ok(event)) => event,
+            Ok(Err(_)) => None,
             Err(_) => panic!("stream neither ended nor sent an event within {timeout:?}"),
         }
     }

@@ -1,9 +1,10 @@
-//! A small WebSocket client for the integration tests: real sockets to the
-//! real binary, JSON frames in and out, and waits that fail with a message
+//! The ws-chat tests' WebSocket client: `wire_clients`' ws-chat client
+//! (the same code the load generator speaks) over real sockets to the real
+//! binary, JSON frames in and out, and waits that fail with a message
 //! instead of hanging.
 #![allow(dead_code)]
 
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use serde_json::{Value, json};
 use std::time::Duration;
 use testkit::TestServer;
@@ -11,7 +12,8 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+use wire_clients::websocket::{self, Refusal, WebSocket, next_text};
+use wire_clients::ws_chat;
 
 /// How long a test waits for something that should happen at once.
 pub const PATIENCE: Duration = Duration::from_secs(5);
@@ -22,15 +24,26 @@ pub async fn start(env: &[(&str, &str)]) -> TestServer {
         .expect("ws-chat starts")
 }
 
+/// Sends the upgrade `request` to `server`: the WebSocket, or the refusal.
+pub async fn upgrade(
+    server: &TestServer,
+    request: impl IntoClientRequest + Unpin,
+) -> Result<WebSocket, Refusal> {
+    let tcp = TcpStream::connect(server.addr).await.expect("connected");
+    websocket::upgrade(tcp, request)
+        .await
+        .expect("an answer to the upgrade")
+}
+
 pub struct Client {
-    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub ws: WebSocket,
 }
 
 impl Client {
     pub async fn connect(server: &TestServer) -> Client {
-        let (ws, _) = connect_async(server.ws_url("/ws"))
+        let ws = upgrade(server, server.ws_url(ws_chat::PATH))
             .await
-            .expect("the upgrade succeeds");
+            .unwrap_or_else(|refusal| panic!("the upgrade is refused: {refusal:?}"));
         Client { ws }
     }
 
@@ -41,17 +54,23 @@ impl Client {
 
     pub async fn join_as(server: &TestServer, hello: Value) -> (Client, Value) {
         let mut client = Client::connect(server).await;
-        client.send(hello).await;
-        let welcome = client.next().await;
-        assert_eq!(welcome["type"], "welcome", "{welcome}");
+        let welcome =
+            tokio::time::timeout(PATIENCE, ws_chat::hello(&mut client.ws, hello.to_string()))
+                .await
+                .expect("a welcome in time")
+                .expect("a welcome");
+        let welcome = serde_json::from_str(&welcome).expect("the server sends JSON");
         (client, welcome)
     }
 
     pub async fn send(&mut self, frame: Value) {
-        self.send_raw(Message::text(frame.to_string())).await;
+        ws_chat::send(&mut self.ws, frame.to_string())
+            .await
+            .expect("the frame is sent");
     }
 
     pub async fn send_raw(&mut self, message: Message) {
+        use futures::SinkExt;
         self.ws.send(message).await.expect("the frame is sent");
     }
 
@@ -67,15 +86,8 @@ impl Client {
     }
 
     async fn next_frame(&mut self) -> Value {
-        loop {
-            match self.ws.next().await {
-                Some(Ok(Message::Text(text))) => {
-                    return serde_json::from_str(&text).expect("the server sends JSON");
-                }
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                other => panic!("expected a text frame, got {other:?}"),
-            }
-        }
+        let text = next_text(&mut self.ws).await.expect("a text frame");
+        serde_json::from_str(&text).expect("the server sends JSON")
     }
 
     /// The next frame of type `kind`, skipping others (typing, joined, ...).
@@ -123,16 +135,15 @@ impl Client {
 
 /// The status code of an upgrade request carrying `origin`, or 101.
 pub async fn upgrade_status(server: &TestServer, origin: Option<&str>) -> u16 {
-    let mut request = server.ws_url("/ws").into_client_request().unwrap();
+    let mut request = server.ws_url(ws_chat::PATH).into_client_request().unwrap();
     if let Some(origin) = origin {
         request
             .headers_mut()
             .insert("origin", origin.parse().unwrap());
     }
-    match connect_async(request).await {
-        Ok((_, response)) => response.status().as_u16(),
-        Err(WsError::Http(response)) => response.status().as_u16(),
-        Err(error) => panic!("unexpected upgrade error: {error}"),
+    match upgrade(server, request).await {
+        Ok(_) => 101,
+        Err(refusal) => refusal.status,
     }
 }
 

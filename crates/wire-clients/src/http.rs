@@ -1,5 +1,7 @@
 //! Just enough HTTP/1.1 client for SSE: write a GET, read the response
 //! head, then hand out the body, de-chunked when the server chunks it.
+//! It works on a socket the caller connected, so a load generator can
+//! choose the source address.
 
 use crate::codec::chunked::ChunkedDecoder;
 use anyhow::{Context, bail};
@@ -13,8 +15,12 @@ const MAX_HEAD: usize = 16 * 1024;
 /// A response head, and the body bytes that came with it.
 #[derive(Debug)]
 pub struct ResponseHead {
+    /// The status code.
     pub status: u16,
+    /// Whether the body is `Transfer-Encoding: chunked`.
     pub chunked: bool,
+    /// The `Content-Type` header, empty when there is none.
+    pub content_type: String,
     /// Bytes read past the head: the start of the body.
     pub body_start: BytesMut,
 }
@@ -64,6 +70,7 @@ fn parse_head(head: &[u8], body_start: BytesMut) -> anyhow::Result<ResponseHead>
         .and_then(|code| code.parse().ok())
         .with_context(|| format!("bad status line {status_line:?}"))?;
     let mut chunked = false;
+    let mut content_type = String::new();
     for line in lines {
         let Some((name, value)) = line.split_once(':') else {
             continue;
@@ -71,11 +78,14 @@ fn parse_head(head: &[u8], body_start: BytesMut) -> anyhow::Result<ResponseHead>
         let value = value.trim();
         if name.eq_ignore_ascii_case("transfer-encoding") {
             chunked = value.to_ascii_lowercase().contains("chunked");
+        } else if name.eq_ignore_ascii_case("content-type") {
+            value.clone_into(&mut content_type);
         }
     }
     Ok(ResponseHead {
         status,
         chunked,
+        content_type,
         body_start,
     })
 }
@@ -83,11 +93,14 @@ fn parse_head(head: &[u8], body_start: BytesMut) -> anyhow::Result<ResponseHead>
 /// Turns raw body bytes into content, whatever the transfer encoding.
 #[derive(Debug)]
 pub enum BodyDecoder {
+    /// `Transfer-Encoding: chunked`: de-chunked as it arrives.
     Chunked(ChunkedDecoder),
+    /// The bytes are the body, up to the end of the connection.
     Identity,
 }
 
 impl BodyDecoder {
+    /// The decoder the head's transfer encoding asks for.
     pub fn for_head(head: &ResponseHead) -> Self {
         if head.chunked {
             BodyDecoder::Chunked(ChunkedDecoder::new())
@@ -96,6 +109,7 @@ impl BodyDecoder {
         }
     }
 
+    /// Decodes `bytes`, passing every piece of body to `on_body`.
     pub fn feed(&mut self, bytes: &[u8], mut on_body: impl FnMut(&[u8])) -> anyhow::Result<()> {
         match self {
             BodyDecoder::Chunked(decoder) => decoder.feed(bytes, on_body),
@@ -144,6 +158,7 @@ mod tests {
         .unwrap();
         assert_eq!(head.status, 200);
         assert!(head.chunked);
+        assert_eq!(head.content_type, "text/event-stream");
         assert_eq!(&head.body_start[..], b"5\r\n");
         assert!(parse_head(b"garbage\r\n\r\n", BytesMut::new()).is_err());
     }

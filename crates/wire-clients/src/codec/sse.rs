@@ -45,7 +45,7 @@ impl SseParser {
     }
 
     /// The id of the last event that carried one (for `Last-Event-ID`).
-    pub(crate) fn last_event_id(&self) -> &str {
+    pub fn last_event_id(&self) -> &str {
         &self.last_event_id
     }
 

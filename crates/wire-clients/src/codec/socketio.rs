@@ -42,12 +42,12 @@ pub enum Inbound<'a> {
 }
 
 /// Engine.IO pong, the answer to a server ping.
-pub(crate) const PONG: &str = "3";
+pub const PONG: &str = "3";
 /// Socket.IO CONNECT to the default namespace, without auth.
-pub(crate) const CONNECT: &str = "40";
+pub const CONNECT: &str = "40";
 
 /// The WebSocket path of the Engine.IO v4 handshake.
-pub(crate) const WEBSOCKET_PATH: &str = "/socket.io/?EIO=4&transport=websocket";
+pub const WEBSOCKET_PATH: &str = "/socket.io/?EIO=4&transport=websocket";
 
 /// Decodes one text frame.
 pub fn decode(frame: &str) -> Inbound<'_> {
