@@ -19,9 +19,12 @@
 # bench/peers/sse-flask/requirements.txt), starts and stops every server
 # itself (and a private redis-server on a free port for the cluster runs),
 # waits for a quiet machine before each run (bounded), bounds every run in
-# time, keeps each run's JSON report under target/bench/, and writes
-# BENCHMARKS.md with the figures, the targets, the exact commands and the
-# machine.
+# time, keeps each run's JSON report under target/bench/ (with the machine
+# and the invocation in target/bench/about/run.json), and has the load
+# generator write BENCHMARKS.md from them: the figures, the verdicts against
+# bench/targets.toml, the exact commands and the machine
+# (`loadgen report --results target/bench --output BENCHMARKS.md` renders
+# it again from the same files).
 set -uo pipefail
 
 cd "$(dirname "$0")/.." || exit 2
@@ -38,7 +41,7 @@ while [ $# -gt 0 ]; do
     --quick) QUICK=1 ;;
     --only) ONLY=$2; shift ;;
     --no-peers) WITH_PEERS=0 ;;
-    -h|--help) sed -n 2,23p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,27p "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -214,11 +217,9 @@ bench() {
   grep -v '^\S*\[' "$OUT/$name.stderr" | grep -v ' INFO ' | tail -n 6 >&2 || true
 }
 
-# clean RUN: true when the run kept p99 under 50 ms and lost nothing.
-clean() {
-  jq -e '(.latency.p99_ms < 50) and ((.messages.lost // 1) == 0) and (.messages.expected > 0)
-    and ((.delivery_rate_pct // 0) >= 100)' "$OUT/$1.json" >/dev/null 2>&1
-}
+# clean RUN: true when the run kept p99 under 50 ms and lost nothing (else
+# the load generator says why not).
+clean() { "$BIN/loadgen" is-clean --results "$OUT" --run "$1"; }
 
 # ceiling NAME START STEP START-COMMAND...: the clean ceiling of one server,
 # a short search of at most CEILING_STEPS runs, a fresh server for each:
@@ -252,8 +253,7 @@ ceiling() {
 # deliveries per TCP data segment of RUN (about per write), rounded, at
 # least 1: the raw reference's "same writes" shape.
 frames_per_write() {
-  jq -r '.server.deliveries_per_segment // 1 | if . < 1 then 1 else (. + 0.5 | floor) end' \
-    "$OUT/$1.json" 2>/dev/null || echo 1
+  "$BIN/loadgen" frames-per-write --results "$OUT" --run "$1" 2>/dev/null || echo 1
 }
 
 # ---------------------------------------------------------- hooks
@@ -274,7 +274,7 @@ cargo build --release -p rooms-chat --example bare_socketioxide 2>&1 | tail -n 1
   || { echo "build failed" >&2; exit 1; }
 mkdir -p "$OUT"
 rm -f "$OUT"/*.json "$OUT"/*.command "$OUT"/*.servers "$OUT"/*.load "$OUT"/*.stderr "$OUT"/*.log \
-  "$OUT"/*.ceiling "$OUT"/hooks/*.md
+  "$OUT"/*.ceiling "$OUT"/*.round "$OUT"/hooks/*.md "$OUT"/about/run.json
 SERVER_LINES=""
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 install_peers
@@ -349,16 +349,11 @@ light_rounds() {
     --frames-per-write "$(frames_per_write "$app-chat-light")"
 }
 
-# median_round NAME: NAME-r1 .. NAME-rN's median by CPU per delivery, as NAME.
+# median_round NAME: NAME-r1 .. NAME-rN's median by CPU per delivery becomes
+# NAME (its files copied, its number in NAME.round).
 median_round() {
-  local name=$1 pick ext
-  pick=$(for round in $(seq "$LIGHT_ROUNDS"); do
-      echo "$(jq -r '.server.cpu_us_per_delivery // 1e9' "$OUT/$name-r$round.json" 2>/dev/null || echo 1e9) $round"
-    done | sort -g | sed -n "$(((LIGHT_ROUNDS + 1) / 2))p" | cut -d' ' -f2)
-  for ext in json command servers load stderr; do
-    [ -f "$OUT/$name-r$pick.$ext" ] && cp "$OUT/$name-r$pick.$ext" "$OUT/$name.$ext"
-  done
-  echo "$pick" >"$OUT/$name.round"
+  "$BIN/loadgen" median-round --results "$OUT" --run "$1" --rounds "$LIGHT_ROUNDS" ||
+    log "no median round of $1"
 }
 
 # Which rows of the ws-chat and rooms-chat sets run: all of them when the
@@ -555,358 +550,41 @@ selected shards && run_hook scripts/shards.sh
 BENCH_SECONDS=$(( $(date +%s) - BENCH_STARTED ))
 
 # --------------------------------------------------------------- report
-# field RUN JQ-EXPRESSION [DECIMALS]: a figure of a run, or "n/a".
-field() {
-  local file="$OUT/$1.json"
-  [ -s "$file" ] || { echo "n/a"; return; }
-  jq -r --argjson d "${3:-2}" "($2) as \$v | if \$v == null then \"n/a\"
-    elif (\$v | type) == \"number\" then (\$v * pow(10; \$d) | round / pow(10; \$d) | tostring)
-    else (\$v | tostring) end" "$file" 2>/dev/null || echo "n/a"
+# about/run.json: the invocation and the machine, for the report's header.
+write_about() {
+  mkdir -p "$OUT/about"
+  jq -n \
+    --arg written_at "$(date -u '+%Y-%m-%d %H:%M UTC')" \
+    --argjson seconds "$BENCH_SECONDS" \
+    --argjson quick "$([ "$QUICK" = 1 ] && echo true || echo false)" \
+    --argjson window_secs "$WINDOW" \
+    --argjson idle_steps "$IDLE_STEPS" \
+    --argjson ceiling_steps "$CEILING_STEPS" \
+    --argjson quiet_wait_secs "$QUIET_WAIT" \
+    --argjson light_rounds "$LIGHT_ROUNDS" \
+    --argjson idle_settle_secs "$IDLE_SETTLE" \
+    --arg commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+    --argjson uncommitted_changes "$([ -n "$(git status --porcelain 2>/dev/null)" ] && echo true || echo false)" \
+    --arg results_dir "$(rel "$OUT")" \
+    --argjson cores "$(nproc)" \
+    --arg cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" \
+    --arg memory "$(free -h | awk '/^Mem:/ { print $2 }')" \
+    --arg kernel "$(uname -sr)" \
+    --arg node "$(node --version 2>/dev/null || echo none)" \
+    --arg bun "$("$PEERS/ws-bun/node_modules/.bin/bun" --version 2>/dev/null || echo none)" \
+    --arg python "$("$PEERS/sse-flask/.venv/bin/python" --version 2>/dev/null || echo none)" \
+    --arg open_files "$(ulimit -Hn)" \
+    '{$written_at, $seconds, $quick, $window_secs, $idle_steps, $ceiling_steps, $quiet_wait_secs,
+      $light_rounds, $idle_settle_secs, $commit, $uncommitted_changes, $results_dir,
+      machine: {$cores, $cpu, $memory, $kernel, $node, $bun, $python,
+        open_files_hard_limit: $open_files}}' >"$OUT/about/run.json"
 }
 
-CPU=.server.cpu_us_per_delivery
-
-# rounds_line LABEL:NAME...: one line giving every light round's CPU per
-# delivery of each NAME, and which round its row shows.
-rounds_line() {
-  local entry label name round cpus parts=()
-  for entry in "$@"; do
-    label=${entry%%:*} name=${entry#*:} cpus=()
-    [ -f "$OUT/$name.round" ] || continue
-    for round in $(seq "$LIGHT_ROUNDS"); do cpus+=("$(field "$name-r$round" "$CPU" 2)"); done
-    parts+=("$label $(IFS=/; joined="${cpus[*]}"; echo "${joined//\// / }") (row: round $(cat "$OUT/$name.round"))")
-  done
-  [ ${#parts[@]} -gt 0 ] || return 0
-  echo
-  echo "Light rows, CPU-µs per delivery of each of the $LIGHT_ROUNDS interleaved rounds: $(IFS=';'; joined="${parts[*]}"; echo "${joined//;/; }")."
-}
-LOST='(.messages.lost // .streams.lost)'
-
-# calc EXPRESSION A B...: awk arithmetic over figures, "n/a" if one is missing.
-calc() {
-  local expression=$1; shift
-  for value in "$@"; do [ "$value" = "n/a" ] && { echo "n/a"; return; }; done
-  awk -v a="${1:-0}" -v b="${2:-0}" -v c="${3:-0}" "BEGIN { printf \"%.2f\", $expression }"
-}
-
-# verdict VALUE OP LIMIT: "met" / "**missed**" / "not measured".
-verdict() {
-  { [ "$1" = "n/a" ] || [ "$3" = "n/a" ]; } && { echo "not measured"; return; }
-  if awk -v v="$1" -v l="$3" "BEGIN { exit !(v $2 l) }"; then echo "met"; else echo "**missed**"; fi
-}
-
-# floor_ratio WHAT LOAD FIELD DENOMINATOR TARGET: one row of the table that
-# sets rooms-chat beside socketioxide alone, FIELD of each LOAD run over
-# DENOMINATOR.
-floor_ratio() {
-  local what=$1 load=$2 field_expr=$3 denominator=$4 target=$5
-  echo "| $what | $(calc 'a / b' "$(field "rooms-chat-$load" "$field_expr" 3)" "$denominator") | $(calc 'a / b' "$(field "socketioxide-bare-$load" "$field_expr" 3)" "$denominator") | $target |"
-}
-
-target_row() { # description runs measured op limit target-text
-  printf '| %s | %s | %s | %s | %s |\n' "$1" "$2" "$3" "$6" "$(verdict "$3" "$4" "$5")"
-}
-
-# info_row DESCRIPTION RUNS MEASURED: a figure of a targets table that has
-# no target yet.
-info_row() {
-  printf '| %s | %s | %s | no target yet | – |\n' "$1" "$2" "$3"
-}
-
-# row RUN WHAT: one line of a comparison table.
-row() {
-  local run=$1 what=$2 file="$OUT/$1.json"
-  if [ ! -s "$file" ]; then
-    # shellcheck disable=SC2016 # the backticks are Markdown
-    printf '| %s | `%s` | no report%s |\n' "$what" "$run" \
-      "$( [ -f "$OUT/$run.stderr" ] && echo ": $(tail -n 1 "$OUT/$run.stderr" | tr '|' '/' | head -c 160)")"
-    return
-  fi
-  jq -r --arg run "$run" --arg what "$what" --arg load "$(cat "$OUT/$run.load" 2>/dev/null)" '
-    def n(d): if . == null then "n/a" else (. * pow(10; d) | round / pow(10; d) | tostring) end;
-    (.server // {}) as $v | (.deliveries // 0) as $d |
-    (if $d > 0 then 1e6 / $d else null end) as $per |
-    "| \($what) | `\($run)` | \(.connected)/\(.planned) | \(.deliveries_per_sec | n(0)) | \(.latency.p50_ms | n(1)) | \(.latency.p99_ms | n(1)) | \(.latency.max_ms | n(1)) | \(.messages.lost // .streams.lost // "–") | \(.delivery_rate_pct | n(2)) | \($v.cpu_us_per_delivery | n(2)) | \(if $per then ($v.cpu_user_seconds * $per | n(2)) else "n/a" end) | \(if $per then ($v.cpu_system_seconds * $per | n(2)) else "n/a" end) | \($v.deliveries_per_segment | n(2)) | \($v.kib_per_connection | n(2)) | \($load) |"
-  ' "$file"
-}
-
-table_head() {
-  echo
-  echo "| server | run | connected | deliveries/s | p50 ms | p99 ms | max ms | lost | delivered % | CPU-µs/delivery | user | sys | deliveries/segment | KiB/conn | load at start |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
-}
-
-ceiling_of() { cat "$OUT/$1.ceiling" 2>/dev/null || echo "n/a"; }
-
-write_report() {
-  local mode="full" run
-  [ "$QUICK" = 1 ] && mode="quick (--quick: ${WINDOW}s windows, $IDLE_STEPS RSS steps, ceiling search of $CEILING_STEPS steps, no jitter runs, no idle rows of the Node peers nor of Bun socket.io)"
-  cat <<HEADER
-# Benchmarks
-
-Written by \`scripts/bench.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC') in $((BENCH_SECONDS / 60)) min, mode: $mode,
-tree at commit \`$(git rev-parse --short HEAD 2>/dev/null || echo unknown)\`$( [ -n "$(git status --porcelain 2>/dev/null)" ] && echo " plus uncommitted changes").
-**Every figure below comes from that one run**: ours, the reference peers of
-\`bench/peers/\` (copied unchanged from the shared peers, installed from their
-lock files) and the raw TCP reference, one after the other, driven by the
-same load generator (\`crates/loadgen\`). Each run's JSON report is
-\`$(rel "$OUT")/<run>.json\`; "n/a" means the run did not produce the figure
-(see \`$(rel "$OUT")/<run>.stderr\`).
-
-## Machine
-
-| | |
-|---|---|
-| cores (nproc) | $(nproc) |
-| CPU | $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //') |
-| memory | $(free -h | awk '/^Mem:/ { print $2 }') |
-| kernel | $(uname -sr) |
-| Node.js | $(node --version 2>/dev/null || echo none) |
-| Bun | $("$PEERS/ws-bun/node_modules/.bin/bun" --version 2>/dev/null || echo none) |
-| Python | $("$PEERS/sse-flask/.venv/bin/python" --version 2>/dev/null || echo none) |
-| open files (hard limit per process) | $(ulimit -Hn) |
-
-How to read the figures:
-
-- Server CPU is utime + stime of \`/proc/PID/stat\` (user and system apart),
-  from the start of the window to the end of the drain (messages) or over
-  the window alone (SSE), divided by deliveries. On loopback the kernel work
-  of the receiving side of TCP runs in the sender's system call, so "sys"
-  includes most of the clients' TCP receive cost.
-- Deliveries per segment: deliveries divided by the TCP data segments the
-  server's sockets sent over the same span (\`data_segs_out\` of \`ss -ti\`,
-  summed over the sockets of its port). With Nagle off (every server here)
-  a write is one segment unless the kernel merges writes queued behind each
-  other, so this is about how many frames one write carried, read the same
-  way for Rust, Node and Python (whose \`send\` calls \`/proc/PID/io\` does
-  not count).
-- The raw TCP reference (\`loadgen raw-server\`, no JSON, no framing) runs
-  each shape twice: one write per frame (\`--frames-per-write 1\`), and with
-  as many frames per write as our server made in that shape.
-- Light load (one instance): nothing batches there, and one run's CPU per
-  delivery varies by tens of percent from the next (the kernel's wake-ups
-  of the load generator; Node's garbage collector). Ours, the Node and Bun
-  peers and the raw reference with one write per frame therefore run $LIGHT_ROUNDS
-  times, interleaved, and each row is the round with the median CPU per
-  delivery; the line under the table gives every round
-  (\`target/bench/<run>-r<round>.json\`).
-- Latency is end to end (sender's clock to receiver's clock, one machine),
-  including the load generator's own scheduling delays: it runs on the same
-  $(nproc) cores as the servers. Where a server uses most of a core the load
-  generator becomes the bottleneck too (its clients read late, latency
-  grows for every server alike); "load at start" is the 1-minute load
-  average when each run began.
-- A clean ceiling is the highest rate of a short search (steps of ×1.5 up
-  from a start while clean, or down from it until clean; a fresh server
-  each) with p99 < 50 ms, nothing lost and every delivery made. "n/a": no
-  step was clean.
-- KiB per idle joined socket: the server's RSS over the joined sockets,
-  read ${IDLE_SETTLE} s after the last join of each step (the same for every
-  server). Our binaries' jemalloc gives freed pages back over 10 s from a
-  background thread; read sooner, the garbage of the join ramp (welcomes,
-  notices) would count as memory per socket.
-
-HEADER
-
-  local light_ours light_node light_bun heavy_raw light_raw count
-  echo "## ws-chat beside Node \`ws\` and Bun"
-  echo
-  echo "1,000 clients in one chat, 20 senders; light: 80 msg/s in all (80k deliveries/s), heavy: 200 msg/s (200k deliveries/s). Bun ws: \`Bun.serve\`'s WebSocket server (uWebSockets) with its topic \`publish\`."
-  for load in light heavy; do
-    table_head
-    row "ws-chat-$load" "ws-chat, $load"
-    row "ws-node-$load" "Node ws, $load"
-    row "ws-bun-$load" "Bun ws, $load"
-    row "rawtcp-chat-$load-1" "raw TCP, one write per frame"
-    row "rawtcp-chat-$load-same" "raw TCP, ws-chat's writes"
-    if [ $load = light ]; then
-      rounds_line "ws-chat:ws-chat-light" "Node ws:ws-node-light" "Bun ws:ws-bun-light" "raw TCP:rawtcp-chat-light-1"
-    fi
-  done
-  echo
-  echo "Clean ceiling (msg/s sent to 1,000 clients): ws-chat $(ceiling_of ws-chat-ceiling), Node ws $(ceiling_of ws-node-ceiling), Bun ws $(ceiling_of ws-bun-ceiling). Steps:"
-  table_head
-  for json in "$OUT"/ws-chat-ceiling-*.json "$OUT"/ws-node-ceiling-*.json "$OUT"/ws-bun-ceiling-*.json; do
-    [ -e "$json" ] || continue
-    run=$(basename "$json" .json); row "$run" "$(field "$run" .rate 0) msg/s"
-  done
-  table_head
-  row ws-chat-idle-10k "ws-chat, 10,000 idle joined sockets"
-  row ws-node-idle-10k "Node ws, 10,000 idle joined sockets"
-  for count in 6 19; do
-    row "ws-chat-idle-${count}k" "ws-chat, ${count},000 idle joined sockets"
-    row "ws-bun-idle-${count}k" "Bun ws, ${count},000 idle joined sockets"
-  done
-  echo
-  echo "### ws-chat targets"
-  echo
-  echo "| target | runs | measured | target | verdict |"
-  echo "|---|---|---|---|---|"
-  light_ours=$(field ws-chat-light .latency.p50_ms); light_node=$(field ws-node-light .latency.p50_ms)
-  target_row "light p50 (ms) ≤ Node's + 0.5 ($light_node + 0.5)" "ws-chat-light, ws-node-light" "$light_ours" "<=" "$(calc 'a + 0.5' "$light_node")" "≤ Node + 0.5 ms"
-  target_row "light p99 (ms) ≤ Node's ($(field ws-node-light .latency.p99_ms))" "ws-chat-light, ws-node-light" "$(field ws-chat-light .latency.p99_ms)" "<=" "$(field ws-node-light .latency.p99_ms)" "≤ Node"
-  target_row "light CPU per delivery ÷ Node's" "ws-chat-light, ws-node-light" "$(calc 'a / b' "$(field ws-chat-light $CPU 3)" "$(field ws-node-light $CPU 3)")" "<=" 0.85 "≤ 0.85×"
-  target_row "heavy p99 (ms)" ws-chat-heavy "$(field ws-chat-heavy .latency.p99_ms)" "<" 30 "< 30 ms"
-  target_row "heavy deliveries lost" ws-chat-heavy "$(field ws-chat-heavy "$LOST" 0)" "==" 0 "0"
-  heavy_raw=$(field rawtcp-chat-heavy-1 $CPU 3)
-  target_row "heavy CPU per delivery ÷ raw TCP one write per frame ($heavy_raw µs)" "ws-chat-heavy, rawtcp-chat-heavy-1" "$(calc 'a / b' "$(field ws-chat-heavy $CPU 3)" "$heavy_raw")" "<=" 0.5 "≤ 0.5×"
-  target_row "idle KiB per joined socket at 10,000" ws-chat-idle-10k "$(field ws-chat-idle-10k .server.kib_per_connection)" "<=" 6 "≤ 6 KiB"
-  light_bun=$(field ws-bun-light .latency.p50_ms)
-  target_row "light p50 (ms) ≤ Bun's + 0.1 ($light_bun + 0.1)" "ws-chat-light, ws-bun-light" "$light_ours" "<=" "$(calc 'a + 0.1' "$light_bun")" "≤ Bun + 0.1 ms"
-  target_row "light p99 (ms) ≤ Bun's ($(field ws-bun-light .latency.p99_ms))" "ws-chat-light, ws-bun-light" "$(field ws-chat-light .latency.p99_ms)" "<=" "$(field ws-bun-light .latency.p99_ms)" "≤ Bun"
-  target_row "light CPU per delivery ÷ Bun's" "ws-chat-light, ws-bun-light" "$(calc 'a / b' "$(field ws-chat-light $CPU 3)" "$(field ws-bun-light $CPU 3)")" "<=" 0.9 "≤ 0.9×"
-  light_raw=$(field rawtcp-chat-light-1 $CPU 3)
-  target_row "light CPU per delivery ÷ raw TCP one write per frame ($light_raw µs)" "ws-chat-light, rawtcp-chat-light-1" "$(calc 'a / b' "$(field ws-chat-light $CPU 3)" "$light_raw")" "<=" 1.0 "≤ 1.0×"
-  target_row "heavy CPU per delivery ÷ Bun's" "ws-chat-heavy, ws-bun-heavy" "$(calc 'a / b' "$(field ws-chat-heavy $CPU 3)" "$(field ws-bun-heavy $CPU 3)")" "<=" 0.5 "≤ 0.5×"
-  for count in 6 19; do
-    target_row "idle KiB per joined socket at ${count},000 ≤ Bun's ($(field "ws-bun-idle-${count}k" .server.kib_per_connection))" "ws-chat-idle-${count}k, ws-bun-idle-${count}k" \
-      "$(field "ws-chat-idle-${count}k" .server.kib_per_connection)" "<=" "$(field "ws-bun-idle-${count}k" .server.kib_per_connection)" "≤ Bun"
-  done
-
-  echo
-  echo "## rooms-chat beside Node socket.io and Bun"
-  echo
-  echo "1,000 clients in 10 rooms, 50 senders; light: 500 msg/s in all (50k deliveries/s), heavy: 2,000 msg/s (200k deliveries/s). \"2 instances\": two servers on one private Redis, clients spread over both (Node: @socket.io/redis-adapter). Bun socket.io: the Node peer's app on Bun's own server (uWebSockets) through @socket.io/bun-engine."
-  for load in light heavy; do
-    table_head
-    row "rooms-chat-$load" "rooms-chat, $load"
-    row "rooms-node-$load" "Node socket.io, $load"
-    row "rooms-bun-$load" "Bun socket.io, $load"
-    row "rooms-chat-$load-2" "rooms-chat, 2 instances + Redis, $load"
-    row "rooms-node-$load-2" "Node socket.io + redis-adapter, 2 instances, $load"
-    row "socketioxide-bare-$load" "bare socketioxide, its own room broadcast (examples/bare_socketioxide.rs), $load"
-    row "rawtcp-rooms-$load-1" "raw TCP, one write per frame"
-    row "rawtcp-rooms-$load-same" "raw TCP, rooms-chat's writes"
-    if [ $load = light ]; then
-      rounds_line "rooms-chat:rooms-chat-light" "Node socket.io:rooms-node-light" "Bun socket.io:rooms-bun-light" "bare socketioxide:socketioxide-bare-light" "raw TCP:rawtcp-rooms-light-1"
-    fi
-  done
-  echo
-  echo "Clean ceiling (msg/s sent over 10 rooms of 100): rooms-chat $(ceiling_of rooms-chat-ceiling), Node socket.io $(ceiling_of rooms-node-ceiling), Bun socket.io $(ceiling_of rooms-bun-ceiling). Steps:"
-  table_head
-  for json in "$OUT"/rooms-chat-ceiling-*.json "$OUT"/rooms-node-ceiling-*.json "$OUT"/rooms-bun-ceiling-*.json; do
-    [ -e "$json" ] || continue
-    run=$(basename "$json" .json); row "$run" "$(field "$run" .rate 0) msg/s"
-  done
-  table_head
-  for shape in 19k-10 15k-100; do
-    row "rooms-chat-idle-$shape" "rooms-chat, idle, ${shape%-*} sockets in ${shape#*-} rooms"
-    row "socketioxide-bare-idle-$shape" "bare socketioxide (crates/rooms-chat/examples/bare_socketioxide.rs)"
-    row "socketioxide-bare-notices-idle-$shape" "bare socketioxide with the contract's join: the members in the ack, user_joined to the room (BARE_NOTICES=1)"
-  done
-  row rooms-chat-idle-19k-19000 "rooms-chat, idle, 19k sockets in 19k rooms (a room each)"
-  row rooms-node-idle-19k-10 "Node socket.io, idle, 19k sockets in 10 rooms"
-  row rooms-bun-idle-19k-10 "Bun socket.io, idle, 19k sockets in 10 rooms"
-  echo
-  echo "Join storm: 2,000 members join one room with 500 handshakes in flight; every member checks the user_joined notices it gets (each later joiner exactly once, in the order every other member saw them)."
-  echo
-  echo "| server | run | joined | join time s | notices expected | received | missing | out of order | disconnected |"
-  echo "|---|---|---|---|---|---|---|---|---|"
-  for run in rooms-chat-join-storm rooms-node-join-storm; do
-    [ -s "$OUT/$run.json" ] || { echo "| ${run%-join-storm} | \`$run\` | no report | | | | | | |"; continue; }
-    jq -r --arg run "$run" '"| \($run | sub("-join-storm$"; "")) | `\($run)` | \(.connected)/\(.planned) | \(.storm.join_secs // null | if . == null then "n/a" else (. * 10 | round / 10) end) | \(.storm.expected // "n/a") | \(.storm.received // "n/a") | \(.storm.missing // "n/a") | \(.storm.out_of_order // "n/a") | \(.storm.disconnected // "n/a") |"' "$OUT/$run.json"
-  done
-  echo
-  echo "### rooms-chat targets"
-  echo
-  echo "| target | runs | measured | target | verdict |"
-  echo "|---|---|---|---|---|"
-  light_node=$(field rooms-node-light .latency.p50_ms)
-  target_row "light p50 (ms) ≤ Node's + 0.5 ($light_node + 0.5)" "rooms-chat-light, rooms-node-light" "$(field rooms-chat-light .latency.p50_ms)" "<=" "$(calc 'a + 0.5' "$light_node")" "≤ Node + 0.5 ms"
-  target_row "light p99 (ms) ≤ Node's ($(field rooms-node-light .latency.p99_ms))" "rooms-chat-light, rooms-node-light" "$(field rooms-chat-light .latency.p99_ms)" "<=" "$(field rooms-node-light .latency.p99_ms)" "≤ Node"
-  target_row "light CPU per delivery ÷ Node's" "rooms-chat-light, rooms-node-light" "$(calc 'a / b' "$(field rooms-chat-light $CPU 3)" "$(field rooms-node-light $CPU 3)")" "<=" 0.65 "≤ 0.65×"
-  target_row "light CPU per delivery ÷ raw TCP with the same writes" "rooms-chat-light, rawtcp-rooms-light-same" "$(calc 'a / b' "$(field rooms-chat-light $CPU 3)" "$(field rawtcp-rooms-light-same $CPU 3)")" "<=" 1.2 "≤ 1.2×"
-  target_row "heavy p99 (ms), 1 instance" rooms-chat-heavy "$(field rooms-chat-heavy .latency.p99_ms)" "<" 30 "< 30 ms"
-  target_row "heavy deliveries lost, 1 instance" rooms-chat-heavy "$(field rooms-chat-heavy "$LOST" 0)" "==" 0 "0"
-  heavy_raw=$(field rawtcp-rooms-heavy-1 $CPU 3)
-  target_row "heavy CPU per delivery ÷ raw TCP one write per frame ($heavy_raw µs), 1 instance" "rooms-chat-heavy, rawtcp-rooms-heavy-1" "$(calc 'a / b' "$(field rooms-chat-heavy $CPU 3)" "$heavy_raw")" "<=" 0.55 "≤ 0.55×"
-  target_row "heavy CPU per delivery ÷ raw TCP one write per frame, 2 instances + Redis" "rooms-chat-heavy-2, rawtcp-rooms-heavy-1" "$(calc 'a / b' "$(field rooms-chat-heavy-2 $CPU 3)" "$heavy_raw")" "<=" 0.65 "≤ 0.65×"
-  target_row "idle KiB per joined socket above bare socketioxide, 19,000 in 10 rooms" "rooms-chat-idle-19k-10, socketioxide-bare-idle-19k-10" "$(calc 'a - b' "$(field rooms-chat-idle-19k-10 .server.kib_per_connection)" "$(field socketioxide-bare-idle-19k-10 .server.kib_per_connection)")" "<=" 1.5 "≤ 1.5 KiB"
-  target_row "idle KiB per joined socket above bare socketioxide, 15,000 in 100 rooms" "rooms-chat-idle-15k-100, socketioxide-bare-idle-15k-100" "$(calc 'a - b' "$(field rooms-chat-idle-15k-100 .server.kib_per_connection)" "$(field socketioxide-bare-idle-15k-100 .server.kib_per_connection)")" "<=" 1.5 "≤ 1.5 KiB"
-  target_row "join storm: members disconnected" rooms-chat-join-storm "$(field rooms-chat-join-storm .storm.disconnected 0)" "==" 0 "0"
-  target_row "join storm: user_joined missing or out of order" rooms-chat-join-storm "$(field rooms-chat-join-storm '.storm.missing + .storm.out_of_order' 0)" "==" 0 "0"
-  light_bun=$(field rooms-bun-light .latency.p50_ms)
-  info_row "light p50 (ms) − Bun's ($light_bun)" "rooms-chat-light, rooms-bun-light" "$(calc 'a - b' "$(field rooms-chat-light .latency.p50_ms)" "$light_bun")"
-  info_row "light p99 (ms) ÷ Bun's ($(field rooms-bun-light .latency.p99_ms))" "rooms-chat-light, rooms-bun-light" "$(calc 'a / b' "$(field rooms-chat-light .latency.p99_ms)" "$(field rooms-bun-light .latency.p99_ms)")"
-  info_row "light CPU per delivery ÷ Bun's" "rooms-chat-light, rooms-bun-light" "$(calc 'a / b' "$(field rooms-chat-light $CPU 3)" "$(field rooms-bun-light $CPU 3)")"
-  info_row "heavy CPU per delivery ÷ Bun's, 1 instance" "rooms-chat-heavy, rooms-bun-heavy" "$(calc 'a / b' "$(field rooms-chat-heavy $CPU 3)" "$(field rooms-bun-heavy $CPU 3)")"
-  info_row "idle KiB per joined socket ÷ Bun's, 19,000 in 10 rooms" "rooms-chat-idle-19k-10, rooms-bun-idle-19k-10" "$(calc 'a / b' "$(field rooms-chat-idle-19k-10 .server.kib_per_connection)" "$(field rooms-bun-idle-19k-10 .server.kib_per_connection)")"
-  echo
-  echo "The same ratios for socketioxide alone (\`examples/bare_socketioxide.rs\`: its own room broadcast, one encoding per message, nothing of ours), the floor that rooms-chat's deliveries pass through:"
-  echo
-  echo "| ratio | rooms-chat | bare socketioxide | target |"
-  echo "|---|---|---|---|"
-  floor_ratio "light CPU per delivery ÷ Node's" light "$CPU" "$(field rooms-node-light $CPU 3)" "≤ 0.65×"
-  floor_ratio "light CPU per delivery ÷ Bun socket.io's" light "$CPU" "$(field rooms-bun-light $CPU 3)" ""
-  floor_ratio "light CPU per delivery ÷ raw TCP one write per frame" light "$CPU" "$(field rawtcp-rooms-light-1 $CPU 3)" "≤ 1.2× (against raw TCP with the same writes)"
-  floor_ratio "heavy CPU per delivery ÷ raw TCP one write per frame" heavy "$CPU" "$heavy_raw" "≤ 0.55×"
-  floor_ratio "heavy CPU per delivery ÷ Bun socket.io's" heavy "$CPU" "$(field rooms-bun-heavy $CPU 3)" ""
-  floor_ratio "heavy user CPU per delivery ÷ raw TCP one write per frame (all of it)" heavy '.server.cpu_user_seconds * 1e6 / .deliveries' "$heavy_raw" ""
-  for shape in 19k-10 15k-100; do
-    echo "| idle KiB per joined socket above bare socketioxide with the contract's join (BARE_NOTICES=1), ${shape%-*} sockets in ${shape#*-} rooms | $(calc 'a - b' "$(field "rooms-chat-idle-$shape" .server.kib_per_connection)" "$(field "socketioxide-bare-notices-idle-$shape" .server.kib_per_connection)") | 0 | |"
-  done
-
-  echo
-  echo "## sse-stocks beside Flask"
-  echo
-  echo "10 symbols, TICK_MS=100, every stream subscribed to all of them; the Flask peer as its users run it (Werkzeug's threaded dev server) and the stronger variant (gunicorn, one gevent worker). sse-stocks writes one feed step (10 events) per stream per system call: its cost per event is a tenth of a write's; the raw TCP reference makes the same writes (one 1.3 KB write to each of 1,000 sockets, 10 times a second)."
-  for streams in 1k 19k; do
-    table_head
-    row "sse-stocks-$streams" "sse-stocks, $streams streams"
-    row "flask-dev-$streams" "Flask dev server, $streams streams"
-    row "flask-gevent-$streams" "Flask on gunicorn + gevent, $streams streams"
-  done
-  row rawtcp-sse "raw TCP, the same writes as sse-stocks-1k (per write, not per event)"
-  [ -s "$OUT/sse-stocks-jitter.json" ] && row sse-stocks-jitter "sse-stocks, jitter"
-  echo
-  echo "sse-stocks per event at 1,000 streams ÷ the raw reference's per write / 10: $(calc 'a / (b / 10)' "$(field sse-stocks-1k $CPU 3)" "$(field rawtcp-sse $CPU 3)"); CPU per event ÷ gunicorn + gevent's: $(calc 'a / b' "$(field sse-stocks-1k $CPU 3)" "$(field flask-gevent-1k $CPU 3)") at 1,000 streams, $(calc 'a / b' "$(field sse-stocks-19k $CPU 3)" "$(field flask-gevent-19k $CPU 3)") at 19,000."
-
-  if [ -s "$OUT/rooms-chat-jitter.json" ]; then
-    echo
-    echo "## Jitter (clients cut and back, resuming)"
-    table_head
-    row rooms-chat-jitter "rooms-chat, 2 instances, jitter"
-  fi
-
-  for section in "$OUT"/hooks/*.md; do
-    [ -s "$section" ] || continue
-    echo
-    cat "$section"
-  done
-
-  echo
-  echo "## RSS steps (idle and stream runs)"
-  echo
-  for json in "$OUT"/*.json; do
-    [ -s "$json" ] || continue
-    jq -e '.server.rss_steps | length > 1' "$json" >/dev/null 2>&1 || continue
-    # shellcheck disable=SC2016 # the backticks are Markdown
-    printf -- '- `%s`: ' "$(basename "$json" .json)"
-    jq -r '[.server.rss_before_kib as $b | "0 → \($b) KiB"] + [.server.rss_steps[] | "\(.connections) → \(.rss_kib) KiB"] | join(", ")' "$json"
-  done
-  echo
-  echo "## Exact commands"
-  echo
-  echo "Paths are relative to the repository. Each run waited (at most ${QUIET_WAIT}s) for the 1-minute load average to fall under $(nproc)/2."
-  for command in "$OUT"/*.command; do
-    [ -f "$command" ] || continue
-    run=$(basename "$command" .command)
-    echo
-    echo "### $run"
-    echo
-    echo "load average at start: $(cat "$OUT/$run.load" 2>/dev/null)"
-    if [ -s "$OUT/$run.json" ] && [ "$(jq -r '.first_error // empty' "$OUT/$run.json")" != "" ]; then
-      echo "first client error: \`$(jq -r '.first_error' "$OUT/$run.json" | head -c 300)\`"
-    fi
-    [ -s "$OUT/$run.json" ] || echo "**no report**: $(tail -n 2 "$OUT/$run.stderr" 2>/dev/null | tr '\n' ' ' | head -c 400)"
-    echo
-    echo '```'
-    cat "$OUT/$run.servers" 2>/dev/null
-    cat "$command"
-    echo '```'
-  done
-}
-
+# The document is rendered by the load generator (crates/loadgen/src/benchmarks/)
+# from the files above and the targets of bench/targets.toml; it writes
+# BENCHMARKS.md only once the whole document is rendered.
 log "writing BENCHMARKS.md"
-write_report >BENCHMARKS.md
+write_about
+"$BIN/loadgen" report --results "$OUT" --targets-file bench/targets.toml --output BENCHMARKS.md ||
+  { echo "loadgen report failed; BENCHMARKS.md is unchanged" >&2; exit 1; }
 log "done in $((BENCH_SECONDS / 60)) min: BENCHMARKS.md"

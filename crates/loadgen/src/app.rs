@@ -1,5 +1,6 @@
 //! From parsed arguments to a report: pick the scenario's settings, run it
-//! here, in worker processes, or as a worker, and write the results.
+//! here, in worker processes, or as a worker, and write the results; or
+//! render BENCHMARKS.md from the results of many runs.
 
 use crate::cli::{Args, Proto, Scenario};
 use crate::clients::context::{ChatProto, ChatSettings};
@@ -23,6 +24,18 @@ const SOCKETS_PER_PROCESS: u32 = 9_500;
 /// Runs what `args` ask for: a scenario (here or over worker processes,
 /// then its report), or the raw TCP reference server.
 pub async fn run(mut args: Args) -> anyhow::Result<()> {
+    if args.scenario == Scenario::Report {
+        return crate::benchmarks::report(&args);
+    }
+    if args.scenario == Scenario::MedianRound {
+        return crate::benchmarks::median_round(&args);
+    }
+    if args.scenario == Scenario::IsClean {
+        return crate::benchmarks::is_clean(&args);
+    }
+    if args.scenario == Scenario::FramesPerWrite {
+        return crate::benchmarks::frames_per_write(&args);
+    }
     if args.scenario == Scenario::RawServer {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await?;
         println!("LISTENING {}", listener.local_addr()?.port());

@@ -105,6 +105,23 @@ pub struct Args {
     /// raw-server: port to listen on (0: any free port).
     #[arg(long, default_value_t = 0)]
     pub port: u16,
+    /// report, median-round, is-clean, frames-per-write: the results directory `scripts/bench.sh`
+    /// fills (each run's JSON report and files, `about/run.json`).
+    #[arg(long, default_value = "target/bench")]
+    pub results: PathBuf,
+    /// report: the targets the runs are judged against.
+    #[arg(long, default_value = "bench/targets.toml")]
+    pub targets_file: PathBuf,
+    /// report: write the document here (else to stdout).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// median-round: the light row whose rounds (`<run>-r1` …) to pick
+    /// from; is-clean, frames-per-write: the run.
+    #[arg(long, default_value = "")]
+    pub run: String,
+    /// median-round: how many interleaved rounds ran.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: u32,
     /// Internal: run as worker K of N under a parent process ("K/N").
     #[arg(long, hide = true)]
     pub worker: Option<String>,
@@ -135,6 +152,14 @@ pub enum Scenario {
     /// go (some with a TCP reset); `--steps` rounds, the server's
     /// descriptors, tasks and RSS checked against the baseline after each.
     Churn,
+    /// Render BENCHMARKS.md from `--results` and `--targets-file`.
+    Report,
+    /// Of `--rounds` light rounds of `--run`, make the median one the row.
+    MedianRound,
+    /// Succeed when the run `--run` of `--results` was clean (the ceiling search).
+    IsClean,
+    /// Print how many frames per write copy the writes of the run `--run`.
+    FramesPerWrite,
 }
 
 /// The server a run talks to, by the protocol it speaks.

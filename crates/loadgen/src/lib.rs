@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod app;
+pub(crate) mod benchmarks;
 pub mod cli;
 pub(crate) mod clients;
 pub mod codec;
