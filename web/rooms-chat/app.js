@@ -1,9 +1,11 @@
 // rooms-chat page: the Socket.IO client of contract section 3.
 //
-// One socket for the page; the user may sit in several rooms at once. Each
-// room keeps the id of the last message seen, so that after any reconnect
-// (network drop, server restart, another cluster instance) the page re-joins
-// every room with `since` and its `clientId` and gets back exactly what it
+// One socket for the page; the user may sit in several rooms at once. After
+// a network drop the server recovers the socket (socket.io's connection
+// state recovery): it is back in its rooms and gets what it missed, with no
+// re-join. When it is not recovered (a server restart, too long away), the
+// page re-joins every room with `since` and its `clientId`, as each room
+// keeps the id of the last message seen, and gets back exactly what it
 // missed, under its own name. Messages are shown in id order and deduplicated
 // by id. User-supplied text only ever reaches the DOM through textContent.
 import { $, setStatus as showStatus, session as storage, clientId as tabClientId, hueOf, autoGrow as growToFit } from './shared/page.js';
@@ -584,10 +586,18 @@ el.toggleMembers.addEventListener('click', () => toggleDrawer(el.membersPanel, e
 socket.on('connect', async () => {
   state.refusal = null;
   connectedStatus();
+  if (socket.recovered) {
+    // Back in every room, with what was missed arriving as live events.
+    for (const room of state.rooms.values()) room.onServer = true;
+  }
   const ack = await request('rooms');
   if (ack?.ok) applyRoomCounts(ack.rooms);
-  rejoinAll();
+  if (!socket.recovered) rejoinAll();
 });
+// Leaving the page is leaving the rooms: the others are told at once
+// (a connection that merely drops is held for a while for its recovery).
+addEventListener('pagehide', () => socket.disconnect());
+addEventListener('pageshow', (event) => { if (event.persisted) socket.connect(); });
 socket.io.on('open', () => socket.io.engine.on('upgrade', connectedStatus));
 
 socket.on('disconnect', (reason) => {

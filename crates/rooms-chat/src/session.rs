@@ -77,10 +77,7 @@ impl Session {
 
     /// What the rooms of a recovered socket still owe it, once.
     pub(crate) fn take_rejoins(&self) -> Vec<Rejoin> {
-        self.rejoins
-            .lock()
-            .take()
-            .map_or_else(Vec::new, Vec::from)
+        self.rejoins.lock().take().map_or_else(Vec::new, Vec::from)
     }
 
     /// Keeps the watch that ends the socket at its token's expiry.

@@ -330,9 +330,18 @@ impl Client {
         }
     }
 
-    /// Closes the socket as a browser tab would.
-    pub async fn close(self) {
+    /// Leaves as the official client's `socket.disconnect()` does (our
+    /// page calls it when it goes away): the disconnect packet, then the
+    /// connection closed. The others are told at once.
+    pub async fn close(mut self) {
         // Closing a socket the server already closed is no failure.
+        let _ = self.send("41".to_owned()).await;
+        let _ = self.writer.lock().await.close().await;
+    }
+
+    /// Drops the connection without a word, as a lost network does: the
+    /// server may hold the socket for its recovery.
+    pub async fn drop_connection(self) {
         let _ = self.writer.lock().await.close().await;
     }
 }
