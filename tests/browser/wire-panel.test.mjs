@@ -368,8 +368,11 @@ describe('rooms-chat wire panel', () => {
     assert.match(ack.kind, new RegExp(`ack id ${ackId}`));
     assert.equal(JSON.parse(ack.raw.slice(2 + ackId.length))[0].ok, true);
     const bobsMessage = bob.events.message.find((message) => message.text === bobText);
-    const shown = list.find((entry) => entry.dir === 'down' && entry.raw === `42${JSON.stringify(['message', bobsMessage])}`);
-    assert.ok(shown, 'bob\'s message as bob received it');
+    // The event, then its offset (connection state recovery) as the last argument.
+    const event = JSON.stringify(['message', bobsMessage]).slice(0, -1);
+    const shown = list.find((entry) => entry.dir === 'down' && entry.raw.startsWith(`42${event},"`)
+      && /,"[0-9a-f]{8}\.\d+"\]$/.test(entry.raw));
+    assert.ok(shown, 'bob\'s message as bob received it, with its offset');
     assert.match(shown.kind, /^42 event "message"$/);
     assert.equal(shown.bytes, Buffer.byteLength(shown.raw) + 2, 'one WebSocket frame, 2 header bytes');
     await assertCountersMatch(page);

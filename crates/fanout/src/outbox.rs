@@ -149,7 +149,9 @@ impl Outbox {
                 }
                 true
             } else if state.queue.len() >= self.max_queued
-                || state.queued_bytes + frame.len() > self.max_queued_bytes
+                // One frame of any size may wait: the bound is on what piles up.
+                || (!state.queue.is_empty()
+                    && state.queued_bytes + frame.len() > self.max_queued_bytes)
             {
                 state.end(Ending::TooSlow);
                 true
@@ -497,6 +499,13 @@ mod tests {
         assert!(outbox.state.lock().ending.is_none(), "20 bytes fit in 25");
         outbox.send(numbered(3), false);
         assert_eq!(outbox.state.lock().ending, Some(Ending::TooSlow));
+        let (big, _peer) = outbox_and_peer(100_000).await;
+        let big = Arc::try_unwrap(big).ok().unwrap().with_max_queued_bytes(5);
+        big.send(numbered(1), false);
+        assert!(
+            big.state.lock().ending.is_none(),
+            "one frame of any size may wait"
+        );
     }
 
     #[tokio::test]

@@ -111,7 +111,11 @@ pub(crate) async fn hold(app: &Arc<App>, socket: &Client, reason: Reason) -> boo
         return false;
     };
     let session = socket.data();
-    if app.recovery.is_zero() || !recoverable(reason) || session.rooms().is_empty() {
+    if app.recovery.is_zero()
+        || !recoverable(reason)
+        || !session.may_recover()
+        || session.rooms().is_empty()
+    {
         return false;
     }
     let rooms = &app.rooms;
@@ -270,8 +274,9 @@ pub(crate) async fn claim(app: &Arc<App>, resume: &Resume, session: &Session) ->
 
 /// Gives a recovered socket, right after its connect reply, every event it
 /// missed in each of its rooms, then the live ones. A room that cannot
-/// (its events are no longer at hand) cuts the socket off: its client
-/// reconnects, is not recovered, and re-joins with `since`.
+/// (its events are no longer at hand) cuts the socket off, never to be
+/// held again: its client reconnects, is not recovered, and re-joins with
+/// `since`; its rooms are left as `disconnected`.
 pub(crate) async fn resume(app: &App, socket: &Client) {
     let mut rejoins = socket.data().take_rejoins().into_iter();
     while let Some(rejoin) = rejoins.next() {
@@ -290,6 +295,7 @@ pub(crate) async fn resume(app: &App, socket: &Client) {
             for left in rejoins {
                 app.rooms.delivery.abandon(&left.room);
             }
+            socket.data().forbid_recovery();
             socket.cut_off();
             return;
         }

@@ -8,6 +8,7 @@ use auth::Identity;
 use ops::rate::{AbuseCounter, TokenBucket};
 use parking_lot::Mutex;
 use protocol::{ErrorBody, ErrorCode};
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::task::AbortHandle;
 
 /// One socket's state in rooms-chat.
@@ -25,6 +26,9 @@ pub(crate) struct Session {
     /// A recovered socket's rooms that still owe it their missed events
     /// (until its connect reply is out; boxed, as rare).
     rejoins: Mutex<Option<Box<[Rejoin]>>>,
+    /// A recovery of this socket could not give it what it missed: it must
+    /// not be held for another one, which would miss that room silently.
+    unrecoverable: AtomicBool,
 }
 
 struct Limits {
@@ -60,6 +64,7 @@ impl Session {
             identity: Mutex::new(None),
             expiry: Mutex::new(None),
             rejoins: Mutex::new(None),
+            unrecoverable: AtomicBool::new(false),
         }
     }
 
@@ -73,6 +78,16 @@ impl Session {
         *self.rooms.lock() = rooms;
         *self.rejoins.lock() = Some(rejoins.into_boxed_slice());
         self
+    }
+
+    /// The socket must not be held for a recovery when it ends.
+    pub(crate) fn forbid_recovery(&self) {
+        self.unrecoverable.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the socket may be held for a recovery when it ends.
+    pub(crate) fn may_recover(&self) -> bool {
+        !self.unrecoverable.load(Ordering::Relaxed)
     }
 
     /// What the rooms of a recovered socket still owe it, once.

@@ -152,7 +152,10 @@ impl Link {
                 }
                 let packet = frame.packet();
                 if polling.queue.len() >= self.max_queued
-                    || polling.queued_bytes + packet.len() > self.max_queued_bytes
+                    // One packet of any size may wait: the bound is on what
+                    // piles up.
+                    || (!polling.queue.is_empty()
+                        && polling.queued_bytes + packet.len() > self.max_queued_bytes)
                 {
                     polling.closed = true;
                     polling.cutoff = Some(Cutoff::TooSlow);
