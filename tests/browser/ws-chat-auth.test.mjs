@@ -65,6 +65,7 @@ test('without a good token the page says why it was refused', async () => {
   const page = await open('anonymous', server.url);
   await page.waitForSelector('#token-field:not([hidden])');
   assert.ok(await page.isHidden('#name-input'), 'the token names us: no nickname field');
+  assert.ok(await page.isHidden('#name-hint'), 'nor an invitation to pick one');
   await waitForText(page, '#login-error', 'Token refused: a token is required.');
 
   const expired = hs256({ sub: '42', name: 'Ada', exp: nowSecs() - 120 }, SECRET);

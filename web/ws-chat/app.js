@@ -33,7 +33,7 @@ const ui = {
   composer: $('composer'), input: $('message-input'), send: $('send-button'),
   users: $('users'), userCount: $('user-count'), userCountButton: $('user-count-button'),
   toggleUsers: $('toggle-users'), sidebar: $('sidebar'),
-  nameLabel: $('name-label'), tokenField: $('token-field'), tokenInput: $('token-input'),
+  nameLabel: $('name-label'), nameHint: $('name-hint'), tokenField: $('token-field'), tokenInput: $('token-input'),
 };
 
 const state = {
@@ -143,6 +143,7 @@ function tokenMode() {
   state.tokens = true;
   ui.tokenField.hidden = false;
   ui.nameLabel.hidden = true;
+  ui.nameHint.hidden = true;
   ui.nameInput.hidden = true;
   ui.nameInput.required = false;
   ui.tokenInput.value = TokenAuth.token ?? '';

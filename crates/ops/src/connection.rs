@@ -5,7 +5,7 @@
 //! upgrade, or held here until the raw route is done.
 
 use crate::admission::Ticket;
-use crate::hangup::{Hangable, Hangup, WithHangup};
+use crate::placed::Placed;
 use crate::raw_route::{self, HeadError, RawRoute};
 use crate::serving::{HEAD_TIMEOUT, HttpService, ResponseBody, Serving};
 use crate::shutdown::Shutdown;
@@ -66,12 +66,10 @@ pub(crate) async fn serve_http<S, B>(
     S: HttpService<B>,
     B: ResponseBody,
 {
-    // The app may end this connection from outside (see `hangup`).
-    let hangup = Hangup::default();
     let connection = http
         .serve_connection(
-            TokioIo::new(Hangable::new(stream, hangup.clone(), Some(place))),
-            TowerToHyperService::new(WithHangup::new(service, hangup)),
+            TokioIo::new(Placed::new(stream, Some(place))),
+            TowerToHyperService::new(service),
         )
         .with_upgrades();
     tokio::pin!(connection);

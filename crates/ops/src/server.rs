@@ -3,8 +3,8 @@
 //! finish while refusing new connections.
 //!
 //! Each app builds one [`Server`] from its tower service (warp routes,
-//! possibly wrapped by the WebSocket upgrade in ws-chat or by socketioxide
-//! in rooms-chat) and its limits; sse-stocks adds its stream route, served
+//! possibly wrapped by the WebSocket upgrade in ws-chat or by our
+//! Socket.IO runtime in rooms-chat) and its limits; sse-stocks adds its stream route, served
 //! outside hyper (see [`RawRoute`]).
 //!
 //! Every connection passes [`crate::admission`] first, and a request head

@@ -4,11 +4,7 @@
 /// frames, the Socket.IO `auth` payload (a token) and `refresh` events
 /// among them: kept at `info` whatever `RUST_LOG` asks, so that no token
 /// is logged (tests/node/auth-logs.test.mjs runs the apps at `trace`).
-const PACKET_LOGGERS: [&str; 3] = [
-    "socketioxide::client",
-    "socketioxide::parser",
-    "tungstenite",
-];
+const PACKET_LOGGERS: [&str; 1] = ["tungstenite"];
 
 /// Installs the global subscriber; later calls (as in tests) are no-ops.
 pub fn init() {

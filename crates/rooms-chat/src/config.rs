@@ -10,9 +10,9 @@ use std::time::Duration;
 /// The port the contract gives rooms-chat.
 pub const DEFAULT_PORT: u16 = 3000;
 
-/// Short enough to go unnoticed in a chat, long enough that a busy socket's
-/// frames share one write (see `room::outlet`: only a socket receiving more
-/// than three frames per delay waits at all).
+/// Short enough to go unnoticed in a chat, long enough that a busy room's
+/// frames share one write per socket (see `room::outgoing`: only a room
+/// with more than three events per delay waits for the clock at all).
 const DEFAULT_WRITE_DELAY_MS: u64 = 20;
 
 /// Packets that may wait for one socket: enough for a healthy socket's

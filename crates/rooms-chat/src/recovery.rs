@@ -33,7 +33,7 @@ use crate::recipient::{Client, Recipient};
 use crate::room::delivery::RoomMarks;
 use crate::room::local::LocalMember;
 use crate::session::Session;
-use crate::store::{JoinOutcome, Member};
+use crate::store::{JoinOutcome, Joiner};
 use serde::{Deserialize, Serialize};
 use socketio::{Reason, Resume};
 use std::sync::Arc;
@@ -227,7 +227,7 @@ pub(crate) async fn claim(app: &Arc<App>, resume: &Resume, session: &Session) ->
     let rooms = &app.rooms;
     let mut rejoins = Vec::new();
     for (held_room, had) in held.rooms.iter().zip(had) {
-        let member = Member {
+        let member = Joiner {
             name: held_room.name.clone(),
             sid: held.sid.clone(),
             client_id: held_room.client_id.clone(),

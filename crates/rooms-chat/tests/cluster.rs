@@ -120,7 +120,7 @@ async fn a_burst_past_every_buffer_loses_nothing(redis: SharedRedis) {
     // A Pub/Sub buffer of 2 makes fred's receivers lag at once: what they
     // skip must come back from the history (kept long enough here). The
     // test clients read only after sending: the burst waits in their
-    // outlets, within the default bound.
+    // outboxes, within the default bound.
     let tiny = [
         ("PUBSUB_CAPACITY", "2"),
         ("GAP_REPAIR_MS", "50"),

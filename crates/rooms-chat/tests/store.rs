@@ -10,15 +10,15 @@ use rooms_chat::health::Link;
 use rooms_chat::metrics::Metrics;
 use rooms_chat::room::event::Kind;
 use rooms_chat::store::memory::MemoryStore;
-use rooms_chat::store::{JoinOutcome, Joined, Member, Store, StoreEvent};
+use rooms_chat::store::{JoinOutcome, Joined, Joiner, Store, StoreEvent};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 use testkit::SharedRedis;
 use tokio::sync::mpsc::UnboundedReceiver;
 
-fn member(name: &str, sid: &str, client_id: Option<&str>) -> Member {
-    Member {
+fn member(name: &str, sid: &str, client_id: Option<&str>) -> Joiner {
+    Joiner {
         name: name.into(),
         sid: sid.into(),
         client_id: client_id.map(Into::into),
@@ -26,7 +26,7 @@ fn member(name: &str, sid: &str, client_id: Option<&str>) -> Member {
     }
 }
 
-async fn joined(store: &dyn Store, room: &str, member: &Member, since: Option<u64>) -> Joined {
+async fn joined(store: &dyn Store, room: &str, member: &Joiner, since: Option<u64>) -> Joined {
     match store.join(room, member, since).await.unwrap() {
         JoinOutcome::Joined(joined) => joined,
         JoinOutcome::NameTaken => panic!("{} refused", member.name),
@@ -172,8 +172,8 @@ async fn the_same_client_takes_its_name_over(
 }
 
 /// A socket of a person proved by a token.
-fn person(name: &str, sid: &str, sub: &str) -> Member {
-    Member {
+fn person(name: &str, sid: &str, sub: &str) -> Joiner {
+    Joiner {
         sub: Some(sub.into()),
         ..member(name, sid, None)
     }

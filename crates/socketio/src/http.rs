@@ -21,7 +21,7 @@ use hyper::body::Incoming;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use ops::admission::Ticket;
-use ops::hangup::Hangable;
+use ops::placed::Placed;
 use std::future::poll_fn;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -264,11 +264,9 @@ fn websocket_accept(headers: &HeaderMap) -> Option<HeaderValue> {
 /// past the request, and the connection's place in the limits (when the
 /// connection came through `ops`' accept loop).
 fn into_parts(upgraded: Upgraded) -> Option<(TcpStream, Bytes, Option<Ticket>)> {
-    match upgraded.downcast::<TokioIo<Hangable<TcpStream>>>() {
+    match upgraded.downcast::<TokioIo<Placed<TcpStream>>>() {
         Ok(parts) => {
-            // The hang-up switch goes now: it holds the HTTP connection
-            // task's waker, and with it that task's memory.
-            let (stream, _hangup, place) = parts.io.into_inner().into_parts();
+            let (stream, place) = parts.io.into_inner().into_parts();
             Some((stream, parts.read_buf, place))
         }
         Err(upgraded) => match upgraded.downcast::<TokioIo<TcpStream>>() {

@@ -18,8 +18,8 @@ use http::{Method, Request, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use ops::Shutdown;
-use ops::hangup::Hangable;
 use ops::origin::OriginPolicy;
+use ops::placed::Placed;
 use protocol::ErrorCode;
 use std::convert::Infallible;
 use std::future::{Ready, ready};
@@ -156,15 +156,11 @@ impl Upgrader {
             // The connection as the accept loop made it: the socket itself,
             // which the session writes to from any task, and the
             // connection's place in the limits, which the session holds.
-            let parts = match upgraded.downcast::<TokioIo<Hangable<TcpStream>>>() {
+            let parts = match upgraded.downcast::<TokioIo<Placed<TcpStream>>>() {
                 Ok(parts) => parts,
                 Err(_) => return tracing::error!("an upgraded connection of an unknown kind"),
             };
-            // The hang-up switch goes now: it holds the waker of the HTTP
-            // connection's task, whose memory (several KiB) would otherwise
-            // live as long as the socket.
-            let (stream, hangup, place) = parts.io.into_inner().into_parts();
-            drop(hangup);
+            let (stream, place) = parts.io.into_inner().into_parts();
             let queue_len = app.config.queue_len;
             let socket = Socket::new(stream, parts.read_buf, websocket_config(), queue_len);
             // A task of its own, so that an idle socket's task is exactly

@@ -32,9 +32,7 @@ pub struct RoomMessage<'a> {
 
 /// Parses a `["message", {...}]` Socket.IO payload.
 pub fn room_message(payload: &str) -> Option<RoomMessage<'_>> {
-    let (_, message): (serde::de::IgnoredAny, RoomMessage<'_>) =
-        serde_json::from_str(payload).ok()?;
-    Some(message)
+    wire_clients::codec::socketio::first_argument(payload)
 }
 
 /// A rooms-chat ack, `[{"ok":...}]`, with what the loader uses of it.

@@ -315,7 +315,7 @@ fn user_joined(payload: &str) -> Option<String> {
     if socketio::event_name(payload) != Some(server_event::USER_JOINED) {
         return None;
     }
-    let (_, notice): (serde::de::IgnoredAny, Named) = serde_json::from_str(payload).ok()?;
+    let notice: Named = socketio::first_argument(payload)?;
     Some(notice.name)
 }
 

@@ -24,7 +24,7 @@ use crate::cluster::shards::Shard;
 use crate::cluster::topology;
 use crate::health::Link;
 use crate::room::repair;
-use crate::store::Member;
+use crate::store::Joiner;
 use fred::interfaces::{ClientLike, EventInterface};
 use ops::Shutdown;
 use std::sync::Arc;
@@ -276,7 +276,7 @@ impl Liveness {
                 tracing::warn!(%error, room = room.room, "cannot restore a room");
             }
             for member in room.members {
-                let member = Member {
+                let member = Joiner {
                     name: member.name,
                     sid: member.socket.id().to_owned(),
                     client_id: member.client_id,

@@ -3,10 +3,11 @@
 
 use super::RedisStore;
 use super::schema::{EMPTY_ROOM_KEEP_SECS, MemberRecord, record_head, room_channel, room_key};
-use crate::store::{JoinOutcome, Joined, Member, name_key};
+use crate::store::{JoinOutcome, Joined, Joiner};
 use anyhow::{Context, Result, anyhow};
 use fred::types::Value;
 use protocol::rooms::{LeaveReason, RoomMessage, UserJoined, UserLeft};
+use protocol::validate::name_key;
 
 /// Whom a leave removes: the socket that holds the name, or whichever
 /// socket of a dead instance does.
@@ -25,14 +26,14 @@ fn member_keys(room: &str) -> Vec<String> {
 
 impl RedisStore {
     /// After Redis lost its data: registers a local member again, quietly.
-    pub(crate) async fn rejoin(&self, room: &str, member: &Member) -> Result<JoinOutcome> {
+    pub(crate) async fn rejoin(&self, room: &str, member: &Joiner) -> Result<JoinOutcome> {
         self.join_room(room, member, Some(u64::MAX), true).await
     }
 
     pub(super) async fn join_room(
         &self,
         room: &str,
-        member: &Member,
+        member: &Joiner,
         since: Option<u64>,
         quiet: bool,
     ) -> Result<JoinOutcome> {

@@ -38,7 +38,7 @@ pub(crate) mod watch;
 use crate::health::Link;
 use crate::metrics::Metrics;
 use crate::room::event::RoomEvent;
-use crate::store::{JoinOutcome, Member, Store, StoreEvent};
+use crate::store::{JoinOutcome, Joiner, Store, StoreEvent};
 use anyhow::{Result, anyhow, bail};
 use fred::error::ErrorKind;
 use fred::interfaces::ClientLike;
@@ -305,7 +305,7 @@ impl Store for RedisStore {
     fn join<'a>(
         &'a self,
         room: &'a str,
-        member: &'a Member,
+        member: &'a Joiner,
         since: Option<u64>,
     ) -> BoxFuture<'a, Result<JoinOutcome>> {
         self.join_room(room, member, since, false).boxed()

@@ -9,8 +9,8 @@ use crate::recipient::Recipient;
 use crate::room::event::RoomEvent;
 use crate::room::line::Line;
 use crate::room::outgoing::Outgoing;
-use crate::store::name_key;
 use ops::pace::Pace;
+use protocol::validate::name_key;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 

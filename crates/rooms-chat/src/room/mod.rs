@@ -18,13 +18,14 @@ use crate::health::{Link, unavailable};
 use crate::metrics::Metrics;
 use crate::recipient::{Client, Recipient};
 use crate::session::Session;
-use crate::store::{JoinOutcome, Member, Store, name_key};
+use crate::store::{JoinOutcome, Joiner, Store};
 use delivery::{Delivery, NeedEventsAfter};
 use local::LocalMember;
 use parking_lot::Mutex;
 use protocol::rooms::{
     JoinAck, JoinRequest, LeaveReason, MessageAck, MessageRequest, RoomCount, TypingRequest,
 };
+use protocol::validate::name_key;
 use protocol::{ErrorBody, ErrorCode};
 use std::future::Future;
 use std::sync::Arc;
@@ -93,7 +94,7 @@ impl Rooms {
             self.delivery.detach(&room, sid);
             session.exit(&room);
         }
-        let member = Member {
+        let member = Joiner {
             name: request.name,
             sid: sid.to_string(),
             client_id: request.client_id,

@@ -64,12 +64,12 @@ mod tests {
     use crate::room::local::LocalMember;
     use crate::room::outgoing::Outgoing;
     use crate::store::memory::MemoryStore;
-    use crate::store::{JoinOutcome, Member};
+    use crate::store::{JoinOutcome, Joiner};
 
     #[tokio::test]
     async fn a_lasting_gap_is_filled_from_the_log() {
         let (store, mut events) = MemoryStore::new(100);
-        let member = Member {
+        let member = Joiner {
             name: "a".into(),
             sid: "s".into(),
             client_id: None,

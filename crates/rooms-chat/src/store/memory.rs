@@ -3,12 +3,13 @@
 //! Positions and ids are taken and events are sent under that lock, so the
 //! event stream carries every room's events in the room's order.
 
-use super::{JoinOutcome, Joined, Member, Store, StoreEvent, name_key};
+use super::{JoinOutcome, Joined, Joiner, Store, StoreEvent};
 use crate::room::event::{Kind, RoomEvent};
 use anyhow::{Context, Result};
 use futures::future::{BoxFuture, FutureExt};
 use parking_lot::Mutex;
 use protocol::rooms::{LeaveReason, RoomCount, RoomMessage, Typing, UserJoined, UserLeft};
+use protocol::validate::name_key;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,7 +31,7 @@ struct Room {
 /// A name in a room: the member that took it, and the further sockets of
 /// the same `sub` that share it.
 struct Held {
-    member: Member,
+    member: Joiner,
     others: Vec<String>,
 }
 
@@ -106,7 +107,7 @@ impl MemoryStore {
     fn join_now(
         &self,
         room_name: &str,
-        member: &Member,
+        member: &Joiner,
         since: Option<u64>,
     ) -> Result<JoinOutcome> {
         let mut rooms = self.rooms.lock();
@@ -255,7 +256,7 @@ impl Store for MemoryStore {
     fn join<'a>(
         &'a self,
         room: &'a str,
-        member: &'a Member,
+        member: &'a Joiner,
         since: Option<u64>,
     ) -> BoxFuture<'a, Result<JoinOutcome>> {
         let outcome = self.join_now(room, member, since);

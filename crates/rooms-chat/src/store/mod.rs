@@ -21,7 +21,7 @@ use std::time::Duration;
 
 /// A socket asking to be a member of a room.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Member {
+pub struct Joiner {
     /// The name as the user typed it (already validated).
     pub name: String,
     /// The socket (Socket.IO session id) that holds the name.
@@ -89,7 +89,7 @@ pub trait Store: Send + Sync + 'static {
     fn join<'a>(
         &'a self,
         room: &'a str,
-        member: &'a Member,
+        member: &'a Joiner,
         since: Option<u64>,
     ) -> BoxFuture<'a, Result<JoinOutcome>>;
 
@@ -148,9 +148,4 @@ pub trait Store: Send + Sync + 'static {
     /// once, whoever asks (the recovering instance, or the one whose
     /// window ran out).
     fn take_held<'a>(&'a self, pid: &'a str) -> BoxFuture<'a, Result<Option<String>>>;
-}
-
-/// The key under which names are unique: case-insensitive.
-pub(crate) fn name_key(name: &str) -> String {
-    name.to_lowercase()
 }

@@ -4,7 +4,10 @@
 //! The Socket.IO packet is `<type>[<nsp>,][<ack id>]<json>`; the load
 //! generator only uses the default namespace `/` and text payloads.
 
-use serde::Serialize;
+use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::marker::PhantomData;
 
 /// An Engine.IO / Socket.IO packet from the server, borrowing the frame.
 #[derive(Debug, PartialEq, Eq)]
@@ -95,6 +98,44 @@ pub fn event_name(payload: &str) -> Option<&str> {
     let end = rest.find('"')?;
     let name = &rest[..end];
     (!name.contains('\\')).then_some(name)
+}
+
+/// The first argument of an event from its payload `["name", arg, ...]`,
+/// whatever follows it (a server with connection state recovery adds the
+/// event's offset as the last argument), borrowed from the payload.
+pub fn first_argument<'a, T: Deserialize<'a>>(payload: &'a str) -> Option<T> {
+    let FirstArgument(argument) = serde_json::from_str(payload).ok()?;
+    Some(argument)
+}
+
+/// An event's arguments with everything but the first skipped.
+struct FirstArgument<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for FirstArgument<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_seq(FirstArgumentVisitor(PhantomData))
+    }
+}
+
+struct FirstArgumentVisitor<T>(PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for FirstArgumentVisitor<T> {
+    type Value = FirstArgument<T>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("an event: its name, then its arguments")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<Self::Value, A::Error> {
+        items
+            .next_element::<IgnoredAny>()?
+            .ok_or_else(|| de::Error::invalid_length(0, &self))?;
+        let argument = items
+            .next_element::<T>()?
+            .ok_or_else(|| de::Error::invalid_length(1, &self))?;
+        while items.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(FirstArgument(argument))
+    }
 }
 
 /// Encodes `42[<ack id>]["event", data]`.
@@ -191,5 +232,16 @@ mod tests {
         assert_eq!(event_name(r#"["rooms",{}]"#), Some("rooms"));
         assert_eq!(event_name(r#"{"a":1}"#), None);
         assert_eq!(event_name(r#"["we\"ird"]"#), None);
+    }
+
+    #[test]
+    fn the_first_argument_is_read_whatever_follows_it() {
+        let plain = r#"["message",{"id":1}]"#;
+        let with_offset = r#"["message",{"id":1},"a1b2c3d4.7"]"#;
+        for payload in [plain, with_offset] {
+            let value: serde_json::Value = first_argument(payload).unwrap();
+            assert_eq!(value["id"], 1);
+        }
+        assert!(first_argument::<serde_json::Value>(r#"["message"]"#).is_none());
     }
 }
