@@ -2,7 +2,8 @@
 // official socket.io-client 4.x over both transports: the token in the
 // connect packet's `auth` payload (`io({ auth: { token } })`), as
 // socket.io's documentation teaches; a refused connect is a connect_error
-// whose message starts with `unauthorized`; the `refresh` event.
+// whose message starts with `unauthorized` and whose data is the contract's
+// `{"code":"unauthorized"}`; the `refresh` event.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { io } from 'socket.io-client';
@@ -59,6 +60,7 @@ describe('rooms-chat with tokens (official client)', () => {
         const auth = typeof token === 'string' ? { token } : token;
         const error = await refusal(server.url, { transports, auth });
         assert.match(error.message, /^unauthorized/, `${what}: ${error.message}`);
+        assert.deepEqual(error.data, { code: 'unauthorized' }, `${what}: the contract's data`);
       }
       const expired = await refusal(server.url, { transports, auth: { token: hs256({ ...claims, exp: now() - 120 }) } });
       assert.equal(expired.message, 'unauthorized: the token has expired');
