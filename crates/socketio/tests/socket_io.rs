@@ -146,6 +146,24 @@ async fn a_client_disconnect_ends_the_session_and_a_server_disconnect_says_41() 
 }
 
 #[tokio::test]
+async fn a_cut_off_closes_the_transport_without_disconnecting_the_socket() {
+    let server = echo_server(&[]).await;
+    let (mut ws, _) = ws_connected(&server).await;
+    send_text(&mut ws, r#"425["echo","before"]"#).await;
+    send_text(&mut ws, r#"42["cut"]"#).await;
+    assert_eq!(next_packet(&mut ws).await, r#"435["before"]"#);
+    // No `41`: the official client reconnects after a transport close.
+    assert_eq!(close_code(&mut ws).await, Some(1013));
+    let polling = Polling::connected(&server).await;
+    assert_eq!(polling.post(r#"42["cut"]"#).await, (200, "ok".into()));
+    // With no GET waiting, the session is simply gone, as in socket.io:
+    // either way the client sees its transport close and reconnects.
+    let (status, payload) = polling.get().await;
+    let closed = (status, payload.as_str()) == (200, "1") || payload.contains("Session ID unknown");
+    assert!(closed, "{status} {payload}");
+}
+
+#[tokio::test]
 async fn a_room_event_reaches_every_member_on_either_transport_once() {
     let server = echo_server(&[]).await;
     let (mut alice, _) = ws_connected(&server).await;

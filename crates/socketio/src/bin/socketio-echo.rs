@@ -1,7 +1,7 @@
 //! A small server on the runtime, for its tests (Rust and the official
 //! Node client) and as an example of the handler table: sockets connect
 //! with an auth object, echo, join rooms whose events are encoded once
-//! for all members, ask for a flood of events, get kicked.
+//! for all members, ask for a flood of events, get kicked or cut off.
 //!
 //! SIGTERM shuts it down as an app would: every session closed, so that
 //! clients reconnect elsewhere.
@@ -133,6 +133,11 @@ async fn kick(cx: EchoCx, _: IgnoredAny) {
     cx.socket.disconnect();
 }
 
+/// Ends the connection, not the socket: the client should reconnect.
+async fn cut(cx: EchoCx, _: IgnoredAny) {
+    cx.socket.cut_off();
+}
+
 async fn disconnected(app: Arc<Echo>, socket: SocketRef<Member>, reason: Reason) {
     tracing::debug!(id = socket.id(), ?reason, "disconnected");
     for members in app.rooms.lock().values_mut() {
@@ -189,6 +194,7 @@ async fn main() -> Result<()> {
         .on("flood", flood)
         .on("slow", slow)
         .on("kick", kick)
+        .on("cut", cut)
         .on("crash", crash)
         .on_disconnect(disconnected);
     let io = SocketIo::new(config()?, Arc::new(Echo::default()), handlers);
