@@ -144,6 +144,8 @@ function setStatus(kind, text) {
 }
 
 function connectedStatus() {
+  // The transport may upgrade after a refused connect: that is no connection.
+  if (!socket.connected) return;
   const transport = socket.io.engine?.transport?.name ?? '';
   setStatus('connected', transport === 'websocket' ? 'connected' : `connected (${transport})`);
 }
