@@ -2,7 +2,8 @@
 //! announced on the bus, from any instance), every client of this instance
 //! gets the new list; a burst of joins within the push delay gives one
 //! push, read fresh from the store, instead of one per join. The snapshot
-//! is volatile: a socket holds at most the latest one not yet written.
+//! is volatile: a WebSocket client that is behind skips it (the next one
+//! replaces it anyway).
 
 use crate::app::App;
 use crate::session::Session;
