@@ -114,7 +114,7 @@ pub(crate) async fn hold(app: &Arc<App>, socket: &Client, reason: Reason) -> boo
     if app.recovery.is_zero()
         || !recoverable(reason)
         || !session.may_recover()
-        || session.rooms().is_empty()
+        || !session.has_rooms()
     {
         return false;
     }
@@ -150,7 +150,7 @@ pub(crate) async fn hold(app: &Arc<App>, socket: &Client, reason: Reason) -> boo
     };
     if let Err(error) = kept {
         tracing::warn!("cannot hold a socket for its recovery: {error:#}");
-        leave_all(app, held).await;
+        leave_all(app, &held).await;
         return true;
     }
     tracing::debug!(sid, "socket held for its recovery");
@@ -180,11 +180,7 @@ async fn end_grace(app: &App, pid: &str) {
     let Ok(mut held) = serde_json::from_str::<Held>(&state) else {
         return;
     };
-    for room in &held.rooms {
-        app.rooms
-            .leave_as_disconnected(room.room.clone(), room.name.clone(), &held.sid)
-            .await;
-    }
+    leave_all(app, &held).await;
     held.left = true;
     let left_for = held.until_ms.saturating_sub(protocol::now_ms());
     let Ok(left_for) = u64::try_from(left_for) else {
@@ -220,7 +216,7 @@ pub(crate) async fn claim(app: &Arc<App>, resume: &Resume, session: &Session) ->
     let (true, Some(had)) = (usable, had) else {
         tracing::debug!(sid = held.sid, "a socket that cannot be recovered");
         if !held.left {
-            leave_all(app, held).await;
+            leave_all(app, &held).await;
         }
         return None;
     };
@@ -255,7 +251,7 @@ pub(crate) async fn claim(app: &Arc<App>, resume: &Resume, session: &Session) ->
                 }
                 // Past its grace it left already; before, the rooms joined
                 // again silently are left as the others last knew it.
-                leave_all(app, held).await;
+                leave_all(app, &held).await;
                 return None;
             }
         }
@@ -303,10 +299,10 @@ pub(crate) async fn resume(app: &App, socket: &Client) {
 }
 
 /// The held socket leaves every room, as `disconnected`.
-async fn leave_all(app: &App, held: Held) {
-    for room in held.rooms {
+async fn leave_all(app: &App, held: &Held) {
+    for room in &held.rooms {
         app.rooms
-            .leave_as_disconnected(room.room, room.name, &held.sid)
+            .leave_as_disconnected(room.room.clone(), room.name.clone(), &held.sid)
             .await;
     }
 }

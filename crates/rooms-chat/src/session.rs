@@ -107,9 +107,9 @@ impl Session {
         }
     }
 
-    /// Every (room, name) this socket holds, as it is now.
-    pub(crate) fn rooms(&self) -> Vec<(String, String)> {
-        self.rooms.lock().clone()
+    /// Whether the socket holds a name in some room.
+    pub(crate) fn has_rooms(&self) -> bool {
+        !self.rooms.lock().is_empty()
     }
 
     /// Who holds the socket (`None` without token authentication).

@@ -201,8 +201,7 @@ impl<A: Send + Sync + 'static, C: Send + Sync + 'static> SocketIo<A, C> {
 
     /// A session over WebSocket from its handshake: this task is its task.
     async fn open_websocket(&self, ws: WsSocket) {
-        let config = &self.inner.config;
-        let link = Link::websocket(ws.outbox().clone(), config.max_queued);
+        let link = Link::websocket(ws.outbox().clone());
         let engine = Arc::new(Engine::new(new_id(), link));
         self.inner.remember(engine.clone());
         let open = self.open_packet(&engine.sid, false);

@@ -79,9 +79,10 @@ pub(crate) enum Cutoff {
 /// A client's way out.
 pub(crate) struct Link {
     way: Mutex<Way>,
-    /// How many packets may wait before the client is too slow.
+    /// How many packets may wait for a long-polling client before it is
+    /// too slow (a WebSocket's outbox has its own bounds).
     max_queued: usize,
-    /// How many bytes of packets may wait before the client is too slow.
+    /// How many bytes of packets may wait for it.
     max_queued_bytes: usize,
 }
 
@@ -132,11 +133,11 @@ impl Link {
     }
 
     /// The way out of a WebSocket client (the outbox has its bounds).
-    pub(crate) fn websocket(outbox: Arc<Outbox>, max_queued: usize) -> Link {
+    pub(crate) fn websocket(outbox: Arc<Outbox>) -> Link {
         Link {
             way: Mutex::new(Way::WebSocket(outbox)),
-            max_queued,
-            max_queued_bytes: usize::MAX,
+            max_queued: 0,
+            max_queued_bytes: 0,
         }
     }
 
