@@ -1,6 +1,7 @@
-//! This instance's subscribers, one per shard, merged into one stream of
-//! [`StoreEvent`]s; each room's events come from its shard in the order
-//! Redis published them.
+//! This instance's subscribers, one per shard, each read by its own task
+//! that hands the [`StoreEvent`]s on ([`Events`]: a room event is
+//! delivered by that task); each room's events come from its shard in the
+//! order Redis published them.
 //!
 //! A lag (fred's broadcast skipped records) or a reconnect (records
 //! published meanwhile are gone) becomes a `Resync`, so every room is
@@ -14,26 +15,26 @@ use super::shards::{Shard, Shards};
 use super::watch::Watch;
 use crate::metrics::Metrics;
 use crate::room::event::RoomEvent;
-use crate::store::StoreEvent;
+use crate::store::{Events, StoreEvent};
 use anyhow::{Context, Result, bail};
 use fred::interfaces::{EventInterface, PubsubInterface};
 use fred::types::Value;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
 
 /// The pause before subscribing again when the first try after a
 /// reconnect failed.
 const RESUBSCRIBE_PAUSE: Duration = Duration::from_millis(250);
 
 /// Subscribes the control shard to the room list's channel and reads
-/// every shard until its client closes.
+/// every shard into `events` until its client closes.
 pub async fn start(
     shards: &Shards,
     watch: Arc<Watch>,
+    events: Events,
     metrics: Metrics,
-) -> Result<mpsc::UnboundedReceiver<StoreEvent>> {
-    let (events, receiver) = mpsc::unbounded_channel();
+) -> Result<()> {
     for shard in shards.all() {
         tokio::spawn(read(
             shard.clone(),
@@ -48,15 +49,10 @@ pub async fn start(
         .ssubscribe(changed_channel())
         .await
         .context("subscribe to the room list's channel")?;
-    Ok(receiver)
+    Ok(())
 }
 
-async fn read(
-    shard: Arc<Shard>,
-    watch: Arc<Watch>,
-    events: mpsc::UnboundedSender<StoreEvent>,
-    metrics: Metrics,
-) {
+async fn read(shard: Arc<Shard>, watch: Arc<Watch>, events: Events, metrics: Metrics) {
     let mut moved = shard.moved();
     loop {
         // The current master's subscriber, until the shard moves.
@@ -105,15 +101,13 @@ async fn read(
             if let StoreEvent::Room(_) = event {
                 metrics.cluster_messages_in.inc();
             }
-            if events.send(event).is_err() {
+            if !events.send(event) {
                 return;
             }
         }
         // A new master, or new slots: the channels are subscribed there,
         // and what was published meanwhile is fetched from the logs.
-        if !subscribe_again(&shard, &watch, &events).await
-            || events.send(StoreEvent::Resync).is_err()
-        {
+        if !subscribe_again(&shard, &watch, &events).await || !events.send(StoreEvent::Resync) {
             return;
         }
     }
@@ -121,11 +115,7 @@ async fn read(
 
 /// Subscribes `shard`'s channels again until it works; false once nobody
 /// reads the events any more.
-async fn subscribe_again(
-    shard: &Shard,
-    watch: &Watch,
-    events: &mpsc::UnboundedSender<StoreEvent>,
-) -> bool {
+async fn subscribe_again(shard: &Shard, watch: &Watch, events: &Events) -> bool {
     while let Err(error) = watch.resubscribe(shard).await {
         tracing::warn!(%error, shard = shard.name(), "cannot subscribe again yet");
         if events.is_closed() {

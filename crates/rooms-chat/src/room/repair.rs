@@ -64,11 +64,12 @@ mod tests {
     use crate::room::local::LocalMember;
     use crate::room::outgoing::Outgoing;
     use crate::store::memory::MemoryStore;
-    use crate::store::{JoinOutcome, Joiner};
+    use crate::store::{Events, JoinOutcome, Joiner};
 
     #[tokio::test]
     async fn a_lasting_gap_is_filled_from_the_log() {
-        let (store, mut events) = MemoryStore::new(100);
+        let (events, mut events_received) = Events::channel();
+        let store = MemoryStore::new(100, events);
         let member = Joiner {
             name: "a".into(),
             sid: "s".into(),
@@ -97,7 +98,7 @@ mod tests {
             .unwrap();
         // Only the last message arrived; the three before it were lost.
         let mut last = None;
-        while let Ok(event) = events.try_recv() {
+        while let Ok(event) = events_received.try_recv() {
             last = Some(event);
         }
         let Some(crate::store::StoreEvent::Room(last)) = last else {
