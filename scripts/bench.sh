@@ -289,6 +289,8 @@ CHAT_LIGHT=80 CHAT_HEAVY=200
 # light 10 msg/s each, heavy 2,000 msg/s in all (200k deliveries/s).
 ROOMS=(--proto rooms-chat --clients 1000 --rooms 10 --senders 50 --duration "$WINDOW")
 ROOMS_LIGHT=500 ROOMS_HEAVY=2000
+# Idle rows of rooms-chat and its peers, as TAG:SOCKETS:ROOMS.
+ROOMS_IDLE_SHAPES="6k:6000:10 19k:19000:10 15k:15000:100"
 RAW_CHAT=(--rooms 1 --clients 1000 --senders 20 --duration "$WINDOW")
 RAW_ROOMS=(--rooms 10 --clients 1000 --senders 50 --duration "$WINDOW")
 
@@ -474,15 +476,17 @@ if [ $ROOMS_ALL = 1 ]; then
   ceiling rooms-chat-ceiling 2000 1.5 start_rooms_chat
   [ $NODE_PEERS = 1 ] && ceiling rooms-node-ceiling 600 1.5 start_rooms_node
 
-  # Idle memory: 19,000 sockets in 10 rooms and 15,000 in 100 rooms, beside
-  # the floor: socketioxide alone, same buffers, joins answered and nothing
-  # else; and socketioxide alone with the contract's join (the members in
-  # the ack, a user_joined to the room).
-  for shape in "19k 19000 10" "15k 15000 100"; do
-    read -r tag count rooms <<<"$shape"
+  # Idle memory: 6,000 and 19,000 sockets in 10 rooms and 15,000 in 100
+  # rooms, beside Node's and Bun's socket.io (Bun's rows are with its other
+  # runs below) and, at the two large shapes, the floor: socketioxide alone,
+  # same buffers, joins answered and nothing else; and socketioxide alone
+  # with the contract's join (the members in the ack, a user_joined to the
+  # room). Every peer's row is in --quick too: the targets are against them.
+  for shape in $ROOMS_IDLE_SHAPES; do
+    IFS=: read -r tag count rooms <<<"$shape"
     for impl in rooms-chat socketioxide-bare socketioxide-bare-notices rooms-node; do
-      # Node's idle row is left out of --quick: its 19,000 joins take minutes.
-      [ "$impl" = rooms-node ] && { [ "$NODE_PEERS" = 0 ] || [ "$tag" = 15k ] || [ "$QUICK" = 1 ]; } && continue
+      [ "$impl" = rooms-node ] && [ "$NODE_PEERS" = 0 ] && continue
+      [[ $impl == socketioxide-bare* ]] && [ "$tag" = 6k ] && continue
       port=$(free_port)
       case $impl in
         rooms-chat) start_rooms_chat ;;
@@ -528,15 +532,14 @@ if [ $ROOMS_BUN = 1 ]; then
   fanout_run rooms-bun-heavy start_rooms_bun "$ROOMS_HEAVY" "${ROOMS[@]}"
   CEILING_SHAPE=("${ROOMS[@]}")
   ceiling rooms-bun-ceiling 600 1.5 start_rooms_bun
-  # The same socket.io app as Node's: its 19,000 joins take minutes (about
-  # 2.5 on two cores) and rooms-chat has no target against it yet, so
-  # --quick leaves this row out like Node's.
-  if [ $QUICK = 0 ]; then
+  # The same idle shapes as rooms-chat's (its 19,000 joins take minutes).
+  for shape in $ROOMS_IDLE_SHAPES; do
+    IFS=: read -r tag count rooms <<<"$shape"
     port=$(free_port)
-    start_rooms_bun && bench rooms-bun-idle-19k-10 600 idle --proto rooms-chat --target "127.0.0.1:$port" \
-      --server-pid "$SERVER_PID" --clients 19000 --rooms 10 --steps "$IDLE_STEPS" --settle "$IDLE_SETTLE" --duration 3
+    start_rooms_bun && bench "rooms-bun-idle-$tag-$rooms" 600 idle --proto rooms-chat --target "127.0.0.1:$port" \
+      --server-pid "$SERVER_PID" --clients "$count" --rooms "$rooms" --steps "$IDLE_STEPS" --settle "$IDLE_SETTLE" --duration 3
     stop_servers
-  fi
+  done
 fi
 
 # ---------------------------------------------------------- hook calls

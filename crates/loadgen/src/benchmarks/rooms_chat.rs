@@ -102,14 +102,30 @@ pub(crate) fn section(
 
 fn idle_rows(page: &mut Page, results: &Results) {
     table_head(page);
-    for (sockets, rooms) in [("19k", "10"), ("15k", "100")] {
+    for (sockets, rooms) in [("6k", "10"), ("19k", "10"), ("15k", "100")] {
         let shape = format!("{sockets}-{rooms}");
+        let of = |server: &str| format!("{server}, idle, {sockets} sockets in {rooms} rooms");
         row(
             page,
             results,
             &format!("rooms-chat-idle-{shape}"),
-            &format!("rooms-chat, idle, {sockets} sockets in {rooms} rooms"),
+            &of("rooms-chat"),
         );
+        row(
+            page,
+            results,
+            &format!("rooms-bun-idle-{shape}"),
+            &of("Bun socket.io"),
+        );
+        row(
+            page,
+            results,
+            &format!("rooms-node-idle-{shape}"),
+            &of("Node socket.io"),
+        );
+        if sockets == "6k" {
+            continue;
+        }
         row(
             page,
             results,
@@ -128,18 +144,6 @@ fn idle_rows(page: &mut Page, results: &Results) {
         results,
         "rooms-chat-idle-19k-19000",
         "rooms-chat, idle, 19k sockets in 19k rooms (a room each)",
-    );
-    row(
-        page,
-        results,
-        "rooms-node-idle-19k-10",
-        "Node socket.io, idle, 19k sockets in 10 rooms",
-    );
-    row(
-        page,
-        results,
-        "rooms-bun-idle-19k-10",
-        "Bun socket.io, idle, 19k sockets in 10 rooms",
     );
 }
 
