@@ -9,7 +9,7 @@
 # (crates/rooms-chat/examples/bare_socketioxide.rs), the floor of its stack.
 #
 #   scripts/bench.sh            the full set
-#   scripts/bench.sh --quick    shorter windows and searches, same shapes (target: under 15 minutes)
+#   scripts/bench.sh --quick    shorter windows and searches, same shapes (--only rooms: about 40 minutes, most of it the peers' idle joins)
 #   scripts/bench.sh --only ws  only the runs whose name contains "ws"
 #   scripts/bench.sh --only bun the Bun peers' runs alone (ws-bun-*, rooms-bun-*)
 #   scripts/bench.sh --no-peers ours and the raw reference only

@@ -10,7 +10,7 @@ use super::results::About;
 pub(crate) fn header(page: &mut Page, about: &About) {
     let mode = if about.quick {
         format!(
-            "quick (--quick: {}s windows, {} RSS steps, ceiling search of {} steps, no jitter runs, no idle rows of the Node peers nor of Bun socket.io)",
+            "quick (--quick: {}s windows, {} RSS steps, ceiling search of {} steps, no jitter runs, no idle row of Node ws)",
             about.window_secs, about.idle_steps, about.ceiling_steps
         )
     } else {

@@ -186,7 +186,7 @@ mod tests {
             );
         let results = Results::from_files([("about/run.json", quick.as_str())]);
         let text = render(&results, &targets(), "bench/targets.toml").unwrap();
-        assert!(text.contains("mode: quick (--quick: 15s windows, 4 RSS steps, ceiling search of 6 steps, no jitter runs, no idle rows of the Node peers nor of Bun socket.io),\ntree at commit `abc1234` plus uncommitted changes.\n"));
+        assert!(text.contains("mode: quick (--quick: 15s windows, 4 RSS steps, ceiling search of 6 steps, no jitter runs, no idle row of Node ws),\ntree at commit `abc1234` plus uncommitted changes.\n"));
         assert!(!text.contains("## Jitter"));
     }
 
