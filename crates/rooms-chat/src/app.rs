@@ -1,7 +1,6 @@
 //! The state every handler shares, built from the configuration; the task
-//! that takes this instance's store events other than room events
-//! (room-list changes, evictions, resyncs: a room event is delivered by
-//! the task that has it, see `store::Events`) and repairs gaps; and the app as
+//! that takes this instance's store events (room events from the bus,
+//! room-list changes, evictions, resyncs) to the rooms; and the app as
 //! `ops` runs it: the store for the mode (embedded, or Redis through
 //! [`crate::cluster`]), the background tasks, and at the end the members
 //! retired and the sockets closed. One HTTP server per process; the
@@ -21,7 +20,7 @@ use crate::rooms_push::RoomsPush;
 use crate::routes;
 use crate::session::Session;
 use crate::store::memory::MemoryStore;
-use crate::store::{Events, Store, StoreEvent};
+use crate::store::{Store, StoreEvent};
 use anyhow::Result;
 use ops::admission::AdmissionConfig;
 use ops::origin::OriginPolicy;
@@ -66,8 +65,8 @@ pub(crate) struct App {
     pub(crate) auth: Option<auth::Verifier>,
 }
 
-/// Runs until shutdown: applies the store's other events in order and
-/// repairs gaps that lasted `gap_repair_delay`.
+/// Runs until shutdown: applies store events in order and repairs gaps
+/// that lasted `gap_repair_delay`.
 async fn run_events(
     app: Arc<App>,
     mut events: mpsc::UnboundedReceiver<StoreEvent>,
@@ -175,36 +174,34 @@ impl ops::launch::Launch for Server {
 async fn start(config: Config, shutdown: &Shutdown) -> Result<Server> {
     let mut registry = Registry::default();
     let metrics = Metrics::register(&mut registry);
-    // The rooms exist before the store, which delivers to them.
+    let (store, events, link, redis): (Arc<dyn Store>, _, _, _) =
+        match config.server.redis_url.clone() {
+            None => {
+                let (store, events) = MemoryStore::new(config.history_keep);
+                let link = Arc::new(Link::embedded(metrics.clone()));
+                (Arc::new(store), events, link, None)
+            }
+            Some(url) => {
+                let instance = instance_id();
+                tracing::info!(instance, "cluster mode");
+                let link = Arc::new(Link::cluster(instance.clone(), metrics.clone()));
+                let settings = Settings {
+                    url: &url,
+                    instance,
+                    history_keep: config.history_keep,
+                    pubsub_capacity: config.pubsub_capacity,
+                    timeout: config.redis_timeout,
+                    wait_replicas: config.wait_replicas,
+                };
+                let (store, events) = connect_when_up(settings, &link, &metrics, shutdown).await?;
+                let store = Arc::new(store);
+                (store.clone(), events, link, Some(store))
+            }
+        };
     let outgoing = Outgoing::new(config.write_delay, metrics.clone());
-    let delivery = Arc::new(Delivery::new(outgoing, metrics.clone()));
-    let (events, other_events) = Events::delivering_to(delivery.clone());
-    let (store, link, redis): (Arc<dyn Store>, _, _) = match config.server.redis_url.clone() {
-        None => {
-            let store = MemoryStore::new(config.history_keep, events);
-            let link = Arc::new(Link::embedded(metrics.clone()));
-            (Arc::new(store), link, None)
-        }
-        Some(url) => {
-            let instance = instance_id();
-            tracing::info!(instance, "cluster mode");
-            let link = Arc::new(Link::cluster(instance.clone(), metrics.clone()));
-            let settings = Settings {
-                url: &url,
-                instance,
-                history_keep: config.history_keep,
-                pubsub_capacity: config.pubsub_capacity,
-                timeout: config.redis_timeout,
-                wait_replicas: config.wait_replicas,
-            };
-            let store = connect_when_up(settings, &link, events, &metrics, shutdown).await?;
-            let store = Arc::new(store);
-            (store.clone(), link, Some(store))
-        }
-    };
     let rooms = Arc::new(Rooms {
         store,
-        delivery,
+        delivery: Delivery::new(outgoing, metrics.clone()),
         link: link.clone(),
         metrics: metrics.clone(),
         pending_leaves: Default::default(),
@@ -229,7 +226,7 @@ async fn start(config: Config, shutdown: &Shutdown) -> Result<Server> {
 
     tokio::spawn(run_events(
         app.clone(),
-        other_events,
+        events,
         config.gap_repair_delay,
         shutdown.clone(),
     ));
@@ -274,17 +271,16 @@ async fn start(config: Config, shutdown: &Shutdown) -> Result<Server> {
 async fn connect_when_up(
     settings: Settings<'_>,
     link: &Arc<Link>,
-    events: Events,
     metrics: &Metrics,
     shutdown: &Shutdown,
-) -> Result<RedisStore> {
+) -> Result<(RedisStore, mpsc::UnboundedReceiver<StoreEvent>)> {
     redis_link::connect::config(settings.url)?;
     loop {
         let attempt = Settings {
             instance: settings.instance.clone(),
             ..settings
         };
-        match RedisStore::connect(attempt, link.clone(), events.clone(), metrics.clone()).await {
+        match RedisStore::connect(attempt, link.clone(), metrics.clone()).await {
             Ok(connected) => return Ok(connected),
             Err(error) => tracing::warn!("cannot reach Redis yet, trying again: {error:#}"),
         }

@@ -10,7 +10,7 @@ use rooms_chat::health::Link;
 use rooms_chat::metrics::Metrics;
 use rooms_chat::room::event::Kind;
 use rooms_chat::store::memory::MemoryStore;
-use rooms_chat::store::{Events, JoinOutcome, Joined, Joiner, Store, StoreEvent};
+use rooms_chat::store::{JoinOutcome, Joined, Joiner, Store, StoreEvent};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,11 +46,9 @@ async fn redis_store(
         wait_replicas: 0,
     };
     let link = Arc::new(Link::cluster(instance.into(), Metrics::default()));
-    let (events, received) = Events::channel();
-    let store = RedisStore::connect(settings, link, events, Metrics::default())
+    RedisStore::connect(settings, link, Metrics::default())
         .await
-        .unwrap();
-    (store, received)
+        .unwrap()
 }
 
 /// Waits for the next event that `pick` accepts.
@@ -345,14 +343,13 @@ async fn rooms_count_members(store: &dyn Store) {
 
 #[tokio::test]
 async fn memory_store_keeps_the_contract() {
-    let (events, mut received) = Events::channel();
-    let store = MemoryStore::new(100, events);
+    let (store, mut events) = MemoryStore::new(100);
     names_are_unique_case_insensitively(&store).await;
     only_the_holder_leaves(&store).await;
-    the_same_client_takes_its_name_over(&store, &mut received).await;
+    the_same_client_takes_its_name_over(&store, &mut events).await;
     one_person_is_one_member_in_every_tab(&store).await;
     history_follows_since(&store).await;
-    events_come_out_in_room_order(&store, &mut received).await;
+    events_come_out_in_room_order(&store, &mut events).await;
     rooms_count_members(&store).await;
 }
 

@@ -1,7 +1,6 @@
-//! This instance's subscribers, one per shard, each read by its own task
-//! that hands the [`StoreEvent`]s on ([`Events`]: a room event is
-//! delivered by that task); each room's events come from its shard in the
-//! order Redis published them.
+//! This instance's subscribers, one per shard, merged into one stream of
+//! [`StoreEvent`]s; each room's events come from its shard in the order
+//! Redis published them.
 //!
 //! A lag (fred's broadcast skipped records) or a reconnect (records
 //! published meanwhile are gone) becomes a `Resync`, so every room is
@@ -15,26 +14,26 @@ use super::shards::{Shard, Shards};
 use super::watch::Watch;
 use crate::metrics::Metrics;
 use crate::room::event::RoomEvent;
-use crate::store::{Events, StoreEvent};
+use crate::store::StoreEvent;
 use anyhow::{Context, Result, bail};
 use fred::interfaces::{EventInterface, PubsubInterface};
 use fred::types::Value;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 
 /// The pause before subscribing again when the first try after a
 /// reconnect failed.
 const RESUBSCRIBE_PAUSE: Duration = Duration::from_millis(250);
 
 /// Subscribes the control shard to the room list's channel and reads
-/// every shard into `events` until its client closes.
+/// every shard until its client closes.
 pub async fn start(
     shards: &Shards,
     watch: Arc<Watch>,
-    events: Events,
     metrics: Metrics,
-) -> Result<()> {
+) -> Result<mpsc::UnboundedReceiver<StoreEvent>> {
+    let (events, receiver) = mpsc::unbounded_channel();
     for shard in shards.all() {
         tokio::spawn(read(
             shard.clone(),
@@ -49,10 +48,15 @@ pub async fn start(
         .ssubscribe(changed_channel())
         .await
         .context("subscribe to the room list's channel")?;
-    Ok(())
+    Ok(receiver)
 }
 
-async fn read(shard: Arc<Shard>, watch: Arc<Watch>, events: Events, metrics: Metrics) {
+async fn read(
+    shard: Arc<Shard>,
+    watch: Arc<Watch>,
+    events: mpsc::UnboundedSender<StoreEvent>,
+    metrics: Metrics,
+) {
     let mut moved = shard.moved();
     loop {
         // The current master's subscriber, until the shard moves.
@@ -101,13 +105,15 @@ async fn read(shard: Arc<Shard>, watch: Arc<Watch>, events: Events, metrics: Met
             if let StoreEvent::Room(_) = event {
                 metrics.cluster_messages_in.inc();
             }
-            if !events.send(event) {
+            if events.send(event).is_err() {
                 return;
             }
         }
         // A new master, or new slots: the channels are subscribed there,
         // and what was published meanwhile is fetched from the logs.
-        if !subscribe_again(&shard, &watch, &events).await || !events.send(StoreEvent::Resync) {
+        if !subscribe_again(&shard, &watch, &events).await
+            || events.send(StoreEvent::Resync).is_err()
+        {
             return;
         }
     }
@@ -115,7 +121,11 @@ async fn read(shard: Arc<Shard>, watch: Arc<Watch>, events: Events, metrics: Met
 
 /// Subscribes `shard`'s channels again until it works; false once nobody
 /// reads the events any more.
-async fn subscribe_again(shard: &Shard, watch: &Watch, events: &Events) -> bool {
+async fn subscribe_again(
+    shard: &Shard,
+    watch: &Watch,
+    events: &mpsc::UnboundedSender<StoreEvent>,
+) -> bool {
     while let Err(error) = watch.resubscribe(shard).await {
         tracing::warn!(%error, shard = shard.name(), "cannot subscribe again yet");
         if events.is_closed() {

@@ -38,7 +38,7 @@ pub(crate) mod watch;
 use crate::health::Link;
 use crate::metrics::Metrics;
 use crate::room::event::RoomEvent;
-use crate::store::{Events, JoinOutcome, Joiner, Store};
+use crate::store::{JoinOutcome, Joiner, Store, StoreEvent};
 use anyhow::{Result, anyhow, bail};
 use fred::error::ErrorKind;
 use fred::interfaces::ClientLike;
@@ -53,6 +53,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::mpsc;
 use watch::Watch;
 
 struct Scripts {
@@ -126,13 +127,12 @@ pub struct Settings<'a> {
 
 impl RedisStore {
     /// Connects to every shard (failing if one cannot be reached now) and
-    /// starts the bus, which sends to `events`.
+    /// starts the bus.
     pub async fn connect(
         settings: Settings<'_>,
         link: Arc<Link>,
-        events: Events,
         metrics: Metrics,
-    ) -> Result<RedisStore> {
+    ) -> Result<(RedisStore, mpsc::UnboundedReceiver<StoreEvent>)> {
         let Settings {
             url,
             instance,
@@ -150,7 +150,7 @@ impl RedisStore {
         };
         let shards = Arc::new(Shards::connect(url, &options).await?);
         let watch = Arc::new(Watch::new(shards.clone(), instance.clone(), timeout));
-        bus::start(&shards, watch.clone(), events, metrics.clone()).await?;
+        let events = bus::start(&shards, watch.clone(), metrics.clone()).await?;
         let store = RedisStore {
             shards,
             watch,
@@ -163,7 +163,7 @@ impl RedisStore {
             metrics,
             pending_counts: Mutex::new(HashMap::new()),
         };
-        Ok(store)
+        Ok((store, events))
     }
 
     /// This instance's name.

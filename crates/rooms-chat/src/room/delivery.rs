@@ -13,7 +13,6 @@ use crate::recipient::Recipient;
 use crate::room::event::RoomEvent;
 use crate::room::local::{Attached, LocalMember, LocalRoom, send_to};
 use crate::room::outgoing::Outgoing;
-use crate::store::Arrive;
 use parking_lot::Mutex;
 use protocol::validate::name_key;
 use std::collections::HashMap;
@@ -261,12 +260,6 @@ impl<R: Recipient> Delivery<R> {
             .iter()
             .map(|(room, shared)| (room.clone(), shared.clone()))
             .collect()
-    }
-}
-
-impl<R: Recipient> Arrive for Delivery<R> {
-    fn arrive(&self, event: Arc<RoomEvent>) -> bool {
-        Delivery::arrive(self, event)
     }
 }
 

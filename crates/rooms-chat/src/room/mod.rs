@@ -45,7 +45,7 @@ pub(crate) struct PendingLeave {
 /// delivery of what comes back.
 pub(crate) struct Rooms {
     pub store: Arc<dyn Store>,
-    pub delivery: Arc<Delivery<Client>>,
+    pub delivery: Delivery<Client>,
     pub link: Arc<Link>,
     pub metrics: Metrics,
     /// Retried once the store is back, so that a name never stays taken

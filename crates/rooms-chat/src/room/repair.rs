@@ -64,12 +64,11 @@ mod tests {
     use crate::room::local::LocalMember;
     use crate::room::outgoing::Outgoing;
     use crate::store::memory::MemoryStore;
-    use crate::store::{Events, JoinOutcome, Joiner};
+    use crate::store::{JoinOutcome, Joiner};
 
     #[tokio::test]
     async fn a_lasting_gap_is_filled_from_the_log() {
-        let (events, mut events_received) = Events::channel();
-        let store = MemoryStore::new(100, events);
+        let (store, mut events) = MemoryStore::new(100);
         let member = Joiner {
             name: "a".into(),
             sid: "s".into(),
@@ -98,7 +97,7 @@ mod tests {
             .unwrap();
         // Only the last message arrived; the three before it were lost.
         let mut last = None;
-        while let Ok(event) = events_received.try_recv() {
+        while let Ok(event) = events.try_recv() {
             last = Some(event);
         }
         let Some(crate::store::StoreEvent::Room(last)) = last else {

@@ -1,12 +1,9 @@
 //! Embedded mode: the room state in this process's memory, behind one lock.
 //!
-//! Positions and ids are taken under that lock; the events are sent right
-//! after it, by the caller's task, so that a room's fan-out never holds
-//! the lock. Two callers may then hand one room's events over out of
-//! order for a moment: the room's line puts them back in order, as it does
-//! for Redis's.
+//! Positions and ids are taken and events are sent under that lock, so the
+//! event stream carries every room's events in the room's order.
 
-use super::{Events, JoinOutcome, Joined, Joiner, Store, StoreEvent};
+use super::{JoinOutcome, Joined, Joiner, Store, StoreEvent};
 use crate::room::event::{Kind, RoomEvent};
 use anyhow::{Context, Result};
 use futures::future::{BoxFuture, FutureExt};
@@ -16,6 +13,7 @@ use protocol::validate::name_key;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
 
 /// One room: members by name key, its order, sequence and recent history.
 /// A room keeps them when it empties, so ids never restart.
@@ -60,28 +58,27 @@ impl Held {
 pub struct MemoryStore {
     rooms: Mutex<BTreeMap<String, Room>>,
     history_keep: usize,
-    events: Events,
+    events: mpsc::UnboundedSender<StoreEvent>,
     /// What dropped sockets need to be recovered, by pid, until when.
     held: Mutex<HashMap<String, (String, Instant)>>,
 }
 
 impl MemoryStore {
-    /// The store, sending its events to `events`.
-    pub fn new(history_keep: usize, events: Events) -> MemoryStore {
-        MemoryStore {
+    /// The store and the stream of its events.
+    pub fn new(history_keep: usize) -> (MemoryStore, mpsc::UnboundedReceiver<StoreEvent>) {
+        let (events, receiver) = mpsc::unbounded_channel();
+        let store = MemoryStore {
             rooms: Mutex::new(BTreeMap::new()),
             history_keep,
             events,
             held: Mutex::new(HashMap::new()),
-        }
+        };
+        (store, receiver)
     }
 
-    /// Sends what a change published, once the lock is released.
-    fn send(&self, published: Vec<StoreEvent>) {
-        for event in published {
-            // False only after shutdown, when nobody listens.
-            self.events.send(event);
-        }
+    fn publish(&self, event: StoreEvent) {
+        // The receiver lives as long as the app; after shutdown nobody listens.
+        let _ = self.events.send(event);
     }
 
     /// Gives a notice the room's next position and publishes it.
@@ -92,25 +89,19 @@ impl MemoryStore {
         name: &str,
         kind: Kind,
         json: String,
-        published: &mut Vec<StoreEvent>,
     ) -> Result<u64> {
         room.last_pos += 1;
         let event = RoomEvent::new(room_name, room.last_pos, kind, name, json)?;
-        self.keep_and_publish(room, event, published);
+        self.keep_and_publish(room, event);
         Ok(room.last_pos)
     }
 
-    fn keep_and_publish(
-        &self,
-        room: &mut Room,
-        event: Arc<RoomEvent>,
-        published: &mut Vec<StoreEvent>,
-    ) {
+    fn keep_and_publish(&self, room: &mut Room, event: Arc<RoomEvent>) {
         room.log.push_back(event.clone());
         if room.log.len() > self.history_keep {
             room.log.pop_front();
         }
-        published.push(StoreEvent::Room(event));
+        self.publish(StoreEvent::Room(event));
     }
 
     fn join_now(
@@ -118,7 +109,6 @@ impl MemoryStore {
         room_name: &str,
         member: &Joiner,
         since: Option<u64>,
-        published: &mut Vec<StoreEvent>,
     ) -> Result<JoinOutcome> {
         let mut rooms = self.rooms.lock();
         let room = rooms.entry(room_name.to_owned()).or_default();
@@ -138,7 +128,7 @@ impl MemoryStore {
             } else if !same_socket && !same_client {
                 return Ok(JoinOutcome::NameTaken);
             } else if !same_socket {
-                published.push(StoreEvent::Evicted {
+                self.publish(StoreEvent::Evicted {
                     room: room_name.to_owned(),
                     sid: holder.sid.clone(),
                 });
@@ -161,9 +151,8 @@ impl MemoryStore {
                 ts: protocol::now_ms(),
             };
             let json = serde_json::to_string(&notice).context("encode user_joined")?;
-            let position =
-                self.place(room, room_name, &member.name, Kind::Joined, json, published)?;
-            published.push(StoreEvent::RoomsChanged);
+            let position = self.place(room, room_name, &member.name, Kind::Joined, json)?;
+            self.publish(StoreEvent::RoomsChanged);
             position
         };
         let history = match since {
@@ -197,7 +186,6 @@ impl MemoryStore {
         name: &str,
         sid: &str,
         reason: LeaveReason,
-        published: &mut Vec<StoreEvent>,
     ) -> Result<bool> {
         let mut rooms = self.rooms.lock();
         let Some(room) = rooms.get_mut(room_name) else {
@@ -219,18 +207,12 @@ impl MemoryStore {
             reason,
         };
         let json = serde_json::to_string(&notice).context("encode user_left")?;
-        self.place(room, room_name, &name, Kind::Left, json, published)?;
-        published.push(StoreEvent::RoomsChanged);
+        self.place(room, room_name, &name, Kind::Left, json)?;
+        self.publish(StoreEvent::RoomsChanged);
         Ok(true)
     }
 
-    fn append_now(
-        &self,
-        room_name: &str,
-        from: &str,
-        text: &str,
-        published: &mut Vec<StoreEvent>,
-    ) -> Result<RoomMessage> {
+    fn append_now(&self, room_name: &str, from: &str, text: &str) -> Result<RoomMessage> {
         let mut rooms = self.rooms.lock();
         let room = rooms.entry(room_name.to_owned()).or_default();
         room.last_id += 1;
@@ -249,17 +231,11 @@ impl MemoryStore {
         if room.history.len() > self.history_keep {
             room.history.pop_front();
         }
-        self.keep_and_publish(room, event, published);
+        self.keep_and_publish(room, event);
         Ok(message)
     }
 
-    fn typing_now(
-        &self,
-        room_name: &str,
-        name: &str,
-        typing: bool,
-        published: &mut Vec<StoreEvent>,
-    ) -> Result<()> {
+    fn typing_now(&self, room_name: &str, name: &str, typing: bool) -> Result<()> {
         let rooms = self.rooms.lock();
         let Some(room) = rooms.get(room_name) else {
             return Ok(());
@@ -271,7 +247,7 @@ impl MemoryStore {
         };
         let json = serde_json::to_string(&notice).context("encode typing")?;
         let event = RoomEvent::new(room_name, room.last_pos, Kind::Typing, name, json)?;
-        published.push(StoreEvent::Room(event));
+        self.publish(StoreEvent::Room(event));
         Ok(())
     }
 }
@@ -283,9 +259,7 @@ impl Store for MemoryStore {
         member: &'a Joiner,
         since: Option<u64>,
     ) -> BoxFuture<'a, Result<JoinOutcome>> {
-        let mut published = Vec::new();
-        let outcome = self.join_now(room, member, since, &mut published);
-        self.send(published);
+        let outcome = self.join_now(room, member, since);
         async move { outcome }.boxed()
     }
 
@@ -296,9 +270,7 @@ impl Store for MemoryStore {
         sid: &'a str,
         reason: LeaveReason,
     ) -> BoxFuture<'a, Result<bool>> {
-        let mut published = Vec::new();
-        let left = self.leave_now(room, name, sid, reason, &mut published);
-        self.send(published);
+        let left = self.leave_now(room, name, sid, reason);
         async move { left }.boxed()
     }
 
@@ -308,9 +280,7 @@ impl Store for MemoryStore {
         from: &'a str,
         text: &'a str,
     ) -> BoxFuture<'a, Result<RoomMessage>> {
-        let mut published = Vec::new();
-        let appended = self.append_now(room, from, text, &mut published);
-        self.send(published);
+        let appended = self.append_now(room, from, text);
         async move { appended }.boxed()
     }
 
@@ -320,9 +290,7 @@ impl Store for MemoryStore {
         name: &'a str,
         typing: bool,
     ) -> BoxFuture<'a, Result<()>> {
-        let mut published = Vec::new();
-        let sent = self.typing_now(room, name, typing, &mut published);
-        self.send(published);
+        let sent = self.typing_now(room, name, typing);
         async move { sent }.boxed()
     }
 

@@ -18,7 +18,6 @@ use futures::future::BoxFuture;
 use protocol::rooms::{LeaveReason, RoomCount, RoomMessage};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 /// A socket asking to be a member of a room.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,67 +77,6 @@ pub enum StoreEvent {
     /// Events may have been lost (the link to Redis lagged or reconnected):
     /// every room must be checked against the store.
     Resync,
-}
-
-/// The rooms of this instance, as they take room events (`room::Delivery`).
-pub trait Arrive: Send + Sync {
-    /// Takes in a room event and delivers whatever it releases.
-    fn arrive(&self, event: Arc<RoomEvent>) -> bool;
-}
-
-/// Where a store sends its events.
-///
-/// A room event goes to this instance's rooms at once, from the task that
-/// has it (the publisher's in embedded mode, its shard's reader in cluster
-/// mode): rooms fan out side by side, and no event waits for a hop to
-/// another task nor behind another room's fan-out. The other events (and
-/// every event, when no rooms are given, as in the store's tests) go down
-/// a channel to one task.
-#[derive(Clone)]
-pub struct Events {
-    rooms: Option<Arc<dyn Arrive>>,
-    channel: mpsc::UnboundedSender<StoreEvent>,
-}
-
-impl Events {
-    /// Every event down the channel.
-    pub fn channel() -> (Events, mpsc::UnboundedReceiver<StoreEvent>) {
-        let (channel, receiver) = mpsc::unbounded_channel();
-        (
-            Events {
-                rooms: None,
-                channel,
-            },
-            receiver,
-        )
-    }
-
-    /// Room events to `rooms`, the others down the channel.
-    pub fn delivering_to(rooms: Arc<dyn Arrive>) -> (Events, mpsc::UnboundedReceiver<StoreEvent>) {
-        let (events, receiver) = Events::channel();
-        let events = Events {
-            rooms: Some(rooms),
-            ..events
-        };
-        (events, receiver)
-    }
-
-    /// Sends one event: false once nobody reads the channel any more (the
-    /// instance is ending).
-    pub fn send(&self, event: StoreEvent) -> bool {
-        match (&self.rooms, event) {
-            (Some(rooms), StoreEvent::Room(event)) => {
-                rooms.arrive(event);
-                !self.channel.is_closed()
-            }
-            (_, event) => self.channel.send(event).is_ok(),
-        }
-    }
-
-    /// Whether nobody reads the channel any more.
-    pub fn is_closed(&self) -> bool {
-        self.channel.is_closed()
-    }
 }
 
 /// The room state. Every method may fail when the backing store is
