@@ -79,7 +79,8 @@ async fn run_events(
         tokio::select! {
             event = events.recv() => match event {
                 Some(StoreEvent::Room(event)) => {
-                    app.rooms.delivery.arrive(event);
+                    let backlog = !events.is_empty();
+                    app.rooms.delivery.arrive_with_backlog(event, backlog);
                 }
                 Some(StoreEvent::RoomsChanged) => app.rooms_push.changed(),
                 Some(StoreEvent::Evicted { room, sid }) => app.rooms.evict(&room, &sid),

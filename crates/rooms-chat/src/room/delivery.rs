@@ -138,7 +138,7 @@ impl<R: Recipient> Delivery<R> {
         let mut local = shared.lock();
         if !local.line.is_started() {
             let released = local.line.start_after(join_pos);
-            local.fan_out(released, &self.outgoing);
+            local.fan_out(released, &self.outgoing, false);
         }
         let delivered = local.line.delivered();
         let Some(missed) = local.released_after(had, fetched) else {
@@ -228,6 +228,13 @@ impl<R: Recipient> Delivery<R> {
     /// Takes in an event (live, or fetched to fill a gap) and delivers
     /// whatever it releases. True if it was new here.
     pub fn arrive(&self, event: Arc<RoomEvent>) -> bool {
+        self.arrive_with_backlog(event, false)
+    }
+
+    /// As [`Delivery::arrive`], for a live event with more events waiting
+    /// behind it (`backlog`): its frames then wait for the clock's flush,
+    /// so that a delivery that fell behind catches up in batches.
+    pub fn arrive_with_backlog(&self, event: Arc<RoomEvent>, backlog: bool) -> bool {
         let Some(shared) = self.room(&event.room) else {
             return false;
         };
@@ -235,7 +242,7 @@ impl<R: Recipient> Delivery<R> {
         let before = local.line.delivered();
         let released = local.line.accept(event, Instant::now());
         let fresh = !released.is_empty() || local.line.delivered() != before;
-        local.fan_out(released, &self.outgoing);
+        local.fan_out(released, &self.outgoing, backlog);
         fresh
     }
 

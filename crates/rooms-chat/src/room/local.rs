@@ -86,10 +86,12 @@ impl<R: Recipient> LocalRoom<R> {
         self.members.is_empty() && self.joining == 0
     }
 
-    /// Hands released events to the members.
-    pub fn fan_out(&mut self, released: Vec<Arc<RoomEvent>>, outgoing: &Outgoing) {
+    /// Hands released events to the members; with a `backlog` (more events
+    /// wait to be delivered) their frames wait for the clock.
+    pub fn fan_out(&mut self, released: Vec<Arc<RoomEvent>>, outgoing: &Outgoing, backlog: bool) {
         for event in released {
-            let at_once = event.kind.is_volatile() || outgoing.leaves_at_once(&mut self.pace);
+            let at_once =
+                event.kind.is_volatile() || outgoing.leaves_at_once(&mut self.pace, backlog);
             self.queued |= !at_once;
             if !event.kind.is_volatile() {
                 if let Some(id) = event.message_id() {

@@ -82,13 +82,17 @@ impl Outgoing {
     }
 
     /// Counts one event of the room whose pace is `pace`: whether its
-    /// frames leave at once (a quiet room) or wait for the clock.
-    pub(crate) fn leaves_at_once(&self, pace: &mut Pace) -> bool {
+    /// frames leave at once (a quiet room) or wait for the clock. They wait
+    /// too when more events wait behind this one (`backlog`): the pace
+    /// counts events as they are delivered, so a delivery that fell behind
+    /// would otherwise keep writing one frame per write, too slowly to ever
+    /// see its rooms busy, and never catch up.
+    pub(crate) fn leaves_at_once(&self, pace: &mut Pace, backlog: bool) -> bool {
         if self.write_delay.is_zero() {
             return true;
         }
         pace.frame(Instant::now(), self.write_delay);
-        !pace.is_busy(self.write_delay)
+        !backlog && !pace.is_busy(self.write_delay)
     }
 
     /// Sends `event` to one member: at once, queued, or (volatile) only if
@@ -129,10 +133,25 @@ mod tests {
     fn a_room_turns_busy_only_past_three_events_per_delay() {
         let outgoing = Outgoing::new(Duration::from_secs(3600), Metrics::default());
         let mut pace = Pace::default();
-        assert!(outgoing.leaves_at_once(&mut pace), "one event is no load");
-        let busy = (0..10).any(|_| !outgoing.leaves_at_once(&mut pace));
+        assert!(
+            outgoing.leaves_at_once(&mut pace, false),
+            "one event is no load"
+        );
+        let busy = (0..10).any(|_| !outgoing.leaves_at_once(&mut pace, false));
         assert!(busy, "a burst within one delay is");
         let never = Outgoing::new(Duration::ZERO, Metrics::default());
-        assert!((0..10).all(|_| never.leaves_at_once(&mut pace)));
+        assert!((0..10).all(|_| never.leaves_at_once(&mut pace, true)));
+    }
+
+    #[test]
+    fn an_event_with_others_waiting_behind_it_waits_for_the_clock() {
+        let outgoing = Outgoing::new(Duration::from_secs(3600), Metrics::default());
+        let mut pace = Pace::default();
+        assert!(
+            !outgoing.leaves_at_once(&mut pace, true),
+            "a backlog batches"
+        );
+        let quiet = Outgoing::new(Duration::from_secs(3600), Metrics::default());
+        assert!(quiet.leaves_at_once(&mut Pace::default(), false));
     }
 }

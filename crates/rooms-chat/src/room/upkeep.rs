@@ -63,7 +63,7 @@ impl<R: Recipient> Delivery<R> {
                 attached.member.socket.cut_off();
             }
         }
-        local.fan_out(released, &self.outgoing);
+        local.fan_out(released, &self.outgoing, false);
     }
 
     /// After a failover, `room`'s order goes on after `pos`, past what any
@@ -86,7 +86,7 @@ impl<R: Recipient> Delivery<R> {
             local.recent.clear();
         }
         let released = local.line.release(Instant::now());
-        local.fan_out(released, &self.outgoing);
+        local.fan_out(released, &self.outgoing, false);
     }
 
     /// Every room whose line has started, with its last position delivered.
