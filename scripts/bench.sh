@@ -380,6 +380,13 @@ ws_idle() {
   stop_servers
 }
 
+# rooms_idle NAME SOCKETS ROOMS: one idle run of the rooms-chat contract
+# against the server just started on $port.
+rooms_idle() {
+  bench "$1" 600 idle --proto rooms-chat --target "127.0.0.1:$port" \
+    --server-pid "$SERVER_PID" --clients "$2" --rooms "$3" --steps "$IDLE_STEPS" --settle "$IDLE_SETTLE" --duration 3
+}
+
 if [ $WS_ALL = 1 ] || [ $WS_BUN = 1 ]; then
   light_rounds ws "$(when $WS_ALL start_ws_chat)" start_ws_node "$(when $WS_BUN start_ws_bun)" - chat \
     "$CHAT_LIGHT" "${CHAT[@]}" -- "${RAW_CHAT[@]}"
@@ -494,8 +501,7 @@ if [ $ROOMS_ALL = 1 ]; then
         socketioxide-bare-notices) start_bare BARE_NOTICES=1 ;;
         rooms-node) start_rooms_node ;;
       esac || { stop_servers; continue; }
-      bench "$impl-idle-$tag-$rooms" 600 idle --proto rooms-chat --target "127.0.0.1:$port" \
-        --server-pid "$SERVER_PID" --clients "$count" --rooms "$rooms" --steps "$IDLE_STEPS" --settle "$IDLE_SETTLE" --duration 3
+      rooms_idle "$impl-idle-$tag-$rooms" "$count" "$rooms"
       stop_servers
     done
   done
@@ -503,8 +509,7 @@ if [ $ROOMS_ALL = 1 ]; then
   # ROOMS_LIST_MAX of them (unbounded, it filled every socket's write buffer).
   port=$(free_port)
   if start_rooms_chat; then
-    bench rooms-chat-idle-19k-19000 600 idle --proto rooms-chat --target "127.0.0.1:$port" \
-      --server-pid "$SERVER_PID" --clients 19000 --rooms 19000 --steps "$IDLE_STEPS" --settle "$IDLE_SETTLE" --duration 3
+    rooms_idle rooms-chat-idle-19k-19000 19000 19000
   fi
   stop_servers
 
@@ -536,8 +541,7 @@ if [ $ROOMS_BUN = 1 ]; then
   for shape in $ROOMS_IDLE_SHAPES; do
     IFS=: read -r tag count rooms <<<"$shape"
     port=$(free_port)
-    start_rooms_bun && bench "rooms-bun-idle-$tag-$rooms" 600 idle --proto rooms-chat --target "127.0.0.1:$port" \
-      --server-pid "$SERVER_PID" --clients "$count" --rooms "$rooms" --steps "$IDLE_STEPS" --settle "$IDLE_SETTLE" --duration 3
+    start_rooms_bun && rooms_idle "rooms-bun-idle-$tag-$rooms" "$count" "$rooms"
     stop_servers
   done
 fi

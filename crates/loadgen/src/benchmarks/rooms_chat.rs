@@ -104,25 +104,18 @@ fn idle_rows(page: &mut Page, results: &Results) {
     table_head(page);
     for (sockets, rooms) in [("6k", "10"), ("19k", "10"), ("15k", "100")] {
         let shape = format!("{sockets}-{rooms}");
-        let of = |server: &str| format!("{server}, idle, {sockets} sockets in {rooms} rooms");
-        row(
-            page,
-            results,
-            &format!("rooms-chat-idle-{shape}"),
-            &of("rooms-chat"),
-        );
-        row(
-            page,
-            results,
-            &format!("rooms-bun-idle-{shape}"),
-            &of("Bun socket.io"),
-        );
-        row(
-            page,
-            results,
-            &format!("rooms-node-idle-{shape}"),
-            &of("Node socket.io"),
-        );
+        for (run, server) in [
+            ("rooms-chat", "rooms-chat"),
+            ("rooms-bun", "Bun socket.io"),
+            ("rooms-node", "Node socket.io"),
+        ] {
+            row(
+                page,
+                results,
+                &format!("{run}-idle-{shape}"),
+                &format!("{server}, idle, {sockets} sockets in {rooms} rooms"),
+            );
+        }
         if sockets == "6k" {
             continue;
         }
