@@ -268,9 +268,10 @@ run_hook() {
 
 # --------------------------------------------------------------- build
 log "building release binaries in $TARGET_DIR"
-cargo build --release -p ws-chat -p sse-stocks -p rooms-chat -p loadgen 2>&1 | tail -n 3 \
-  || { echo "build failed" >&2; exit 1; }
-cargo build --release -p rooms-chat --example bare_socketioxide 2>&1 | tail -n 1 \
+# The whole workspace in one build (examples too: bare_socketioxide): a
+# build of a few packages unifies features differently and would rebuild
+# their dependencies apart from the workspace's.
+cargo build --release --workspace --bins --examples 2>&1 | tail -n 3 \
   || { echo "build failed" >&2; exit 1; }
 mkdir -p "$OUT"
 rm -f "$OUT"/*.json "$OUT"/*.command "$OUT"/*.servers "$OUT"/*.load "$OUT"/*.stderr "$OUT"/*.log \
@@ -411,6 +412,55 @@ if [ $WS_BUN = 1 ]; then
   CEILING_SHAPE=("${CHAT[@]}")
   ceiling ws-bun-ceiling 200 1.5 start_ws_bun
   for count in 6000 19000; do ws_idle "ws-bun-idle-$((count / 1000))k" start_ws_bun "$count"; done
+fi
+
+# cpu_profile NAME START-FUNCTION RATE: where a chat server's CPU goes
+# under the ws-chat shape at RATE msg/s. Over 4 s in the middle of a run,
+# `perf stat` counts its system calls and context switches and `perf
+# record` samples it; the section goes to hooks/cpu-profile.md. Needs perf
+# (Debian: linux-perf); without it, the section says so.
+cpu_profile() {
+  local name=$1 start=$2 rate=$3 md=$OUT/hooks/cpu-profile.md data=$OUT/$1.perf
+  command -v perf >/dev/null || { echo "- $name: perf is not installed" >>"$md"; return; }
+  port=$(free_port)
+  "$start" || { stop_servers; return; }
+  wait_quiet
+  log "$name: profile at $rate msg/s"
+  "$BIN/loadgen" fanout --target "127.0.0.1:$port" --server-pid "$SERVER_PID" \
+    --proto ws-chat --clients 1000 --senders 20 --duration 12 --rate "$rate" --label "$name" --json "$OUT/$name.profile.json" >/dev/null 2>"$OUT/$name.stderr" &
+  local load=$!
+  sleep 5
+  perf stat -x, -e raw_syscalls:sys_enter,context-switches -p "$SERVER_PID" -o "$OUT/$name.stat" -- sleep 4 2>/dev/null
+  perf record -q -F 999 -g -p "$SERVER_PID" -o "$data" -- sleep 2 >/dev/null 2>&1
+  wait "$load"
+  stop_servers
+  local calls switches per_sec
+  calls=$(awk -F, '/raw_syscalls/ {print $1}' "$OUT/$name.stat")
+  switches=$(awk -F, '/context-switches/ {print $1}' "$OUT/$name.stat")
+  per_sec=$(jq '.deliveries_per_sec' "$OUT/$name.profile.json" 2>/dev/null || echo 0)
+  {
+    echo
+    echo "**$name** ($rate msg/s to 1,000 clients): $(jq -r '.server | "CPU-µs per delivery \(.cpu_us_per_delivery * 100 | round / 100), of which user \(.cpu_user_seconds / (.cpu_user_seconds + .cpu_system_seconds) * 100 | round) %"' "$OUT/$name.profile.json" 2>/dev/null);" \
+      "$(awk -v c="$calls" -v s="$switches" -v d="$per_sec" 'BEGIN { if (d > 0) printf "per delivery: %.3f system calls, %.4f context switches", c / (4 * d), s / (4 * d) }')."
+    echo "The busiest symbols (self time, % of samples):"
+    echo
+    echo '```'
+    perf report -i "$data" --no-children --sort dso,sym --stdio -g none 2>/dev/null | grep '%' | head -n 12
+    echo '```'
+  } >>"$md"
+}
+
+if [ $WS_ALL = 1 ]; then
+  mkdir -p "$OUT/hooks"
+  {
+    echo "## Where the CPU goes: ws-chat and Bun"
+    echo
+    echo "Written by \`cpu_profile\` in scripts/bench.sh: \`perf stat\` and \`perf record -g\` on the server alone, over 4 s and 2 s in the middle of a 12 s run of the ws-chat shape. [k] is the kernel, [.] the server's own code."
+  } >"$OUT/hooks/cpu-profile.md"
+  for rate in "$CHAT_LIGHT" "$CHAT_HEAVY"; do
+    cpu_profile "ws-chat-profile-$rate" start_ws_chat "$rate"
+    [ $BUN_PEERS = 1 ] && cpu_profile "ws-bun-profile-$rate" start_ws_bun "$rate"
+  done
 fi
 
 if selected sse; then

@@ -24,7 +24,7 @@ enum Command {
     Add(u64, Arc<Outbox>),
     Remove(u64),
     Send {
-        frame: Bytes,
+        frames: Vec<Bytes>,
         now: bool,
         except: Option<u64>,
     },
@@ -57,7 +57,8 @@ impl Lane {
             .name("fanout-lane".into())
             .spawn(move || {
                 let mut sockets: HashMap<u64, Arc<Outbox>> = HashMap::new();
-                while let Some(command) = received.blocking_recv() {
+                let mut next = received.blocking_recv();
+                while let Some(command) = next.take() {
                     match command {
                         Command::Add(socket, outbox) => {
                             sockets.insert(socket, outbox);
@@ -65,10 +66,17 @@ impl Lane {
                         Command::Remove(socket) => {
                             sockets.remove(&socket);
                         }
-                        Command::Send { frame, now, except } => {
+                        Command::Send {
+                            mut frames,
+                            now,
+                            except,
+                        } => {
+                            // Frames published while the lane was writing
+                            // leave together, one write per socket.
+                            next = take_alike_sends(&mut received, &mut frames, now, except);
                             for (socket, outbox) in &sockets {
                                 if Some(*socket) != except {
-                                    outbox.send(frame.clone(), now);
+                                    outbox.send_all(&frames, now);
                                 }
                             }
                         }
@@ -82,6 +90,9 @@ impl Lane {
                                 outbox.ping(frame.clone(), limit);
                             }
                         }
+                    }
+                    if next.is_none() {
+                        next = received.blocking_recv();
                     }
                 }
             })?;
@@ -104,11 +115,14 @@ impl Lane {
         self.command(Command::Remove(socket));
     }
 
-    /// Sends `frame` to every socket of the lane but `except`, after every
-    /// frame before it.
-    pub fn send(&self, frame: &[u8], now: bool, except: Option<u64>) {
+    /// Sends `frames` to every socket of the lane but `except`, after
+    /// every frame before them.
+    pub fn send(&self, frames: &[Bytes], now: bool, except: Option<u64>) {
         self.command(Command::Send {
-            frame: Bytes::copy_from_slice(frame),
+            frames: frames
+                .iter()
+                .map(|frame| Bytes::copy_from_slice(frame))
+                .collect(),
             now,
             except,
         });
@@ -130,6 +144,27 @@ impl Lane {
     fn command(&self, command: Command) {
         // Fails only once the lane's thread is gone: the process is ending.
         let _ = self.commands.send(command);
+    }
+}
+
+/// Adds to `frames` the sends queued right behind them for the same
+/// sockets; returns the first command that is not one, to be run next.
+fn take_alike_sends(
+    received: &mut mpsc::UnboundedReceiver<Command>,
+    frames: &mut Vec<Bytes>,
+    now: bool,
+    except: Option<u64>,
+) -> Option<Command> {
+    loop {
+        match received.try_recv() {
+            Ok(Command::Send {
+                frames: more,
+                now: more_now,
+                except: more_except,
+            }) if more_now == now && more_except == except => frames.extend(more),
+            Ok(other) => return Some(other),
+            Err(_) => return None,
+        }
     }
 }
 
@@ -156,18 +191,18 @@ mod tests {
             return; // one core: no lane to test
         };
         let (outbox, mut peer) = outbox_and_peer().await;
-        lane.send(&frame::text(b"before"), true, None);
+        lane.send(&[frame::text(b"before")], true, None);
         lane.add(1, outbox.clone());
         for n in 0..1000u32 {
-            lane.send(&frame::text(format!("{n:04}").as_bytes()), true, None);
+            lane.send(&[frame::text(format!("{n:04}").as_bytes())], true, None);
         }
-        lane.send(&frame::text(b"skip"), true, Some(1));
+        lane.send(&[frame::text(b"skip")], true, Some(1));
         lane.remove(1);
-        lane.send(&frame::text(b"after"), true, None);
+        lane.send(&[frame::text(b"after")], true, None);
         // A marker through the lane's own order: once it is seen, every
         // frame before it was written.
         lane.add(2, outbox.clone());
-        lane.send(&frame::text(b"done"), true, None);
+        lane.send(&[frame::text(b"done")], true, None);
         let mut expected = Vec::new();
         for n in 0..1000u32 {
             expected.extend_from_slice(&frame::text(format!("{n:04}").as_bytes()));

@@ -148,11 +148,7 @@ impl Outbox {
                     Err(_) => state.end(Ending::Broken),
                 }
                 true
-            } else if state.queue.len() >= self.max_queued
-                // One frame of any size may wait: the bound is on what piles up.
-                || (!state.queue.is_empty()
-                    && state.queued_bytes + frame.len() > self.max_queued_bytes)
-            {
+            } else if self.is_full(&state, &frame) {
                 state.end(Ending::TooSlow);
                 true
             } else {
@@ -163,6 +159,103 @@ impl Outbox {
         if wake {
             self.task.wake();
         }
+    }
+
+    /// Sends several complete frames, in order, as [`Outbox::send`] does
+    /// one: with `now`, in as few writes as the peer allows.
+    pub fn send_all(&self, frames: &[Bytes], now: bool) {
+        if let [frame] = frames {
+            return self.send(frame.clone(), now);
+        }
+        let wake = {
+            let mut state = self.state.lock();
+            if state.closed {
+                return;
+            }
+            let mut rest = frames;
+            let mut written_of_first = 0;
+            let direct = state.queue.is_empty() && now && !state.blocked;
+            if direct {
+                // The everyday case: straight from the frames, with no
+                // queue to fill and free again.
+                match self.write_frames(frames) {
+                    Ok((whole, part)) => {
+                        rest = &frames[whole..];
+                        written_of_first = part;
+                    }
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(_) => {
+                        state.end(Ending::Broken);
+                        rest = &[];
+                    }
+                }
+                if rest.is_empty() && state.ending.is_none() {
+                    return;
+                }
+            }
+            let mut too_slow = false;
+            for (index, frame) in rest.iter().enumerate() {
+                if self.is_full(&state, frame) {
+                    too_slow = true;
+                    break;
+                }
+                if index == 0 && written_of_first > 0 {
+                    state.push(frame.slice(written_of_first..));
+                    state.front_started = true;
+                } else {
+                    state.push(frame.clone());
+                }
+            }
+            if too_slow {
+                state.end(Ending::TooSlow);
+                true
+            } else if direct {
+                // What the peer did not take waits for the socket's task.
+                state.blocked = state.blocked || state.ending.is_none();
+                true
+            } else {
+                now && !state.blocked && self.write_queue(&mut state)
+            }
+        };
+        if wake {
+            self.task.wake();
+        }
+    }
+
+    /// Writes `frames` in order, in vectored writes of up to
+    /// `FRAMES_PER_WRITE`, until they are all written or the peer takes no
+    /// more: how many went out whole, and how many bytes of the next one.
+    fn write_frames(&self, frames: &[Bytes]) -> io::Result<(usize, usize)> {
+        let mut whole = 0;
+        while whole < frames.len() {
+            let chunk = &frames[whole..frames.len().min(whole + FRAMES_PER_WRITE)];
+            let mut slices = [IoSlice::new(&[]); FRAMES_PER_WRITE];
+            for (slice, frame) in slices.iter_mut().zip(chunk) {
+                *slice = IoSlice::new(frame);
+            }
+            let mut written = match self.stream.try_write_vectored(&slices[..chunk.len()]) {
+                Ok(written) => written,
+                // Some went out already: the rest waits, as if it blocked now.
+                Err(error) if whole > 0 && error.kind() == io::ErrorKind::WouldBlock => 0,
+                Err(error) => return Err(error),
+            };
+            for frame in chunk {
+                if written < frame.len() {
+                    return Ok((whole, written));
+                }
+                written -= frame.len();
+                whole += 1;
+            }
+        }
+        Ok((whole, 0))
+    }
+
+    /// Whether `frame` would take the queue past its bounds.
+    fn is_full(&self, state: &State, frame: &Bytes) -> bool {
+        state.queue.len() >= self.max_queued
+            // One frame of any size may wait: the bound is on what piles up.
+            || (!state.queue.is_empty()
+                && state.queued_bytes + frame.len() > self.max_queued_bytes)
     }
 
     /// Sends a frame that is only worth sending now (a typing notice, a
@@ -453,6 +546,51 @@ mod tests {
         assert!(!partial);
         let ended = tokio::time::timeout(Duration::from_secs(10), task).await;
         assert_eq!(ended.unwrap().unwrap(), Ending::Close(1000, "done"));
+    }
+
+    #[tokio::test]
+    async fn a_batch_goes_out_in_order_and_counts_frame_by_frame_toward_the_bound() {
+        let (outbox, mut peer) = outbox_and_peer(100).await;
+        outbox.send_all(&[numbered(1), numbered(2), numbered(3)], true);
+        assert!(outbox.state.lock().queue.is_empty(), "written at once");
+        let mut received = [0u8; 30];
+        let read = tokio::time::timeout(Duration::from_secs(10), peer.read_exact(&mut received));
+        read.await.expect("the batch arrives").unwrap();
+        assert_eq!(numbers(&received), (vec![1, 2, 3], false));
+        let (small, _peer) = outbox_and_peer(2).await;
+        small.send_all(&[numbered(1), numbered(2), numbered(3)], false);
+        assert_eq!(
+            small.state.lock().ending,
+            Some(Ending::TooSlow),
+            "three frames are past a bound of two"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_batch_the_peer_does_not_take_at_once_finishes_through_the_task_in_order() {
+        let (outbox, mut peer) = outbox_and_peer(100_000).await;
+        // A large frame in the middle is cut by the small buffers for sure.
+        let large = frame::text(&[b'x'; 100_000]);
+        let mut batch: Vec<Bytes> = (0..100).map(numbered).collect();
+        batch.push(large.clone());
+        batch.extend((100..200).map(numbered));
+        outbox.send_all(&batch, true);
+        assert!(
+            !outbox.state.lock().queue.is_empty(),
+            "100 KB do not fit the small buffers: the rest waits"
+        );
+        outbox.send_all(&[numbered(200), numbered(201)], true);
+        let task = tokio::spawn(drive(outbox.clone()));
+        let expected: Vec<u8> = batch
+            .iter()
+            .chain([&numbered(200), &numbered(201)])
+            .flat_map(|frame| frame.iter().copied())
+            .collect();
+        let mut received = vec![0u8; expected.len()];
+        let read = tokio::time::timeout(Duration::from_secs(10), peer.read_exact(&mut received));
+        read.await.expect("everything arrives").unwrap();
+        assert!(received == expected, "every byte once, in order");
+        task.abort();
     }
 
     #[tokio::test]

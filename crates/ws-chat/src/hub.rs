@@ -11,6 +11,21 @@
 //! outgrows `QUEUE_LEN` frames is cut off (close 1013) without slowing
 //! anyone else.
 //!
+//! A frame is written at once only when nothing else is on its way. A post
+//! that finds the chat held (another task is writing a frame to every
+//! socket) is left with the chat, and whoever holds it publishes every post
+//! that waited before it lets go, in one write per socket for all of them.
+//! With a backlog (a task waiting for the chat, or earlier frames still
+//! being written), frames are queued in the outboxes instead, and one task
+//! at a time writes the queues, pass after pass, until nothing is left. The
+//! writer blocks its worker thread meanwhile, as a publisher writing every
+//! socket would: the joins and posts it holds back are what keeps a storm
+//! from queueing faster than it is written. So
+//! when a fan-out takes longer than the gap between frames (a join storm
+//! in a large chat, a slow machine) the frames that came meanwhile share a
+//! write, with no delay added, as in a single event loop; and a task that
+//! posts goes on reading its socket instead of blocking a worker thread.
+//!
 //! The hub also keeps the chat's pace ([`ops::pace`]): every socket gets
 //! the same frames, so whether the chat is busy is known exactly where
 //! they are published. A busy chat's frames are queued instead, and the
@@ -27,8 +42,9 @@ use parking_lot::{Mutex, MutexGuard};
 use protocol::ws::{self, ChatMessage, ServerFrame, User};
 use protocol::{ErrorBody, ErrorCode, HISTORY_LEN, now_ms, validate};
 use std::collections::{HashMap, VecDeque};
+use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Close code telling a page that another tab or reconnect of the same
@@ -37,6 +53,10 @@ pub const CLOSE_REPLACED: u16 = 4000;
 
 /// Close code of a server going away (RFC 6455).
 const CLOSE_GOING_AWAY: u16 = 1001;
+
+/// Posts that may wait for the chat's holder; past this, a post waits for
+/// the chat itself, so that a flood is slowed down to the fan-out's pace.
+const MAX_POSTED: usize = 1024;
 
 /// Identifies one WebSocket for the whole life of the process. A user keeps
 /// their id across a takeover; the connection id says which socket holds it.
@@ -89,6 +109,15 @@ struct State {
 /// The one chat of the process, shared by every session.
 pub struct Hub {
     state: Mutex<State>,
+    /// Posts that found the chat held, in the order they came, for its
+    /// holder to publish (see [`Held`]).
+    posted: Mutex<Vec<(User, String)>>,
+    /// Tasks waiting to take the chat.
+    waiting: AtomicUsize,
+    /// A task is writing what a backlog queued ([`Hub::write_backlog`]).
+    writing_backlog: AtomicBool,
+    /// A backlog queued frames that no pass has written yet.
+    backlog_queued: AtomicBool,
     /// Writes every other member's copy of each frame, on another core
     /// (none on a machine with one).
     lane: Option<Lane>,
@@ -117,6 +146,10 @@ impl Hub {
                 next_user_id: 1,
                 pace: Pace::default(),
             }),
+            posted: Mutex::new(Vec::new()),
+            waiting: AtomicUsize::new(0),
+            writing_backlog: AtomicBool::new(false),
+            backlog_queued: AtomicBool::new(false),
             next_connection_id: AtomicU64::new(1),
             write_delay,
             busy: AtomicBool::new(false),
@@ -244,9 +277,8 @@ impl Hub {
             state.history.iter(),
         )
         .expect("a welcome always serializes");
-        for fragment in welcome.into_frames() {
-            outbox.send(fragment, true);
-        }
+        // Its fragments in as few writes as the socket takes.
+        outbox.send_all(&welcome.into_frames(), true);
         drop(state);
         self.metrics.core.messages_out.inc();
         self.metrics.users_joined.inc();
@@ -254,25 +286,49 @@ impl Hub {
     }
 
     /// Gives `text` the next id, keeps it in the history and sends it to
-    /// every joined socket, the sender's included.
+    /// every joined socket, the sender's included: now, or, when another
+    /// task holds the chat, right after what it publishes, by that task.
     pub fn post(&self, from: &User, text: String) {
-        let mut state = self.lock();
-        if !state.open {
+        let waiting = {
+            let mut posted = self.posted.lock();
+            posted.push((from.clone(), text));
+            posted.len()
+        };
+        // Held or not, the post is published: by this task, when the chat
+        // was free; by its holder, when it lets go, otherwise.
+        if waiting > MAX_POSTED {
+            drop(self.lock());
+        } else if let Some(state) = self.state.try_lock() {
+            drop(Held::new(self, state));
+        }
+    }
+
+    /// Publishes every post that waited, as one batch of frames: each gets
+    /// the next id and its place in the history.
+    fn publish_posted(&self, state: &mut State) {
+        let posted = std::mem::take(&mut *self.posted.lock());
+        if posted.is_empty() || !state.open {
             return;
         }
-        let message = ChatMessage {
-            id: state.next_message_id,
-            from: from.clone(),
-            text,
-            ts: now_ms(),
-        };
-        state.next_message_id += 1;
-        if state.history.len() == HISTORY_LEN {
-            state.history.pop_front();
+        let mut frames = Vec::with_capacity(posted.len());
+        for (from, text) in posted {
+            let message = ChatMessage {
+                id: state.next_message_id,
+                from,
+                text,
+                ts: now_ms(),
+            };
+            state.next_message_id += 1;
+            if state.history.len() == HISTORY_LEN {
+                state.history.pop_front();
+            }
+            state.history.push_back(message.clone());
+            frames.push(fanout::frame::text(
+                ServerFrame::Message(message).to_json().as_bytes(),
+            ));
         }
-        state.history.push_back(message.clone());
-        self.publish(&mut state, &ServerFrame::Message(message), None);
-        self.metrics.broadcasts.inc();
+        self.metrics.broadcasts.inc_by(frames.len() as u64);
+        self.deliver(state, &frames, None);
     }
 
     /// Tells the others that `from` is typing.
@@ -365,14 +421,33 @@ impl Hub {
 
     /// Encodes `frame` once and sends it to every member but `except`.
     fn publish(&self, state: &mut State, frame: &ServerFrame, except: Option<ConnectionId>) {
-        state.pace.frame(Instant::now(), self.write_delay);
+        let bytes: Bytes = fanout::frame::text(frame.to_json().as_bytes());
+        self.deliver(state, &[bytes], except);
+    }
+
+    /// Sends `frames`, in order and in one write where the socket takes
+    /// it, to every member but `except`, and counts them in the chat's pace.
+    fn deliver(&self, state: &mut State, frames: &[Bytes], except: Option<ConnectionId>) {
+        let now = Instant::now();
+        for _ in frames {
+            state.pace.frame(now, self.write_delay);
+        }
         let busy = state.pace.is_busy(self.write_delay);
         self.busy.store(busy, Ordering::Relaxed);
         self.published.store(true, Ordering::Relaxed);
-        let bytes: Bytes = fanout::frame::text(frame.to_json().as_bytes());
+        // Behind a backlog the frame is queued, and written with the rest
+        // of it once the chat is let go (a busy chat's by the clock).
+        let backlog = !busy
+            && (self.waiting.load(Ordering::SeqCst) > 0
+                || self.writing_backlog.load(Ordering::SeqCst)
+                || !self.posted.lock().is_empty());
+        if backlog {
+            self.backlog_queued.store(true, Ordering::SeqCst);
+        }
+        let now = !busy && !backlog;
         // The lane's share first, so that it writes while this task does.
         if let Some(lane) = &self.lane {
-            lane.send(&bytes, !busy, except.map(|connection| connection.0));
+            lane.send(frames, now, except.map(|connection| connection.0));
         }
         let mut delivered = 0;
         for (connection, outbox) in state.members.values().flat_map(Member::outboxes) {
@@ -381,10 +456,13 @@ impl Hub {
             }
             delivered += 1;
             if !self.lane_takes(connection) {
-                outbox.send(bytes.clone(), !busy);
+                outbox.send_all(frames, now);
             }
         }
-        self.metrics.core.messages_out.inc_by(delivered);
+        self.metrics
+            .core
+            .messages_out
+            .inc_by(delivered * frames.len() as u64);
     }
 
     /// Whether the lane writes to `connection`.
@@ -406,8 +484,89 @@ impl Hub {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock()
+    /// Writes what a backlog queued, in passes over every member until a
+    /// pass finds nothing new: one task at a time, and the others leave
+    /// their frames to it, so that everything queued during one pass
+    /// leaves together in the next.
+    fn write_backlog(&self) {
+        while self.backlog_queued.load(Ordering::SeqCst)
+            && !self.writing_backlog.swap(true, Ordering::SeqCst)
+        {
+            while self.backlog_queued.swap(false, Ordering::SeqCst) {
+                if let Some(lane) = &self.lane {
+                    lane.flush();
+                }
+                for outbox in self.own_outboxes() {
+                    outbox.flush();
+                }
+            }
+            // Frames queued after the last pass, before this store, are
+            // seen by the loop's check.
+            self.writing_backlog.store(false, Ordering::SeqCst);
+        }
+    }
+
+    /// The chat, held until the guard is dropped, with every post that
+    /// waited for it published first.
+    fn lock(&self) -> Held<'_> {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let state = self.state.lock();
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        Held::new(self, state)
+    }
+}
+
+/// The chat held by one task. Whatever it publishes reaches every socket
+/// in the same order; the posts that wait for it are published first, and
+/// again when it lets go, so that none is left behind: a post that finds
+/// the chat held leaves the publishing to the holder. Once it lets go, it
+/// writes what a backlog queued, unless another task already does.
+struct Held<'a> {
+    hub: &'a Hub,
+    /// Always `Some` until dropped.
+    state: Option<MutexGuard<'a, State>>,
+}
+
+impl<'a> Held<'a> {
+    fn new(hub: &'a Hub, mut state: MutexGuard<'a, State>) -> Held<'a> {
+        // What was posted before this task took the chat comes first.
+        hub.publish_posted(&mut state);
+        Held {
+            hub,
+            state: Some(state),
+        }
+    }
+}
+
+impl Deref for Held<'_> {
+    type Target = State;
+
+    fn deref(&self) -> &State {
+        self.state.as_ref().expect("held until dropped")
+    }
+}
+
+impl DerefMut for Held<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        self.state.as_mut().expect("held until dropped")
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        let mut held = self.state.take();
+        while let Some(mut state) = held {
+            self.hub.publish_posted(&mut state);
+            drop(state);
+            self.hub.write_backlog();
+            // A post that failed to take the chat just before it was let
+            // go left its publishing to this task: look once more.
+            held = if self.hub.posted.lock().is_empty() {
+                None
+            } else {
+                self.hub.state.try_lock()
+            };
+        }
     }
 }
 
@@ -549,6 +708,105 @@ mod tests {
             .unwrap();
         let welcome = carol.next().await.unwrap();
         assert_eq!(welcome["history"].as_array().unwrap().last(), Some(&live));
+    }
+
+    #[tokio::test]
+    async fn posts_that_find_the_chat_held_are_published_by_its_holder_in_order() {
+        let hub = Arc::new(hub());
+        let (mut alice, alice_user) = Socket::join(&hub, "alice", None).await;
+        let held = hub.lock();
+        let (done, posted) = std::sync::mpsc::channel();
+        let poster = {
+            let hub = hub.clone();
+            std::thread::spawn(move || {
+                for n in 1..=3 {
+                    hub.post(&alice_user, format!("m{n}"));
+                }
+                done.send(()).unwrap();
+            })
+        };
+        posted
+            .recv_timeout(Duration::from_secs(5))
+            .expect("a post does not wait for the chat's holder");
+        poster.join().unwrap();
+        assert!(alice.next().await.is_none(), "nothing leaves while held");
+        drop(held);
+        for n in 1..=3 {
+            let frame = alice.next().await.unwrap();
+            assert_eq!(frame["id"], n);
+            assert_eq!(frame["text"], format!("m{n}"));
+        }
+        assert!(alice.next().await.is_none());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_posters_reach_every_socket_once_in_one_order() {
+        const THREADS: usize = 4;
+        const POSTS: usize = 50;
+        // No delay: the chat never turns busy, so no clock is needed.
+        let hub = Arc::new(Hub::new(Duration::ZERO, Metrics::default()).unwrap());
+        let mut sockets = Vec::new();
+        let mut users = Vec::new();
+        for n in 0..8 {
+            let (socket, user) = Socket::join(&hub, &format!("user{n}"), None).await;
+            sockets.push(socket);
+            users.push(user);
+        }
+        let posters: Vec<_> = (0..THREADS)
+            .map(|thread| {
+                let hub = hub.clone();
+                let user = users[thread].clone();
+                std::thread::spawn(move || {
+                    for n in 0..POSTS {
+                        hub.post(&user, format!("t{thread}-{n}"));
+                    }
+                })
+            })
+            .collect();
+        // A newcomer in the middle of it: its live frames follow its history.
+        let (mut late, late_welcome) = {
+            let mut socket = Socket::new(&hub).await;
+            hub.join(socket.connection, &socket.outbox, "late".into(), None)
+                .unwrap();
+            let welcome = socket.next().await.unwrap();
+            (socket, welcome)
+        };
+        for poster in posters {
+            poster.join().unwrap();
+        }
+        let total = (THREADS * POSTS) as u64;
+        for socket in &mut sockets {
+            let mut texts = Vec::new();
+            let mut expected_id = 1;
+            while expected_id <= total {
+                let frame = socket.next().await.expect("every message arrives");
+                if frame["type"] == "message" {
+                    assert_eq!(frame["id"], expected_id, "in id order, none twice");
+                    texts.push(frame["text"].as_str().unwrap().to_owned());
+                    expected_id += 1;
+                }
+            }
+            // Each poster's messages keep the order they were posted in.
+            for thread in 0..THREADS {
+                let own: Vec<_> = texts
+                    .iter()
+                    .filter(|text| text.starts_with(&format!("t{thread}-")))
+                    .cloned()
+                    .collect();
+                let posted: Vec<_> = (0..POSTS).map(|n| format!("t{thread}-{n}")).collect();
+                assert_eq!(own, posted);
+            }
+        }
+        let history = late_welcome["history"].as_array().unwrap();
+        let mut expected_id = history
+            .last()
+            .map_or(1, |last| last["id"].as_u64().unwrap() + 1);
+        while expected_id <= total {
+            let frame = late.next().await.expect("the newcomer gets the rest");
+            assert_eq!(frame["id"], expected_id, "right after its history");
+            expected_id += 1;
+        }
+        assert!(late.next().await.is_none(), "and nothing more");
     }
 
     #[tokio::test]
