@@ -12,6 +12,9 @@
 //! - a busy chat's frames (see `ops::pace`) wait in each outbox's queue,
 //!   and one clock for the whole chat flushes every outbox once per delay,
 //!   each in one vectored write: no socket's task wakes for them either;
+//! - frames that queued up behind one another leave together:
+//!   [`Outbox::send_all`] writes a batch in one vectored write, and the
+//!   lane takes every send queued behind the one it is writing;
 //! - when a write would block (the peer reads slowly), what it did not
 //!   take waits in the queue, and the socket's task writes it, with
 //!   whatever joins it, when the peer reads again;
